@@ -1,0 +1,97 @@
+# Chat4All — one non-recursive Makefile. `make run` and `make test` are the
+# two commands a newcomer needs; see README.md.
+
+CC      ?= cc
+BUILD   ?= build
+VAR     ?= $(CURDIR)/var
+PORT    ?= 8080
+
+PKGS    := json-c libpq hiredis libjwt libargon2 libcrypto
+WARN    := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+           -Wshadow -Wformat=2 -Wvla -fno-common
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS))
+
+# `make SANITIZER=address,undefined` builds everything with sanitizers;
+# the unit tests always are.
+ifdef SANITIZER
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+LIB_SRC  := $(wildcard lib/*.c)
+API_SRC  := $(wildcard fcgi/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+API_OBJ  := $(API_SRC:%.c=$(BUILD)/%.o)
+
+BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin
+
+.PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libchat4all.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/chat4all-api: $(API_OBJ) $(BUILD)/libchat4all.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
+
+$(BUILD)/chat4all-admin: $(BUILD)/jobs/admin.o $(BUILD)/libchat4all.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- unit tests: cmocka, one binary per module, always sanitized ----
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
+UNIT_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+               $(shell pkg-config --cflags $(PKGS) cmocka) $(SAN)
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
+	    $(shell pkg-config --libs cmocka) $(LDLIBS)
+
+# ---- integration client: libcurl + cmocka against the running stack ----
+$(BUILD)/integration/api_test: tests/integration/api_test.c tests/integration/http.c tests/integration/http.h
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags json-c libcurl cmocka) -o $@ \
+	    tests/integration/api_test.c tests/integration/http.c \
+	    $(shell pkg-config --libs json-c libcurl cmocka) -lpthread
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	@VAR=$(VAR) PORT=$(PORT) scripts/stack.sh start
+
+stop:
+	@VAR=$(VAR) scripts/stack.sh stop
+
+status:
+	@VAR=$(VAR) scripts/stack.sh status
+
+test: deps all $(UNIT_BINS) $(BUILD)/integration/api_test
+	@scripts/test.sh $(UNIT_BINS)
+
+test-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+bench: deps all
+	@tests/bench/run.sh
+
+fmt:
+	clang-format -i lib/*.[ch] fcgi/*.[ch] jobs/*.[ch] tests/*/*.[ch]
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --suppress=missingIncludeSystem -I lib lib fcgi jobs
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+/*
+ * app.h - what one API process holds for its whole life: configuration,
+ * its PostgreSQL and Redis connections, its metrics slot.
+ */
+#ifndef CHAT4ALL_APP_H
+#define CHAT4ALL_APP_H
+
+#include "../lib/conf.h"
+#include "../lib/db.h"
+#include "../lib/kv.h"
+#include "../lib/metrics.h"
+
+struct app {
+	struct conf conf;
+	struct db *db;
+	struct kv *kv;
+	struct metrics *metrics;
+};
+
+#endif

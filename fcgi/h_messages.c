@@ -1,0 +1,243 @@
+/*
+ * h_messages.c - sending, history, one message, receipts and typing
+ * (API.md "Messages").
+ *
+ * A send is one call of the send_message() SQL function (migrations/0001):
+ * membership, the next seq under the conversation's row lock, the message
+ * and its moderate job, committed together or not at all.
+ */
+#include "access.h"
+#include "handlers.h"
+#include "list.h"
+
+#include "../lib/err.h"
+#include "../lib/ratelimit.h"
+#include "../lib/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIENT_ID_MAX 64
+#define TEXT_MAX 4096
+
+static int send_to(struct req *r, const char *conv, struct json_object *o)
+{
+	const char *client_id, *text, *file_id, *header;
+	struct json_object *channels;
+	PGresult *res = NULL;
+	int rc;
+
+	/* the idempotency key: the body's client_id, or the header */
+	client_id = req_str(r, o, "client_id", false, CLIENT_ID_MAX);
+	header = req_env(r, "HTTP_IDEMPOTENCY_KEY");
+	if (!client_id && header && !json_object_object_get_ex(o, "client_id", NULL)) {
+		if (!validate_utf8(header, strlen(header)) ||
+		    validate_utf8_chars(header) > CLIENT_ID_MAX)
+			req_field_error(r, "Idempotency-Key", "must be at most 64 characters");
+		else
+			client_id = header;
+	}
+	if (client_id && !*client_id)
+		req_field_error(r, "client_id", "must not be empty");
+	else if (!client_id && !r->errors)
+		req_field_error(r, "client_id", "is required (or the Idempotency-Key header)");
+	text = req_str(r, o, "text", false, TEXT_MAX);
+	file_id = req_str(r, o, "file_id", false, 36);
+	if (file_id)
+		req_field_error(r, "file_id", "file messages are not supported yet");
+	if (json_object_object_get_ex(o, "channels", &channels) &&
+	    !json_object_is_type(channels, json_type_null))
+		req_field_error(r, "channels", "channel delivery is not supported yet");
+	if (!text && !file_id && !json_object_object_get_ex(o, "text", NULL))
+		req_field_error(r, "text", "a message needs text or a file_id");
+	else if (text && !*text && !file_id)
+		req_field_error(r, "text", "must not be empty");
+	if (r->errors)
+		return ERR_VALIDATION;
+
+	char key[80];
+	snprintf(key, sizeof(key), "c4a:rl:send:%s", r->user.user_id);
+	if ((rc = ratelimit_take(r->app->kv, key, r->app->conf.send_rate,
+				 r->app->conf.send_burst, &r->retry_after))) {
+		req_detail(r, "sending too fast; retry in %d s", r->retry_after);
+		return rc;
+	}
+
+	const char *params[] = { conv, r->user.user_id, client_id, text, NULL, r->id };
+	if ((rc = db_exec(r->app->db, SQL_MSG_SEND, params, &res)))
+		goto out;
+	const char *outcome = PQgetvalue(res, 0, 0);
+	if (!strcmp(outcome, "notfound")) {
+		req_detail(r, "conversation %s does not exist", conv);
+		rc = ERR_NOTFOUND;
+	} else if (!strcmp(outcome, "forbidden")) {
+		req_detail(r, "you are not a member of conversation %s", conv);
+		rc = ERR_FORBIDDEN;
+	} else if (!strcmp(outcome, "conflict")) {
+		req_detail(r, "client_id '%s' was used for a message in another conversation",
+			   client_id);
+		rc = ERR_CONFLICT;
+	} else {
+		if (!strcmp(outcome, "existing"))
+			req_header(r, "Idempotent-Replayed: true");
+		rc = req_reply(r, 202, PQgetvalue(res, 0, 1));
+	}
+out:
+	PQclear(res);
+	return rc;
+}
+
+int h_messages_send(struct req *r)
+{
+	struct json_object *o = NULL;
+	int rc = req_json(r, &o);
+
+	if (!rc)
+		rc = send_to(r, r->params[0], o);
+	json_object_put(o);
+	return rc;
+}
+
+int h_messages_send_body(struct req *r)
+{
+	struct json_object *o = NULL;
+	const char *conv;
+	int rc = req_json(r, &o);
+
+	if (rc)
+		goto out;
+	conv = req_str(r, o, "conversation_id", true, 36);
+	if (conv && !validate_uuid(conv))
+		req_field_error(r, "conversation_id", "must be a conversation id");
+	if (r->errors) {
+		rc = ERR_VALIDATION;
+		goto out;
+	}
+	char id[37];
+	snprintf(id, sizeof(id), "%s", conv);
+	rc = send_to(r, id, o);
+out:
+	json_object_put(o);
+	return rc;
+}
+
+static bool query_seq(struct req *r, const char *name, long long *out)
+{
+	char buf[24], *end;
+
+	if (!req_query(r, name, buf, sizeof(buf)))
+		return false;
+	*out = strtoll(buf, &end, 10);
+	if (end == buf || *end || *out < 0) {
+		req_field_error(r, name, "must be a seq (an integer from 0)");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * ?after=N: the page after seq N, oldest first; next_cursor is the next
+ * "after". Otherwise the newest page before ?before=N (default: the end),
+ * still listed oldest first; next_cursor is the next "before".
+ */
+int h_messages_list(struct req *r)
+{
+	long long after = 0, before = 0x7fffffffffffffffLL;
+	char after_s[24], before_s[24], limit_s[16], next[24];
+	struct access a;
+	PGresult *res = NULL;
+	bool newest, has_after;
+	int limit, rc, n;
+
+	has_after = query_seq(r, "after", &after);
+	query_seq(r, "before", &before);
+	if ((limit = req_query_limit(r, 50, 100)) < 0 || r->errors)
+		return ERR_VALIDATION;
+	if ((rc = access_conversation(r, r->params[0], &a)))
+		return rc;
+	newest = !has_after;
+	snprintf(after_s, sizeof(after_s), "%lld", after);
+	snprintf(before_s, sizeof(before_s), "%lld", before);
+	snprintf(limit_s, sizeof(limit_s), "%d", limit);
+	const char *params[] = { r->params[0], r->user.user_id, after_s, before_s,
+				 limit_s, newest ? "true" : "false" };
+	if ((rc = db_exec(r->app->db, SQL_MSG_LIST, params, &res)))
+		goto out;
+	n = PQntuples(res);
+	if (n)
+		snprintf(next, sizeof(next), "%s", PQgetvalue(res, n - 1, 1));
+	rc = list_reply(r, res, limit, n ? next : NULL, newest);
+out:
+	PQclear(res);
+	return rc;
+}
+
+int h_messages_get(struct req *r)
+{
+	const char *params[] = { r->params[0], r->user.user_id };
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = db_exec(r->app->db, SQL_MSG_GET, params, &res)))
+		goto out;
+	if (!PQntuples(res) || strcmp(PQgetvalue(res, 0, 1), "t")) {
+		req_detail(r, "message %s does not exist", r->params[0]);
+		rc = ERR_NOTFOUND;
+	} else if (strcmp(PQgetvalue(res, 0, 0), "t")) {
+		req_detail(r, "you are not a member of this message's conversation");
+		rc = ERR_FORBIDDEN;
+	} else {
+		rc = req_reply(r, 200, PQgetvalue(res, 0, 2));
+	}
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* Horizons only move forward (GREATEST in SQL), read implies delivered,
+ * and neither passes the conversation's last seq. */
+int h_messages_receipts(struct req *r)
+{
+	struct json_object *o = NULL;
+	long long delivered = 0, read = 0;
+	char d_s[24], r_s[24];
+	struct access a;
+	PGresult *res = NULL;
+	bool has_d, has_r;
+	int rc;
+
+	if ((rc = req_json(r, &o)))
+		goto out;
+	has_d = req_int(r, o, "delivered_seq", 0, 0x7fffffffffffffffLL, &delivered);
+	has_r = req_int(r, o, "read_seq", 0, 0x7fffffffffffffffLL, &read);
+	if (!has_d && !has_r && !r->errors)
+		req_field_error(r, "read_seq", "send delivered_seq, read_seq or both");
+	if (r->errors) {
+		rc = ERR_VALIDATION;
+		goto out;
+	}
+	if ((rc = access_conversation(r, r->params[0], &a)))
+		goto out;
+	snprintf(d_s, sizeof(d_s), "%lld", delivered);
+	snprintf(r_s, sizeof(r_s), "%lld", read);
+	const char *params[] = { r->params[0], r->user.user_id, d_s, r_s };
+	if ((rc = db_exec(r->app->db, SQL_RECEIPT_ADVANCE, params, &res)))
+		goto out;
+	rc = req_reply(r, 204, NULL);
+out:
+	PQclear(res);
+	json_object_put(o);
+	return rc;
+}
+
+int h_messages_typing(struct req *r)
+{
+	struct access a;
+	int rc;
+
+	if ((rc = access_conversation(r, r->params[0], &a)))
+		return rc;
+	/* the typing event reaches the others through the stream gateway */
+	return req_reply(r, 204, NULL);
+}

@@ -1,0 +1,40 @@
+/*
+ * handlers.h - every API handler, one file per resource (h_<resource>.c).
+ * Each returns 0 after req_reply() or a negative enum err.
+ */
+#ifndef CHAT4ALL_HANDLERS_H
+#define CHAT4ALL_HANDLERS_H
+
+#include "req.h"
+
+/* h_auth.c */
+int h_auth_register(struct req *r);
+int h_auth_token(struct req *r);
+int h_auth_refresh(struct req *r);
+int h_auth_logout(struct req *r);
+
+/* h_users.c */
+int h_users_me(struct req *r);
+int h_users_search(struct req *r);
+
+/* h_conversations.c */
+int h_conversations_create(struct req *r);
+int h_conversations_list(struct req *r);
+int h_conversations_get(struct req *r);
+int h_conversations_member_add(struct req *r);
+int h_conversations_member_remove(struct req *r);
+
+/* h_messages.c */
+int h_messages_send(struct req *r);		/* /v1/conversations/{id}/messages */
+int h_messages_send_body(struct req *r);	/* /v1/messages, id in the body */
+int h_messages_list(struct req *r);
+int h_messages_get(struct req *r);
+int h_messages_receipts(struct req *r);
+int h_messages_typing(struct req *r);
+
+/* h_health.c */
+int h_health_live(struct req *r);
+int h_health_ready(struct req *r);
+int h_health_metrics(struct req *r);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * routes.c - which handler answers which request, authentication, the
+ * problem+json answers of API.md, and one log line and one metrics sample
+ * per request.
+ */
+#include "routes.h"
+
+#include "handlers.h"
+#include "req.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "../lib/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { PUBLIC = 0, AUTH = 1 };
+
+struct route {
+	const char *method;
+	const char *path;	/* "{id}" segments match a UUID */
+	int (*handler)(struct req *);
+	int flags;
+};
+
+static const struct route routes[] = {
+	{ "POST", "/v1/auth/register", h_auth_register, PUBLIC },
+	{ "POST", "/v1/auth/token", h_auth_token, PUBLIC },
+	{ "POST", "/v1/auth/refresh", h_auth_refresh, PUBLIC },
+	{ "POST", "/v1/auth/logout", h_auth_logout, AUTH },
+	{ "GET", "/v1/me", h_users_me, AUTH },
+	{ "GET", "/v1/users", h_users_search, AUTH },
+	{ "POST", "/v1/conversations", h_conversations_create, AUTH },
+	{ "GET", "/v1/conversations", h_conversations_list, AUTH },
+	{ "GET", "/v1/conversations/{id}", h_conversations_get, AUTH },
+	{ "POST", "/v1/conversations/{id}/members", h_conversations_member_add, AUTH },
+	{ "DELETE", "/v1/conversations/{id}/members/{id}", h_conversations_member_remove, AUTH },
+	{ "POST", "/v1/conversations/{id}/messages", h_messages_send, AUTH },
+	{ "GET", "/v1/conversations/{id}/messages", h_messages_list, AUTH },
+	{ "POST", "/v1/conversations/{id}/receipts", h_messages_receipts, AUTH },
+	{ "POST", "/v1/conversations/{id}/typing", h_messages_typing, AUTH },
+	{ "POST", "/v1/messages", h_messages_send_body, AUTH },
+	{ "GET", "/v1/messages/{id}", h_messages_get, AUTH },
+	{ "GET", "/healthz", h_health_live, PUBLIC },
+	{ "GET", "/readyz", h_health_ready, PUBLIC },
+	{ "GET", "/metrics", h_health_metrics, PUBLIC },
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+#define ROUTE_UNMATCHED NROUTES	/* metrics of requests no route took */
+
+unsigned routes_count(void)
+{
+	return NROUTES + 1;
+}
+
+const char *const *routes_names(void)
+{
+	static char names[NROUTES + 1][96];
+	static const char *ptrs[NROUTES + 1];
+
+	if (!ptrs[0]) {
+		for (size_t i = 0; i < NROUTES; i++) {
+			snprintf(names[i], sizeof(names[i]), "%s %s", routes[i].method,
+				 routes[i].path);
+			ptrs[i] = names[i];
+		}
+		ptrs[NROUTES] = "unmatched";
+	}
+	return ptrs;
+}
+
+/* Matches @path against @pattern, collecting the {id} segments. */
+static bool path_match(const char *pattern, const char *path, struct req *r)
+{
+	int np = 0;
+
+	while (*pattern && *path) {
+		if (!strncmp(pattern, "{id}", 4)) {
+			const char *end = strchr(path, '/');
+			size_t n = end ? (size_t)(end - path) : strlen(path);
+			char seg[40];
+			if (n >= sizeof(seg) || np >= REQ_MAX_PARAMS)
+				return false;
+			memcpy(seg, path, n);
+			seg[n] = '\0';
+			if (!validate_uuid(seg))
+				return false;
+			memcpy(r->params[np++], seg, n + 1);
+			pattern += 4;
+			path += n;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return false;
+	}
+	return !*pattern && !*path;
+}
+
+static const struct {
+	int code, status;
+	const char *slug, *title;
+} problems[] = {
+	{ ERR_INVALID_JSON, 400, "invalid-json", "The body is not valid JSON" },
+	{ ERR_VALIDATION, 400, "validation", "The request has invalid fields" },
+	{ ERR_AUTH, 401, "unauthorized", "Authentication is required" },
+	{ ERR_FORBIDDEN, 403, "forbidden", "You may not do this" },
+	{ ERR_NOTFOUND, 404, "not-found", "Not found" },
+	{ ERR_METHOD, 405, "method-not-allowed", "Method not allowed" },
+	{ ERR_CONFLICT, 409, "conflict", "Conflict" },
+	{ ERR_TOOLARGE, 413, "too-large", "Too large" },
+	{ ERR_MEDIATYPE, 415, "unsupported-media-type", "Unsupported media type" },
+	{ ERR_RATELIMITED, 429, "rate-limited", "Too many requests" },
+	{ ERR_UNAVAILABLE, 503, "unavailable", "Temporarily unavailable" },
+	{ ERR_INTERNAL, 500, "internal", "Internal error" },
+};
+
+/* Turns a handler's error into the problem+json answer. */
+static void problem(struct req *r, int code)
+{
+	size_t i = 0, n = sizeof(problems) / sizeof(problems[0]);
+	struct json_object *o = json_object_new_object();
+	char type[64];
+
+	while (i < n - 1 && problems[i].code != code)
+		i++;		/* unknown codes, ERR_DB among them: internal */
+	snprintf(type, sizeof(type), "/problems/%s", problems[i].slug);
+	json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "title", json_object_new_string(problems[i].title));
+	json_object_object_add(o, "status", json_object_new_int(problems[i].status));
+	if (r->detail)
+		json_object_object_add(o, "detail", json_object_new_string(r->detail));
+	if (r->errors) {
+		json_object_object_add(o, "errors", r->errors);
+		r->errors = NULL;
+	}
+	if (code == ERR_RATELIMITED)
+		req_header(r, "Retry-After: %d", r->retry_after > 0 ? r->retry_after : 1);
+	if (code == ERR_AUTH)
+		req_header(r, "WWW-Authenticate: Bearer");
+	req_reply(r, problems[i].status,
+		  json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* Bearer token → r->user. A signed-out sign-in (sid) is refused even while
+ * its access tokens have not expired: the list of those lives in Redis. */
+static int authenticate(struct req *r)
+{
+	const char *h = req_env(r, "HTTP_AUTHORIZATION");
+	char key[64];
+	redisReply *rep;
+
+	if (!h || strncasecmp(h, "Bearer ", 7)) {
+		req_detail(r, "send Authorization: Bearer <access token>");
+		return ERR_AUTH;
+	}
+	if (auth_access_verify(r->app->conf.jwt_secret, h + 7, time(NULL), &r->user)) {
+		req_detail(r, "the access token is invalid or expired");
+		return ERR_AUTH;
+	}
+	snprintf(key, sizeof(key), "c4a:revoked:%s", r->user.sid);
+	const char *argv[] = { "EXISTS", key };
+	if ((rep = kv_command(r->app->kv, 2, argv, NULL))) {
+		bool revoked = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+		freeReplyObject(rep);
+		if (revoked) {
+			req_detail(r, "this sign-in has ended");
+			return ERR_AUTH;
+		}
+	}
+	r->authed = true;
+	return 0;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void routes_handle(struct app *app, void *fcgi)
+{
+	struct req r;
+	uint64_t start = now_us();
+	size_t i, found = ROUTE_UNMATCHED;
+	bool path_known = false;
+	int rc;
+
+	req_init(&r, app, fcgi);
+	for (i = 0; i < NROUTES; i++) {
+		memset(r.params, 0, sizeof(r.params));
+		if (!path_match(routes[i].path, r.path, &r))
+			continue;
+		path_known = true;
+		if (!strcmp(routes[i].method, r.method) ||
+		    (!strcmp(r.method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
+			found = i;
+			break;
+		}
+	}
+	if (found == ROUTE_UNMATCHED) {
+		memset(r.params, 0, sizeof(r.params));
+		if (path_known) {
+			rc = ERR_METHOD;
+			req_detail(&r, "%s is not allowed on %s", r.method, r.path);
+		} else {
+			rc = ERR_NOTFOUND;
+			req_detail(&r, "%s does not exist", r.path);
+		}
+	} else if (routes[found].flags & AUTH && (rc = authenticate(&r))) {
+		/* answered below */
+	} else {
+		rc = routes[found].handler(&r);
+	}
+	if (rc)
+		problem(&r, rc);
+	req_send(&r);
+
+	uint64_t dur = now_us() - start;
+	metrics_observe(app->metrics, (unsigned)found, r.status, dur);
+	struct json_object *f = json_object_new_object();
+	json_object_object_add(f, "method", json_object_new_string(r.method));
+	json_object_object_add(f, "path", json_object_new_string(r.path));
+	json_object_object_add(f, "status", json_object_new_int(r.status));
+	json_object_object_add(f, "dur_us", json_object_new_int64((int64_t)dur));
+	if (r.authed)
+		json_object_object_add(f, "user_id", json_object_new_string(r.user.user_id));
+	if (rc)
+		json_object_object_add(f, "error", json_object_new_string(err_name(rc)));
+	log_line(r.status >= 500 ? LOG_ERROR : LOG_INFO, r.id, f, "request");
+	req_release(&r);
+}

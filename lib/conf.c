@@ -1,0 +1,240 @@
+/*
+ * conf.c - the configuration table. Each key has a type, a default and an
+ * offset into struct conf, so adding a key is one line here and one field.
+ */
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum conf_type { CONF_STR, CONF_LONG, CONF_DOUBLE };
+
+struct conf_key {
+	const char *name;
+	enum conf_type type;
+	size_t offset;
+	const char *def;
+	bool secret;		/* never from the file; <name>_file may name one */
+};
+
+#define KEY(n, t, d) { #n, t, offsetof(struct conf, n), d, false }
+#define SECRET(n) { #n, CONF_STR, offsetof(struct conf, n), NULL, true }
+
+static const struct conf_key conf_keys[] = {
+	KEY(database_url, CONF_STR, "dbname=chat4all"),
+	KEY(redis, CONF_STR, "127.0.0.1:6379"),
+	SECRET(jwt_secret),
+	KEY(log_file, CONF_STR, "-"),
+	KEY(metrics_file, CONF_STR, "/tmp/chat4all-metrics"),
+	KEY(migrations_dir, CONF_STR, "migrations"),
+	KEY(log_level, CONF_STR, "info"),
+	KEY(access_ttl, CONF_LONG, "900"),
+	KEY(refresh_ttl, CONF_LONG, "2592000"),
+	KEY(max_body, CONF_LONG, "65536"),
+	KEY(json_max_depth, CONF_LONG, "16"),
+	KEY(group_member_limit, CONF_LONG, "1000"),
+	KEY(argon2_iterations, CONF_LONG, "3"),
+	KEY(argon2_memory_kib, CONF_LONG, "65536"),
+	KEY(send_rate, CONF_DOUBLE, "20"),
+	KEY(send_burst, CONF_LONG, "100"),
+	KEY(signin_rate, CONF_DOUBLE, "0.2"),
+	KEY(signin_burst, CONF_LONG, "10"),
+	KEY(metrics_slots, CONF_LONG, "256"),
+};
+
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const struct conf_key *conf_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strlen(conf_keys[i].name) == len &&
+		    !strncmp(conf_keys[i].name, name, len))
+			return &conf_keys[i];
+	return NULL;
+}
+
+static int conf_set(struct conf *c, const struct conf_key *k, const char *val,
+		    char *errbuf, unsigned errlen)
+{
+	char *p = (char *)c + k->offset, *end;
+
+	switch (k->type) {
+	case CONF_STR: {
+		char *dup = strdup(val);
+		if (!dup)
+			return -1;
+		free(*(char **)p);
+		*(char **)p = dup;
+		return 0;
+	}
+	case CONF_LONG:
+		errno = 0;
+		*(long *)p = strtol(val, &end, 10);
+		break;
+	case CONF_DOUBLE:
+		errno = 0;
+		*(double *)p = strtod(val, &end);
+		break;
+	}
+	if (errno || end == val || *end) {
+		snprintf(errbuf, errlen, "%s: '%s' is not a number", k->name, val);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads a whole small file (a secret) with its trailing newline removed. */
+static char *conf_read_secret(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Parses "key = value" lines; '#' starts a comment line. */
+static int conf_read_file(struct conf *c, const char *path, char *errbuf,
+			  unsigned errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		snprintf(errbuf, errlen, "cannot open '%s': %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *eq, *name;
+		const struct conf_key *k;
+
+		lineno++;
+		if (!*s || *s == '#')
+			continue;
+		if (!(eq = strchr(s, '='))) {
+			snprintf(errbuf, errlen, "%s:%d: expected key = value",
+				 path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		name = trim(s);
+		k = conf_find(name, strlen(name));
+		if (!k) {
+			size_t n = strlen(name);
+			/* jwt_secret_file names the file a secret is kept in */
+			if (n > 5 && !strcmp(name + n - 5, "_file") &&
+			    (k = conf_find(name, n - 5)) && k->secret) {
+				char *v = conf_read_secret(trim(eq + 1));
+				if (!v) {
+					snprintf(errbuf, errlen,
+						 "%s:%d: cannot read %s", path,
+						 lineno, name);
+					rc = -1;
+					break;
+				}
+				free(*(char **)((char *)c + k->offset));
+				*(char **)((char *)c + k->offset) = v;
+				continue;
+			}
+			snprintf(errbuf, errlen, "%s:%d: unknown key '%s'",
+				 path, lineno, name);
+			rc = -1;
+		} else if (k->secret) {
+			snprintf(errbuf, errlen,
+				 "%s:%d: %s is a secret: set CHAT4ALL_%s or %s_file",
+				 path, lineno, name, name, name);
+			rc = -1;
+		} else {
+			rc = conf_set(c, k, trim(eq + 1), errbuf, errlen);
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static void env_name(char *out, size_t outlen, const char *key, const char *suffix)
+{
+	size_t i = 0;
+
+	i = (size_t)snprintf(out, outlen, "CHAT4ALL_");
+	for (; *key && i + 1 < outlen; key++)
+		out[i++] = (char)toupper((unsigned char)*key);
+	out[i] = '\0';
+	if (suffix)
+		strncat(out, suffix, outlen - strlen(out) - 1);
+}
+
+int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NKEYS; i++)
+		if (conf_keys[i].def &&
+		    conf_set(c, &conf_keys[i], conf_keys[i].def, errbuf, errlen))
+			return -1;
+
+	if (!path)
+		path = getenv("CHAT4ALL_CONF");
+	if (path && *path && conf_read_file(c, path, errbuf, errlen))
+		return -1;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		char name[128];
+		const char *v;
+
+		env_name(name, sizeof(name), k->name, NULL);
+		if ((v = getenv(name)) && conf_set(c, k, v, errbuf, errlen))
+			return -1;
+		if (!k->secret)
+			continue;
+		env_name(name, sizeof(name), k->name, "_FILE");
+		if ((v = getenv(name))) {
+			char *s = conf_read_secret(v);
+			if (!s) {
+				snprintf(errbuf, errlen, "cannot read %s '%s'", name, v);
+				return -1;
+			}
+			free(*(char **)((char *)c + k->offset));
+			*(char **)((char *)c + k->offset) = s;
+		}
+	}
+	return 0;
+}
+
+void conf_release(struct conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < NKEYS; i++)
+		if (conf_keys[i].type == CONF_STR) {
+			char **p = (char **)((char *)c + conf_keys[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+}

@@ -1,0 +1,44 @@
+/*
+ * conf.h - Chat4All configuration: one key = value file, every key
+ * overridable by the environment variable CHAT4ALL_<KEY> (upper case).
+ *
+ * Secrets (jwt_secret) are never read from the file: they come from the
+ * environment or from the file named by <key>_file.
+ */
+#ifndef CHAT4ALL_CONF_H
+#define CHAT4ALL_CONF_H
+
+#include <stdbool.h>
+
+struct conf {
+	char *database_url;	/* libpq conninfo */
+	char *redis;		/* "unix:/path/redis.sock" or "host:port" */
+	char *jwt_secret;	/* HMAC key for access tokens, >= 32 bytes */
+	char *log_file;		/* JSON log lines; "-" is stderr */
+	char *metrics_file;	/* shared counters of all API processes */
+	char *migrations_dir;
+	char *log_level;	/* debug | info | warn | error */
+	long access_ttl;	/* seconds */
+	long refresh_ttl;	/* seconds */
+	long max_body;		/* bytes of a JSON request body */
+	long json_max_depth;
+	long group_member_limit;
+	long argon2_iterations;
+	long argon2_memory_kib;
+	double send_rate;	/* messages per second per user */
+	long send_burst;
+	double signin_rate;	/* sign-in attempts per second per username */
+	long signin_burst;
+	long metrics_slots;	/* processes the metrics file can hold */
+};
+
+/*
+ * conf_load - fill @c with defaults, then the file at @path (NULL: the
+ * CHAT4ALL_CONF environment variable, or no file), then the environment.
+ * On error returns -1 and writes a lowercase message to @errbuf.
+ * The strings belong to @c; conf_release() frees them.
+ */
+int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen);
+void conf_release(struct conf *c);
+
+#endif

@@ -1,0 +1,182 @@
+#include "db.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const sql_text[SQL_COUNT] = {
+#define SQL_TEXT(name, text) [SQL_##name] = text,
+	SQL_STATEMENTS(SQL_TEXT)
+#undef SQL_TEXT
+};
+
+static const char *const sql_name[SQL_COUNT] = {
+#define SQL_NAME(name, text) [SQL_##name] = #name,
+	SQL_STATEMENTS(SQL_NAME)
+#undef SQL_NAME
+};
+
+struct db {
+	PGconn *conn;
+	char *conninfo;
+	char sqlstate[6];
+	int nparams[SQL_COUNT];	/* as the server described each statement */
+};
+
+/* Connects; statements are prepared on first use, so that one naming a
+ * table a later migration creates does not stop a connection. */
+static int db_connect(struct db *db)
+{
+	PQfinish(db->conn);
+	db->conn = PQconnectdb(db->conninfo);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		log_error(NULL, "cannot connect to postgresql: %s",
+			  PQerrorMessage(db->conn));
+		return ERR_UNAVAILABLE;
+	}
+	memset(db->nparams, -1, sizeof(db->nparams));
+	return 0;
+}
+
+static int db_prepare(struct db *db, enum sql_stmt s)
+{
+	PGresult *r = PQprepare(db->conn, sql_name[s], sql_text[s], 0, NULL);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		log_error(NULL, "cannot prepare %s: %s", sql_name[s],
+			  PQresultErrorMessage(r));
+		rc = ERR_DB;
+	}
+	PQclear(r);
+	if (rc)
+		return rc;
+	r = PQdescribePrepared(db->conn, sql_name[s]);
+	db->nparams[s] = PQnparams(r);
+	PQclear(r);
+	return 0;
+}
+
+struct db *db_open(const char *conninfo)
+{
+	struct db *db = calloc(1, sizeof(*db));
+
+	if (!db || !(db->conninfo = strdup(conninfo))) {
+		db_free(db);
+		return NULL;
+	}
+	db_connect(db);		/* a failure is retried by the next db_exec */
+	return db;
+}
+
+void db_free(struct db *db)
+{
+	if (!db)
+		return;
+	PQfinish(db->conn);
+	free(db->conninfo);
+	free(db);
+}
+
+/* Maps a failed result to our error vocabulary and keeps its SQLSTATE. */
+static int db_error(struct db *db, PGresult *r, const char *what)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+	if (state && !strcmp(state, "23505"))
+		return ERR_CONFLICT;
+	if (state && (!strcmp(state, "23503") || !strncmp(state, "22", 2)))
+		return ERR_VALIDATION;
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		log_error(NULL, "postgresql connection lost during %s", what);
+		return ERR_UNAVAILABLE;
+	}
+	log_error(NULL, "%s failed: %s", what,
+		  r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+	return ERR_DB;
+}
+
+/* A lost connection is reopened only outside a transaction: inside one,
+ * its work is gone and the caller must see the failure. */
+static int db_ensure(struct db *db)
+{
+	if (PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	return db_connect(db);
+}
+
+int db_exec(struct db *db, enum sql_stmt s, const char *const *params,
+	    PGresult **res)
+{
+	PGresult *r;
+	bool idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE ||
+		    PQstatus(db->conn) != CONNECTION_OK;
+	int rc;
+
+	*res = NULL;
+	db->sqlstate[0] = '\0';
+	for (int attempt = 0;; attempt++) {
+		if (idle && (rc = db_ensure(db)))
+			return rc;
+		if (db->nparams[s] < 0 && (rc = db_prepare(db, s))) {
+			if (idle && attempt == 0 && PQstatus(db->conn) != CONNECTION_OK)
+				continue;
+			return rc;
+		}
+		r = PQexecPrepared(db->conn, sql_name[s], db->nparams[s], params,
+				   NULL, NULL, 0);
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			*res = r;
+			return 0;
+		}
+		/* a server restart drops the connection: try once more afresh */
+		if (idle && attempt == 0 && PQstatus(db->conn) != CONNECTION_OK) {
+			PQclear(r);
+			continue;
+		}
+		rc = db_error(db, r, sql_name[s]);
+		PQclear(r);
+		return rc;
+	}
+}
+
+int db_run(struct db *db, const char *sql)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (PQtransactionStatus(db->conn) == PQTRANS_IDLE ||
+	    PQstatus(db->conn) != CONNECTION_OK)
+		if ((rc = db_ensure(db)))
+			return rc;
+	r = PQexec(db->conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = db_error(db, r, "statement");
+	PQclear(r);
+	return rc;
+}
+
+const char *db_sqlstate(const struct db *db)
+{
+	return db->sqlstate;
+}
+
+PGconn *db_conn(struct db *db)
+{
+	return db->conn;
+}
+
+int db_ping(struct db *db)
+{
+	PGresult *r;
+	int rc = db_exec(db, SQL_PING, NULL, &r);
+
+	PQclear(r);
+	return rc ? ERR_UNAVAILABLE : 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * db.h - one PostgreSQL connection with every statement of sql.h prepared.
+ * A broken connection is reopened (and the statements prepared again) on
+ * the next call outside a transaction.
+ */
+#ifndef CHAT4ALL_DB_H
+#define CHAT4ALL_DB_H
+
+#include <libpq-fe.h>
+
+#include "sql.h"
+
+struct db;
+
+/* db_open - connect and prepare; NULL (and a log line) on failure. */
+struct db *db_open(const char *conninfo);
+void db_free(struct db *db);
+
+/*
+ * db_exec - run @stmt with @params (NULL entries are SQL NULLs; the count
+ * is the statement's). On success returns 0 and *res (the caller
+ * PQclear()s it). On failure returns a negative enum err: ERR_CONFLICT for
+ * a unique violation, ERR_VALIDATION for a foreign key or a value the
+ * column refuses, ERR_UNAVAILABLE when the server cannot be reached,
+ * ERR_DB otherwise; db_sqlstate() tells the detail.
+ */
+int db_exec(struct db *db, enum sql_stmt stmt, const char *const *params,
+	    PGresult **res);
+
+/* db_run - a plain command (BEGIN, COMMIT, ROLLBACK, a migration). */
+int db_run(struct db *db, const char *sql);
+
+const char *db_sqlstate(const struct db *db);
+PGconn *db_conn(struct db *db);
+
+/* db_ping - the server answers: 0, or ERR_UNAVAILABLE. */
+int db_ping(struct db *db);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * kv.h - one synchronous Redis connection ("unix:/path" or "host:port").
+ * Redis is speed, never truth: a caller that cannot reach it decides
+ * whether to go on without it. A broken connection is reopened on the next
+ * command, at most once a second.
+ */
+#ifndef CHAT4ALL_KV_H
+#define CHAT4ALL_KV_H
+
+#include <hiredis.h>
+#include <stddef.h>
+
+struct kv;
+
+struct kv *kv_open(const char *addr);	/* never NULL unless out of memory */
+void kv_free(struct kv *kv);
+
+/*
+ * kv_command - run one command, argv style. Returns the reply (the caller
+ * freeReplyObject()s it; a Redis error is a REDIS_REPLY_ERROR reply) or
+ * NULL when Redis cannot be reached.
+ */
+redisReply *kv_command(struct kv *kv, int argc, const char **argv,
+		       const size_t *lens);
+
+/* kv_ping - 0 when Redis answers PING, or ERR_UNAVAILABLE. */
+int kv_ping(struct kv *kv);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * metrics.h - request counters and latency histograms shared by every
+ * process of one instance through a memory-mapped file. Each process owns
+ * one slot and is its only writer; /metrics sums the slots, so the figures
+ * cover all responders whichever one answers the scrape. A slot whose
+ * process died is taken over with its counts, keeping counters monotonic.
+ */
+#ifndef CHAT4ALL_METRICS_H
+#define CHAT4ALL_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+
+/* metrics_open - map @path, claim a slot. NULL (logged) on failure. */
+struct metrics *metrics_open(const char *path, unsigned nroutes, unsigned nslots);
+void metrics_free(struct metrics *m);
+
+/* metrics_observe - one request of @route answered @status in @dur_us. */
+void metrics_observe(struct metrics *m, unsigned route, int status, uint64_t dur_us);
+
+/*
+ * metrics_render - Prometheus text of every slot summed, route i named
+ * @names[i]. Returns a malloc()ed string the caller frees.
+ */
+char *metrics_render(struct metrics *m, const char *const *names);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * sql.h - every SQL statement Chat4All runs, by name. Each is prepared once
+ * per connection (and again after a reconnect) and run with parameters only.
+ * X(NAME, text): db_exec(db, SQL_NAME, params).
+ */
+#ifndef CHAT4ALL_SQL_H
+#define CHAT4ALL_SQL_H
+
+#define SQL_STATEMENTS(X)                                                       \
+	/* ---- users and sign-in ---- */                                      \
+	X(USER_INSERT,                                                         \
+	  "INSERT INTO users (username, display_name, password_hash)"          \
+	  " VALUES ($1, $2, $3) RETURNING id, user_json(users)::text")          \
+	X(USER_LOGIN,                                                          \
+	  "SELECT id, password_hash, role FROM users WHERE username = $1")     \
+	X(USER_GET,                                                            \
+	  "SELECT user_json(u)::text FROM users u WHERE id = $1::uuid")        \
+	X(USER_SEARCH, /* $1 query, $2 after-username cursor, $3 limit */      \
+	  "SELECT json_build_object('id', id, 'username', username,"           \
+	  "                         'display_name', display_name)::text, username" \
+	  " FROM users WHERE ($1 = '' OR starts_with(username, lower($1))"    \
+	  "   OR strpos(lower(display_name), lower($1)) > 0)"                  \
+	  "  AND username > $2 ORDER BY username LIMIT $3::int")               \
+	X(USER_SET_ROLE,                                                       \
+	  "UPDATE users SET role = $2 WHERE username = $1 RETURNING id")       \
+	X(REFRESH_INSERT, /* $1 hash, $2 family, $3 user, $4 ttl seconds */    \
+	  "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)" \
+	  " VALUES ($1, $2::uuid, $3::uuid,"                                   \
+	  "         now() + make_interval(secs => $4::int))")                  \
+	X(REFRESH_SPEND, /* the one live token of a family becomes used */     \
+	  "UPDATE refresh_tokens t SET used_at = now() FROM users u"           \
+	  " WHERE t.token_hash = $1 AND t.used_at IS NULL"                     \
+	  "   AND t.revoked_at IS NULL AND t.expires_at > now()"               \
+	  "   AND u.id = t.user_id"                                            \
+	  " RETURNING t.family_id, t.user_id, u.role")                         \
+	X(REFRESH_FIND,                                                        \
+	  "SELECT family_id, user_id, used_at IS NOT NULL"                     \
+	  " FROM refresh_tokens WHERE token_hash = $1")                        \
+	X(REFRESH_REVOKE_FAMILY,                                               \
+	  "UPDATE refresh_tokens SET revoked_at = now()"                       \
+	  " WHERE family_id = $1::uuid AND revoked_at IS NULL")                \
+	X(AUDIT_INSERT, /* $1 actor, $2 action, $3 subject, $4 ip, $5 detail */ \
+	  "INSERT INTO audit_log (actor_id, action, subject, ip, detail)"      \
+	  " VALUES ($1::uuid, $2, $3, $4, $5::jsonb)")                         \
+	/* ---- conversations ---- */                                          \
+	X(CONV_CREATE_PRIVATE, /* $1 me, $2 other, $3 pair key */              \
+	  "WITH c AS (INSERT INTO conversations (type, private_pair, created_by)" \
+	  "           VALUES ('private', $3, $1::uuid)"                        \
+	  "           ON CONFLICT (private_pair) DO NOTHING RETURNING id),"   \
+	  " m AS (INSERT INTO members (conversation_id, user_id)"              \
+	  "       SELECT c.id, u FROM c, unnest(ARRAY[$1::uuid, $2::uuid]) u)" \
+	  " SELECT id FROM c")                                                 \
+	X(CONV_BY_PAIR,                                                        \
+	  "SELECT id FROM conversations WHERE private_pair = $1")              \
+	X(CONV_CREATE_GROUP, /* $1 me, $2 title, $3 uuid[] of the others */    \
+	  "WITH c AS (INSERT INTO conversations (type, title, created_by)"     \
+	  "           VALUES ('group', $2, $1::uuid) RETURNING id),"           \
+	  " m AS (INSERT INTO members (conversation_id, user_id, role)"        \
+	  "       SELECT c.id, u, CASE WHEN u = $1::uuid THEN 'admin' ELSE 'member' END" \
+	  "       FROM c, (SELECT DISTINCT unnest($3::uuid[] || $1::uuid) u) x)" \
+	  " SELECT id FROM c")                                                 \
+	X(CONV_ACCESS, /* $1 conversation, $2 user: type, my role or NULL */   \
+	  "SELECT c.type, m.role FROM conversations c"                         \
+	  " LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2::uuid" \
+	  " WHERE c.id = $1::uuid")                                            \
+	X(CONV_LOCK, /* the same, holding the conversation row */              \
+	  "SELECT c.type, m.role, (SELECT count(*) FROM members x"             \
+	  "                        WHERE x.conversation_id = c.id)"            \
+	  " FROM conversations c"                                              \
+	  " LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2::uuid" \
+	  " WHERE c.id = $1::uuid FOR UPDATE OF c")                            \
+	X(CONV_GET,                                                            \
+	  "SELECT json_build_object('id', c.id, 'type', c.type, 'title', c.title," \
+	  "  'created_at', rfc3339(c.created_at), 'last_seq', c.last_seq,"     \
+	  "  'members', (SELECT json_agg(json_build_object('user_id', u.id,"   \
+	  "      'username', u.username, 'display_name', u.display_name,"      \
+	  "      'role', m.role, 'delivered_seq', m.delivered_seq,"            \
+	  "      'read_seq', m.read_seq) ORDER BY m.joined_at, u.username)"    \
+	  "    FROM members m JOIN users u ON u.id = m.user_id"                \
+	  "    WHERE m.conversation_id = c.id))::text"                         \
+	  " FROM conversations c WHERE c.id = $1::uuid")                       \
+	X(CONV_LIST, /* $1 me, $2 cursor activity (µs), $3 cursor id, $4 limit */ \
+	  "SELECT json_build_object('id', c.id, 'type', c.type, 'title', c.title," \
+	  "  'members_count', (SELECT count(*) FROM members x WHERE x.conversation_id = c.id)," \
+	  "  'last_seq', c.last_seq, 'read_seq', me.read_seq,"                 \
+	  "  'unread_count', (SELECT count(*) FROM messages x"                 \
+	  "      WHERE x.conversation_id = c.id AND x.seq > me.read_seq"       \
+	  "        AND x.seq <= c.released_seq AND x.sender_id <> $1::uuid"    \
+	  "        AND x.status NOT IN ('held', 'rejected')),"                 \
+	  "  'peer', (SELECT json_build_object('user_id', u.id, 'username', u.username," \
+	  "      'display_name', u.display_name) FROM members p JOIN users u ON u.id = p.user_id" \
+	  "      WHERE c.type = 'private' AND p.conversation_id = c.id"        \
+	  "        AND p.user_id <> $1::uuid),"                                \
+	  "  'last_message', (SELECT message_json(x, $1::uuid, 0, 0) FROM messages x" \
+	  "      WHERE x.conversation_id = c.id"                               \
+	  "        AND message_visible(x, $1::uuid, c.released_seq)"           \
+	  "      ORDER BY x.seq DESC LIMIT 1),"                                \
+	  "  'last_activity', rfc3339(c.last_activity))::text,"                \
+	  " (extract(epoch FROM c.last_activity) * 1000000)::bigint, c.id"     \
+	  " FROM members me JOIN conversations c ON c.id = me.conversation_id" \
+	  " WHERE me.user_id = $1::uuid"                                       \
+	  "   AND ($3 = '' OR (c.last_activity, c.id) <"                       \
+	  "        (to_timestamp($2::bigint / 1000000.0), $3::uuid))"          \
+	  " ORDER BY c.last_activity DESC, c.id DESC LIMIT $4::int")          \
+	X(MEMBER_ADD,                                                          \
+	  "INSERT INTO members (conversation_id, user_id) VALUES ($1::uuid, $2::uuid)" \
+	  " RETURNING json_build_object('conversation_id', conversation_id,"   \
+	  "   'user_id', user_id, 'role', role, 'delivered_seq', delivered_seq," \
+	  "   'read_seq', read_seq)::text")                                    \
+	X(MEMBER_REMOVE,                                                       \
+	  "DELETE FROM members WHERE conversation_id = $1::uuid AND user_id = $2::uuid" \
+	  " RETURNING role")                                                   \
+	X(MEMBER_PROMOTE_IF_NO_ADMIN, /* a group keeps at least one admin */    \
+	  "UPDATE members SET role = 'admin' WHERE conversation_id = $1::uuid" \
+	  "   AND user_id = (SELECT user_id FROM members WHERE conversation_id = $1::uuid" \
+	  "                  ORDER BY joined_at, user_id LIMIT 1)"             \
+	  "   AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1::uuid" \
+	  "                   AND role = 'admin')")                            \
+	X(MEMBER_IDS, "SELECT user_id FROM members WHERE conversation_id = $1::uuid") \
+	/* ---- messages ---- */                                               \
+	X(MSG_SEND, /* $1 conv, $2 sender, $3 client_id, $4 text, $5 file, $6 req */ \
+	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3, $4,"  \
+	  "                                      $5::uuid, $6)")               \
+	X(MSG_LIST, /* $1 conv, $2 me, $3 after, $4 before, $5 limit, $6 newest */ \
+	  "WITH h AS (SELECT coalesce(min(delivered_seq), 0) d,"               \
+	  "                  coalesce(min(read_seq), 0) r"                     \
+	  "             FROM members WHERE conversation_id = $1::uuid"         \
+	  "              AND user_id <> $2::uuid),"                            \
+	  " c AS (SELECT released_seq FROM conversations WHERE id = $1::uuid)" \
+	  " SELECT message_json(m, $2::uuid, h.d, h.r)::text, m.seq"           \
+	  " FROM messages m, h, c"                                             \
+	  " WHERE m.conversation_id = $1::uuid AND m.seq > $3::bigint"         \
+	  "   AND m.seq < $4::bigint"                                          \
+	  "   AND message_visible(m, $2::uuid, c.released_seq)"                \
+	  " ORDER BY CASE WHEN $6::bool THEN -m.seq ELSE m.seq END"            \
+	  " LIMIT $5::int")                                                    \
+	X(MSG_GET, /* $1 message, $2 me: member?, visible?, json */           \
+	  "SELECT me.user_id IS NOT NULL,"                                     \
+	  "  message_visible(m, $2::uuid, c.released_seq),"                    \
+	  "  (message_json(m, $2::uuid, coalesce(h.d, 0), coalesce(h.r, 0))::jsonb" \
+	  "   || jsonb_build_object("                                          \
+	  "   'delivered_to', (SELECT coalesce(jsonb_agg(x.user_id ORDER BY x.user_id), '[]')" \
+	  "       FROM members x WHERE x.conversation_id = m.conversation_id"  \
+	  "        AND x.user_id <> m.sender_id AND x.delivered_seq >= m.seq)," \
+	  "   'read_by', (SELECT coalesce(jsonb_agg(x.user_id ORDER BY x.user_id), '[]')" \
+	  "       FROM members x WHERE x.conversation_id = m.conversation_id"  \
+	  "        AND x.user_id <> m.sender_id AND x.read_seq >= m.seq),"     \
+	  "   'moderation', CASE WHEN m.sender_id = $2::uuid THEN"             \
+	  "       jsonb_build_object('verdict', CASE m.status WHEN 'pending' THEN NULL" \
+	  "           WHEN 'rejected' THEN 'reject' WHEN 'held' THEN 'hold'"   \
+	  "           ELSE 'approve' END, 'category', NULL, 'reason', NULL) END))::text" \
+	  " FROM messages m JOIN conversations c ON c.id = m.conversation_id"  \
+	  " LEFT JOIN members me ON me.conversation_id = m.conversation_id"    \
+	  "       AND me.user_id = $2::uuid"                                   \
+	  " LEFT JOIN LATERAL (SELECT min(delivered_seq) d, min(read_seq) r"   \
+	  "       FROM members x WHERE x.conversation_id = m.conversation_id"  \
+	  "        AND x.user_id <> m.sender_id) h ON true"                    \
+	  " WHERE m.id = $1::uuid")                                            \
+	X(RECEIPT_ADVANCE, /* $1 conv, $2 me, $3 delivered, $4 read; monotonic */ \
+	  "UPDATE members m SET"                                               \
+	  "   read_seq = GREATEST(m.read_seq, LEAST($4::bigint, c.last_seq)),"  \
+	  "   delivered_seq = GREATEST(m.delivered_seq, LEAST($3::bigint, c.last_seq)," \
+	  "                            LEAST($4::bigint, c.last_seq))"          \
+	  " FROM conversations c WHERE c.id = m.conversation_id"               \
+	  "   AND m.conversation_id = $1::uuid AND m.user_id = $2::uuid"       \
+	  " RETURNING m.delivered_seq, m.read_seq")                            \
+	/* ---- operations ---- */                                             \
+	X(PING, "SELECT 1")                                                    \
+	X(MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = $1") \
+	X(MIGRATION_RECORD, "INSERT INTO schema_migrations (version) VALUES ($1)")
+
+enum sql_stmt {
+#define SQL_ENUM(name, text) SQL_##name,
+	SQL_STATEMENTS(SQL_ENUM)
+#undef SQL_ENUM
+	SQL_COUNT
+};
+
+#endif

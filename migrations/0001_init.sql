@@ -1,0 +1,148 @@
+-- 0001: users and sign-ins, conversations and members, messages, the job
+-- queue (the transactional outbox of DESIGN §3) and the audit log.
+
+CREATE FUNCTION rfc3339(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+
+CREATE TABLE users (
+	id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	username      text NOT NULL UNIQUE,
+	display_name  text NOT NULL,
+	password_hash text NOT NULL,
+	role          text NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+	created_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per refresh token. A family is one sign-in: every rotation adds
+-- a row to it, and reuse of a spent token revokes the whole family.
+CREATE TABLE refresh_tokens (
+	token_hash  text PRIMARY KEY,		-- hex SHA-256 of the token
+	family_id   uuid NOT NULL,
+	user_id     uuid NOT NULL REFERENCES users ON DELETE CASCADE,
+	created_at  timestamptz NOT NULL DEFAULT now(),
+	expires_at  timestamptz NOT NULL,
+	used_at     timestamptz,
+	revoked_at  timestamptz
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+
+CREATE TABLE conversations (
+	id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	type          text NOT NULL CHECK (type IN ('private', 'group')),
+	title         text,
+	-- "smaller-uuid:larger-uuid" for a private pair: one conversation a pair
+	private_pair  text UNIQUE,
+	created_by    uuid NOT NULL REFERENCES users,
+	created_at    timestamptz NOT NULL DEFAULT now(),
+	last_seq      bigint NOT NULL DEFAULT 0,	-- the last seq handed out
+	released_seq  bigint NOT NULL DEFAULT 0,	-- recipients see up to here
+	last_activity timestamptz NOT NULL DEFAULT now(),
+	CHECK ((type = 'private') = (private_pair IS NOT NULL))
+);
+
+CREATE TABLE members (
+	conversation_id uuid NOT NULL REFERENCES conversations ON DELETE CASCADE,
+	user_id         uuid NOT NULL REFERENCES users ON DELETE CASCADE,
+	role            text NOT NULL DEFAULT 'member' CHECK (role IN ('admin', 'member')),
+	delivered_seq   bigint NOT NULL DEFAULT 0,
+	read_seq        bigint NOT NULL DEFAULT 0,
+	joined_at       timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (conversation_id, user_id),
+	CHECK (read_seq <= delivered_seq)
+);
+CREATE INDEX members_user ON members (user_id);
+
+CREATE TABLE messages (
+	id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	conversation_id uuid NOT NULL REFERENCES conversations ON DELETE CASCADE,
+	seq             bigint NOT NULL,
+	sender_id       uuid NOT NULL REFERENCES users,
+	client_id       text NOT NULL,
+	text            text,
+	file_id         uuid,
+	status          text NOT NULL DEFAULT 'pending'
+	                CHECK (status IN ('pending', 'held', 'rejected', 'sent', 'failed')),
+	created_at      timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (conversation_id, seq),
+	UNIQUE (sender_id, client_id)
+);
+
+-- The queue and outbox at once: a job is inserted in the transaction that
+-- makes it necessary and deleted in the transaction that commits its effects.
+CREATE TABLE jobs (
+	id          bigserial PRIMARY KEY,
+	kind        text NOT NULL,
+	key         text NOT NULL,		-- work with one key stays in order
+	payload     jsonb NOT NULL,
+	run_at      timestamptz NOT NULL DEFAULT now(),
+	attempts    int NOT NULL DEFAULT 0,
+	lease_until timestamptz,
+	last_error  text,
+	created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX jobs_ready ON jobs (kind, run_at);
+
+CREATE TABLE audit_log (
+	id         bigserial PRIMARY KEY,
+	at         timestamptz NOT NULL DEFAULT now(),
+	actor_id   uuid,
+	action     text NOT NULL,
+	subject    text,
+	ip         text,
+	detail     jsonb
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+
+-- send_message: the whole of a send in one round trip and one transaction.
+-- The conversation row lock orders concurrent senders, so commit order is
+-- seq order and seq has no gaps; the (sender_id, client_id) key makes a
+-- repeated send return the first message instead of a second one.
+-- outcome: created | existing | notfound | forbidden | conflict
+CREATE FUNCTION send_message(p_conv uuid, p_sender uuid, p_client text,
+                             p_text text, p_file uuid, p_req text,
+                             OUT outcome text, OUT body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	m messages;
+	v_seq bigint;
+BEGIN
+	SELECT * INTO m FROM messages WHERE sender_id = p_sender AND client_id = p_client;
+	IF NOT FOUND THEN
+		SELECT c.last_seq + 1 INTO v_seq FROM conversations c
+		 WHERE c.id = p_conv FOR UPDATE;
+		IF NOT FOUND THEN
+			outcome := 'notfound';
+			RETURN;
+		END IF;
+		PERFORM 1 FROM members WHERE conversation_id = p_conv AND user_id = p_sender;
+		IF NOT FOUND THEN
+			outcome := 'forbidden';
+			RETURN;
+		END IF;
+		INSERT INTO messages (conversation_id, seq, sender_id, client_id, text, file_id)
+		VALUES (p_conv, v_seq, p_sender, p_client, p_text, p_file)
+		ON CONFLICT (sender_id, client_id) DO NOTHING
+		RETURNING * INTO m;
+		IF FOUND THEN
+			UPDATE conversations SET last_seq = v_seq, last_activity = now()
+			 WHERE id = p_conv;
+			INSERT INTO jobs (kind, key, payload)
+			VALUES ('moderate', p_conv::text,
+			        jsonb_build_object('message_id', m.id, 'req_id', p_req));
+			outcome := 'created';
+		ELSE
+			-- a concurrent send with the same key committed first
+			SELECT * INTO m FROM messages
+			 WHERE sender_id = p_sender AND client_id = p_client;
+		END IF;
+	END IF;
+	IF outcome IS NULL THEN
+		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing'
+		                ELSE 'conflict' END;
+	END IF;
+	body := json_build_object('id', m.id, 'conversation_id', m.conversation_id,
+	                          'seq', m.seq, 'sender_id', m.sender_id,
+	                          'client_id', m.client_id, 'status', m.status,
+	                          'created_at', rfc3339(m.created_at))::text;
+END $$;
