@@ -24,13 +24,13 @@
 #define PASSWORD_MAX 1024
 #define DISPLAY_NAME_MAX 64
 
-static int limit(struct req *r, const char *what, const char *who)
+static int limit(struct req *r, const char *what, const char *who, double rate,
+		 long burst)
 {
 	char key[160];
 
 	snprintf(key, sizeof(key), "c4a:rl:%s:%s", what, who);
-	int rc = ratelimit_take(r->app->kv, key, r->app->conf.signin_rate,
-				r->app->conf.signin_burst, &r->retry_after);
+	int rc = ratelimit_take(r->app->kv, key, rate, burst, &r->retry_after);
 	if (rc)
 		req_detail(r, "too many attempts; retry in %d s", r->retry_after);
 	return rc;
@@ -59,7 +59,8 @@ int h_auth_register(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
-	if ((rc = limit(r, "register", req_ip(r))))
+	if ((rc = limit(r, "register", req_ip(r), r->app->conf.register_rate,
+			    r->app->conf.register_burst)))
 		goto out;
 	if (auth_password_hash(password, (uint32_t)r->app->conf.argon2_iterations,
 			       (uint32_t)r->app->conf.argon2_memory_kib, hash)) {
@@ -167,7 +168,8 @@ int h_auth_token(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
-	if ((rc = limit(r, "signin", username)))
+	if ((rc = limit(r, "signin", username, r->app->conf.signin_rate,
+			    r->app->conf.signin_burst)))
 		goto out;
 	const char *params[] = { username };
 	if ((rc = db_exec(r->app->db, SQL_USER_LOGIN, params, &res)))

@@ -325,13 +325,19 @@ void req_send(struct req *r)
 	const char *type = r->content_type ? r->content_type
 			 : r->status >= 400 ? "application/problem+json"
 					    : "application/json";
+	char head[512];
+	int n;
 
-	FCGX_FPrintF(out, "Status: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n",
+	/* libfcgi's own printf knows no %zu: format here */
+	n = snprintf(head, sizeof(head),
+		     "Status: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n",
 		     r->status, r->id);
 	if (r->out)
-		FCGX_FPrintF(out, "Content-Type: %s\r\nContent-Length: %zu\r\n", type, len);
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+			      "Content-Type: %s\r\nContent-Length: %zu\r\n", type, len);
 	else if (r->status != 204)
-		FCGX_FPrintF(out, "Content-Length: 0\r\n");
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: 0\r\n");
+	FCGX_PutStr(head, n, out);
 	if (r->headers_len)
 		FCGX_PutStr(r->headers, (int)r->headers_len, out);
 	FCGX_PutS("\r\n", out);

@@ -43,6 +43,8 @@ static const struct conf_key conf_keys[] = {
 	KEY(send_burst, CONF_LONG, "100"),
 	KEY(signin_rate, CONF_DOUBLE, "0.2"),
 	KEY(signin_burst, CONF_LONG, "10"),
+	KEY(register_rate, CONF_DOUBLE, "0.1"),
+	KEY(register_burst, CONF_LONG, "20"),
 	KEY(metrics_slots, CONF_LONG, "256"),
 };
 

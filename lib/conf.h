@@ -29,6 +29,8 @@ struct conf {
 	long send_burst;
 	double signin_rate;	/* sign-in attempts per second per username */
 	long signin_burst;
+	double register_rate;	/* sign-ups per second per client address */
+	long register_burst;
 	long metrics_slots;	/* processes the metrics file can hold */
 };
 

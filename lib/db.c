@@ -26,6 +26,13 @@ struct db {
 	int nparams[SQL_COUNT];	/* as the server described each statement */
 };
 
+/* Server notices ("relation already exists, skipping") are for debugging. */
+static void db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_line(LOG_DEBUG, NULL, NULL, "postgresql: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 /* Connects; statements are prepared on first use, so that one naming a
  * table a later migration creates does not stop a connection. */
 static int db_connect(struct db *db)
@@ -37,6 +44,7 @@ static int db_connect(struct db *db)
 			  PQerrorMessage(db->conn));
 		return ERR_UNAVAILABLE;
 	}
+	PQsetNoticeProcessor(db->conn, db_notice, NULL);
 	memset(db->nparams, -1, sizeof(db->nparams));
 	return 0;
 }

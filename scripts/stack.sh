@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# One Chat4All instance under $VAR: PostgreSQL and Redis on sockets in
+# $VAR/run, lighttpd on $BIND:$PORT with the FastCGI API behind it.
+#
+#   scripts/stack.sh start | stop | status | env
+#
+# Run as root, the servers run as the unprivileged `postgres` user (initdb
+# refuses root); otherwise as the calling user. Every process writes its
+# PID file under $VAR/run, and stop stops exactly those.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VAR=${VAR:-$ROOT/var}
+PORT=${PORT:-8080}
+BIND=${BIND:-127.0.0.1}
+API_PROCS=${API_PROCS:-4}
+PGPORT=${PGPORT:-55432}
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+mkdir -p "$VAR"
+VAR=$(cd "$VAR" && pwd)
+
+if [ "$(id -u)" = 0 ]; then
+	RUN_AS=${RUN_AS:-postgres}
+	as_user() { runuser -u "$RUN_AS" -- "$@"; }
+else
+	RUN_AS=$(id -un)
+	as_user() { "$@"; }
+fi
+
+# The instance's settings for every process; a value already in the
+# environment wins.
+instance_env() {
+	export CHAT4ALL_DATABASE_URL=${CHAT4ALL_DATABASE_URL:-"host=$VAR/run port=$PGPORT dbname=chat4all user=chat4all"}
+	export CHAT4ALL_REDIS=${CHAT4ALL_REDIS:-"unix:$VAR/run/redis.sock"}
+	export CHAT4ALL_LOG_FILE=${CHAT4ALL_LOG_FILE:-"$VAR/log/chat4all.log"}
+	export CHAT4ALL_METRICS_FILE=${CHAT4ALL_METRICS_FILE:-"$VAR/run/metrics"}
+	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$ROOT/migrations"}
+	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
+		export CHAT4ALL_JWT_SECRET_FILE=${CHAT4ALL_JWT_SECRET_FILE:-"$VAR/secret/jwt"}
+	if [ -z "${CHAT4ALL_CONF:-}" ] && [ -f "$ROOT/conf/chat4all.conf" ]; then
+		export CHAT4ALL_CONF="$ROOT/conf/chat4all.conf"
+	fi
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
+
+start_postgres() {
+	if [ ! -f "$VAR/pg/PG_VERSION" ]; then
+		echo "initialising PostgreSQL in $VAR/pg"
+		as_user "$PGBIN/initdb" -D "$VAR/pg" -U chat4all --auth=trust -E UTF8 \
+			--locale=C.UTF-8 >"$VAR/log/initdb.log"
+	fi
+	if ! pid_alive "$VAR/pg/postmaster.pid"; then
+		# synchronous_commit stays on: a message acknowledged is on disk
+		local opts="-c listen_addresses='' -c unix_socket_directories='$VAR/run'"
+		opts+=" -c port=$PGPORT -c max_connections=300 -c shared_buffers=256MB"
+		opts+=" -c wal_buffers=16MB -c checkpoint_timeout=15min -c max_wal_size=4GB"
+		as_user "$PGBIN/pg_ctl" -D "$VAR/pg" -l "$VAR/log/postgresql.log" -w -t 60 -s \
+			-o "$opts" start
+	fi
+	if ! as_user "$PGBIN/psql" -h "$VAR/run" -p "$PGPORT" -U chat4all -d postgres -tAc \
+		"SELECT 1 FROM pg_database WHERE datname = 'chat4all'" | grep -q 1; then
+		as_user "$PGBIN/createdb" -h "$VAR/run" -p "$PGPORT" -U chat4all chat4all
+	fi
+}
+
+start_redis() {
+	pid_alive "$VAR/run/redis.pid" && return
+	# append-only file: sign-outs and rate limits survive a restart
+	as_user redis-server --port 0 --unixsocket "$VAR/run/redis.sock" --unixsocketperm 700 \
+		--daemonize yes --pidfile "$VAR/run/redis.pid" --logfile "$VAR/log/redis.log" \
+		--dir "$VAR/redis" --save '' --appendonly yes --appendfsync everysec
+	for _ in $(seq 100); do [ -S "$VAR/run/redis.sock" ] && return; sleep 0.05; done
+	echo "redis did not start: see $VAR/log/redis.log" >&2
+	exit 1
+}
+
+start_lighttpd() {
+	pid_alive "$VAR/run/lighttpd.pid" && return
+	local names
+	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
+	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
+	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
+	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
+	as_user lighttpd -f "$VAR/lighttpd.conf"
+}
+
+wait_ready() {
+	local url="http://$BIND:$PORT/readyz"
+	for _ in $(seq 200); do
+		curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "chat4all did not become ready at $url: see $VAR/log/" >&2
+	return 1
+}
+
+start() {
+	[ -x "$ROOT/build/chat4all-api" ] || { echo "build first: make" >&2; exit 1; }
+	mkdir -p "$VAR"/{pg,run,log,redis,secret,files}
+	chmod 755 "$VAR"
+	chmod 700 "$VAR/pg" "$VAR/secret"
+	[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$VAR"
+	if [ -z "${CHAT4ALL_JWT_SECRET:-}" ] && [ ! -s "$VAR/secret/jwt" ]; then
+		(umask 077; head -c 48 /dev/urandom | base64 -w0 >"$VAR/secret/jwt")
+		[ "$(id -u)" = 0 ] && chown "$RUN_AS:" "$VAR/secret/jwt"
+	fi
+	instance_env
+	start_postgres
+	start_redis
+	as_user "$ROOT/build/chat4all-admin" migrate >>"$VAR/log/migrate.log"
+	start_lighttpd
+	wait_ready
+	echo "Chat4All is running at http://$BIND:$PORT/  (data in $VAR; stop with: make stop)"
+}
+
+stop_pidfile() {
+	local f=$1 name=$2
+	pid_alive "$f" || return 0
+	kill "$(head -1 "$f")"
+	for _ in $(seq 100); do pid_alive "$f" || return 0; sleep 0.05; done
+	echo "$name did not stop; killing it" >&2
+	kill -9 "$(head -1 "$f")" 2>/dev/null || true
+}
+
+stop() {
+	stop_pidfile "$VAR/run/lighttpd.pid" lighttpd
+	rm -f "$VAR/run/lighttpd.pid"
+	stop_pidfile "$VAR/run/redis.pid" redis
+	if pid_alive "$VAR/pg/postmaster.pid"; then
+		as_user "$PGBIN/pg_ctl" -D "$VAR/pg" -m fast -w -t 60 -s stop
+	fi
+}
+
+status() {
+	local rc=0
+	for p in "lighttpd:$VAR/run/lighttpd.pid" "redis:$VAR/run/redis.pid" \
+		 "postgresql:$VAR/pg/postmaster.pid"; do
+		if pid_alive "${p#*:}"; then echo "${p%%:*}: running"; else echo "${p%%:*}: stopped"; rc=1; fi
+	done
+	return $rc
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf '%s=%q\n' "$n" "${!n}"; done ;;
+*) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac
