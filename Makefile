@@ -61,7 +61,7 @@ $(BUILD)/integration/api_test: tests/integration/api_test.c tests/integration/ht
 	$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 	    $(shell pkg-config --cflags json-c libcurl cmocka) -o $@ \
 	    tests/integration/api_test.c tests/integration/http.c \
-	    $(shell pkg-config --libs json-c libcurl cmocka) -lpthread
+	    $(shell pkg-config --libs json-c libcurl cmocka libjwt) -lpthread
 
 deps:
 	@scripts/deps.sh

@@ -145,6 +145,6 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) status ;;
-env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf '%s=%q\n' "$n" "${!n}"; done ;;
+env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf 'export %s=%q\n' "$n" "${!n}"; done ;;
 *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
 esac

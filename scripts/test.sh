@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make test: the unit tests (given as arguments), then the integration
+# tests against a whole instance (PostgreSQL, Redis, lighttpd + the API)
+# started in a temporary folder on a free port and stopped on exit, even
+# on failure; then docker-compose.yml is validated.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+failed=0
+echo "== unit tests"
+for t in "$@"; do
+	"$t" || failed=1
+done
+
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 20000))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "no free port found" >&2
+	exit 1
+}
+
+echo "== integration tests"
+TMP=$(mktemp -d /tmp/chat4all-test.XXXXXX)
+chmod 755 "$TMP"
+export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) API_PROCS=4
+cleanup() {
+	local rc=$?
+	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
+		echo "-- last lines of the instance's logs:"
+		tail -n 20 "$TMP"/log/*.log 2>/dev/null | cut -c1-400
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# test settings: cheap password hashes, a small group limit, tight send
+# bucket, a known signing key (the tests sign an expired token with it)
+export CHAT4ALL_ARGON2_ITERATIONS=1 CHAT4ALL_ARGON2_MEMORY_KIB=8192
+export CHAT4ALL_GROUP_MEMBER_LIMIT=5
+export CHAT4ALL_SEND_RATE=1 CHAT4ALL_SEND_BURST=40
+export CHAT4ALL_SIGNIN_RATE=0.2 CHAT4ALL_SIGNIN_BURST=10
+export CHAT4ALL_REGISTER_RATE=1000 CHAT4ALL_REGISTER_BURST=100000
+export CHAT4ALL_JWT_SECRET="test-secret-$(head -c 24 /dev/urandom | base64 -w0)"
+"$ROOT/scripts/stack.sh" start
+export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
+export CHAT4ALL_TEST_ADMIN="$ROOT/scripts/chat4all-admin"
+"$ROOT/build/integration/api_test" || failed=1
+
+echo "== docker-compose.yml"
+if docker-compose -f "$ROOT/docker-compose.yml" config -q; then
+	echo "docker-compose.yml: valid"
+else
+	failed=1
+fi
+
+exit $failed

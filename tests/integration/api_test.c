@@ -1,0 +1,1086 @@
+/*
+ * api_test - the REST API over real HTTP: lighttpd, the FastCGI
+ * responders, PostgreSQL and Redis, as scripts/test.sh starts them.
+ * Every test makes its own users, so the tests are independent.
+ */
+#include "http.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jwt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char run_tag[16];	/* makes this run's usernames unique */
+
+struct user {
+	char id[37];
+	char name[40];
+	char access[1024];
+	char refresh[64];
+};
+
+static void json_post(struct resp *r, const char *path, const char *token, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void json_post(struct resp *r, const char *path, const char *token, const char *fmt, ...)
+{
+	char body[16384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	http(r, "POST", path, token, body, strlen(body), NULL, NULL);
+}
+
+static long get(struct resp *r, const char *token, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static long get(struct resp *r, const char *token, const char *fmt, ...)
+{
+	char path[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return http(r, "GET", path, token, NULL, 0, NULL, NULL);
+}
+
+/* Asserts a problem+json answer of @status with type /problems/@slug. */
+static void assert_problem(struct resp *r, long status, const char *slug)
+{
+	char type[64], ct[128];
+
+	snprintf(type, sizeof(type), "/problems/%s", slug);
+	if (r->status != status || !r->json || !jstr(r->json, "type") ||
+	    strcmp(jstr(r->json, "type"), type))
+		fprintf(stderr, "expected %ld %s, got %ld %s\n", status, slug, r->status,
+			r->body ? r->body : "(no body)");
+	assert_int_equal(r->status, status);
+	assert_non_null(r->json);
+	assert_string_equal(jstr(r->json, "type"), type);
+	assert_int_equal(jint(r->json, "status"), status);
+	assert_non_null(jstr(r->json, "title"));
+	assert_non_null(resp_header(r, "Content-Type", ct, sizeof(ct)));
+	assert_string_equal(ct, "application/problem+json");
+}
+
+/* Asserts that field @field is named in the problem's errors. */
+static void assert_field_error(struct resp *r, const char *field)
+{
+	struct json_object *errs = jget(r->json, "errors");
+	size_t n = errs ? json_object_array_length(errs) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *f = jstr(json_object_array_get_idx(errs, i), "field");
+		if (f && !strcmp(f, field))
+			return;
+	}
+	fprintf(stderr, "no error for field '%s' in %s\n", field, r->body);
+	fail();
+}
+
+static void signin(struct user *u, const char *password)
+{
+	struct resp r;
+
+	json_post(&r, "/v1/auth/token", NULL, "{\"username\":\"%s\",\"password\":\"%s\"}",
+		  u->name, password);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(jstr(r.json, "token_type"), "Bearer");
+	assert_int_equal(jint(r.json, "expires_in"), 900);
+	snprintf(u->access, sizeof(u->access), "%s", jstr(r.json, "access_token"));
+	snprintf(u->refresh, sizeof(u->refresh), "%s", jstr(r.json, "refresh_token"));
+	resp_free(&r);
+}
+
+static void signup(struct user *u, const char *who)
+{
+	static int n;
+	struct resp r;
+
+	snprintf(u->name, sizeof(u->name), "%s_%s%d", who, run_tag, __atomic_add_fetch(&n, 1, __ATOMIC_SEQ_CST));
+	json_post(&r, "/v1/auth/register", NULL,
+		  "{\"username\":\"%s\",\"password\":\"correct horse\",\"display_name\":\"%s\"}",
+		  u->name, who);
+	if (r.status != 201)
+		fprintf(stderr, "register %s: %ld %s\n", u->name, r.status, r.body);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(jstr(r.json, "username"), u->name);
+	assert_string_equal(jstr(r.json, "role"), "user");
+	snprintf(u->id, sizeof(u->id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	signin(u, "correct horse");
+}
+
+static void private_conv(struct user *a, struct user *b, char id[37])
+{
+	struct resp r;
+
+	json_post(&r, "/v1/conversations", a->access,
+		  "{\"type\":\"private\",\"members\":[\"%s\"]}", b->id);
+	assert_true(r.status == 201 || r.status == 200);
+	snprintf(id, 37, "%s", jstr(r.json, "id"));
+	resp_free(&r);
+}
+
+static long send_text(struct resp *r, struct user *u, const char *conv,
+		      const char *client_id, const char *text)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/v1/conversations/%s/messages", conv);
+	json_post(r, path, u->access, "{\"client_id\":\"%s\",\"text\":\"%s\"}", client_id, text);
+	return r->status;
+}
+
+/* How many messages @u sees in @conv (all pages). */
+static int history_count(struct user *u, const char *conv)
+{
+	struct resp r;
+	int n;
+
+	assert_int_equal(get(&r, u->access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
+	n = (int)json_object_array_length(jget(r.json, "items"));
+	resp_free(&r);
+	return n;
+}
+
+/* ---------------------------------------------------------------- auth */
+
+static void test_register_rules(void **state)
+{
+	struct resp r;
+	struct user u;
+	(void)state;
+
+	signup(&u, "reg");
+	json_post(&r, "/v1/auth/register", NULL, "{\"username\":\"%s\",\"password\":\"another one\"}", u.name);
+	assert_problem(&r, 409, "conflict");
+	resp_free(&r);
+
+	json_post(&r, "/v1/auth/register", NULL, "{\"username\":\"No Caps\",\"password\":\"x\"}");
+	assert_problem(&r, 400, "validation");
+	assert_field_error(&r, "username");
+	assert_field_error(&r, "password");
+	resp_free(&r);
+
+	json_post(&r, "/v1/auth/register", NULL, "{\"username\":\"ab\",\"password\":\"long enough\"}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+
+	json_post(&r, "/v1/auth/register", NULL, "{\"password\":\"long enough\"}");
+	assert_problem(&r, 400, "validation");
+	assert_field_error(&r, "username");
+	resp_free(&r);
+
+	json_post(&r, "/v1/auth/register", NULL, "{\"username\":42,\"password\":\"long enough\"}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+
+	/* a refused sign-up wrote nothing: the name is still free */
+	char name[40];
+	snprintf(name, sizeof(name), "free_%s", run_tag);
+	json_post(&r, "/v1/auth/register", NULL, "{\"username\":\"%s\",\"password\":\"short\"}", name);
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, "/v1/auth/register", NULL, "{\"username\":\"%s\",\"password\":\"long enough\"}", name);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+}
+
+static void test_signin(void **state)
+{
+	struct resp r, r2;
+	struct user u;
+	char body[256];
+	(void)state;
+
+	signup(&u, "signin");
+	/* the OAuth 2 password grant as a form */
+	snprintf(body, sizeof(body), "grant_type=password&username=%s&password=correct+horse", u.name);
+	http(&r, "POST", "/v1/auth/token", NULL, body, strlen(body),
+	     "application/x-www-form-urlencoded", NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(jstr(r.json, "access_token"));
+	resp_free(&r);
+
+	/* wrong password and unknown user: the same answer */
+	json_post(&r, "/v1/auth/token", NULL, "{\"username\":\"%s\",\"password\":\"wrong horse\"}", u.name);
+	json_post(&r2, "/v1/auth/token", NULL, "{\"username\":\"nobody_%s\",\"password\":\"wrong horse\"}", run_tag);
+	assert_problem(&r, 401, "unauthorized");
+	assert_problem(&r2, 401, "unauthorized");
+	assert_string_equal(jstr(r.json, "detail"), jstr(r2.json, "detail"));
+	resp_free(&r);
+	resp_free(&r2);
+
+	json_post(&r, "/v1/auth/token", NULL, "{\"username\":\"%s\"}", u.name);
+	assert_problem(&r, 400, "validation");
+	assert_field_error(&r, "password");
+	resp_free(&r);
+
+	assert_int_equal(get(&r, u.access, "/v1/me"), 200);
+	assert_string_equal(jstr(r.json, "id"), u.id);
+	assert_string_equal(jstr(r.json, "username"), u.name);
+	assert_string_equal(jstr(r.json, "display_name"), "signin");
+	resp_free(&r);
+}
+
+static void test_refresh_rotation_and_reuse(void **state)
+{
+	struct resp r;
+	struct user u;
+	char old_refresh[64], new_access[1024], new_refresh[64];
+	(void)state;
+
+	signup(&u, "refresh");
+	snprintf(old_refresh, sizeof(old_refresh), "%s", u.refresh);
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"%s\"}", old_refresh);
+	assert_int_equal(r.status, 200);
+	snprintf(new_access, sizeof(new_access), "%s", jstr(r.json, "access_token"));
+	snprintf(new_refresh, sizeof(new_refresh), "%s", jstr(r.json, "refresh_token"));
+	assert_string_not_equal(new_refresh, old_refresh);
+	resp_free(&r);
+	assert_int_equal(get(&r, new_access, "/v1/me"), 200);
+	resp_free(&r);
+
+	/* the spent token again: a theft; the whole sign-in ends */
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"%s\"}", old_refresh);
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"%s\"}", new_refresh);
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	get(&r, new_access, "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"made-up\"}");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	json_post(&r, "/v1/auth/refresh", NULL, "{}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+}
+
+static void test_logout(void **state)
+{
+	struct resp r;
+	struct user u, other;
+	(void)state;
+
+	signup(&u, "logout");
+	signup(&other, "logout");
+	/* someone else's refresh token: nothing of theirs ends */
+	json_post(&r, "/v1/auth/logout", u.access, "{\"refresh_token\":\"%s\"}", other.refresh);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	assert_int_equal(get(&r, other.access, "/v1/me"), 200);
+	resp_free(&r);
+
+	json_post(&r, "/v1/auth/logout", u.access, "{\"refresh_token\":\"%s\"}", u.refresh);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"%s\"}", u.refresh);
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	get(&r, u.access, "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+}
+
+static char *b64url(const char *s)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t n = strlen(s), j = 0;
+	char *out = malloc(n * 2 + 4);
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)s[i] << 16;
+		if (i + 1 < n) v |= (unsigned char)s[i + 1] << 8;
+		if (i + 2 < n) v |= (unsigned char)s[i + 2];
+		out[j++] = t[(v >> 18) & 63];
+		out[j++] = t[(v >> 12) & 63];
+		if (i + 1 < n) out[j++] = t[(v >> 6) & 63];
+		if (i + 2 < n) out[j++] = t[v & 63];
+	}
+	out[j] = '\0';
+	return out;
+}
+
+/* A token signed with the server's own key but @exp_delta from now. */
+static char *token_with_exp(const struct user *u, long exp_delta)
+{
+	const char *secret = getenv("CHAT4ALL_JWT_SECRET");
+	jwt_t *j;
+	char *s;
+
+	assert_non_null(secret);
+	jwt_new(&j);
+	jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret));
+	jwt_add_grant(j, "sub", u->id);
+	jwt_add_grant(j, "role", "user");
+	jwt_add_grant(j, "sid", "00000000-0000-4000-8000-000000000000");
+	jwt_add_grant_int(j, "iat", time(NULL) - 3600);
+	jwt_add_grant_int(j, "exp", time(NULL) + exp_delta);
+	s = jwt_encode_str(j);
+	jwt_free(j);
+	return s;
+}
+
+static void test_bad_tokens(void **state)
+{
+	struct resp r;
+	struct user u;
+	char tok[2048], payload[512];
+	(void)state;
+
+	signup(&u, "tokens");
+	get(&r, NULL, "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	get(&r, "not.a.token", "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+
+	/* signed correctly, but expired */
+	char *expired = token_with_exp(&u, -60), *fresh = token_with_exp(&u, 600);
+	get(&r, expired, "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	assert_int_equal(get(&r, fresh, "/v1/me"), 200);	/* the same, unexpired, works */
+	resp_free(&r);
+
+	/* tampered: the payload changed, the signature kept */
+	snprintf(payload, sizeof(payload),
+		 "{\"sub\":\"%s\",\"role\":\"admin\",\"sid\":\"00000000-0000-4000-8000-000000000000\",\"exp\":%ld}",
+		 u.id, (long)time(NULL) + 600);
+	char *p64 = b64url(payload), *dot1 = strchr(u.access, '.'), *dot2 = strrchr(u.access, '.');
+	snprintf(tok, sizeof(tok), "%.*s.%s%s", (int)(dot1 - u.access), u.access, p64, dot2);
+	get(&r, tok, "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+
+	/* alg=none, no signature */
+	char *h64 = b64url("{\"alg\":\"none\",\"typ\":\"JWT\"}");
+	snprintf(tok, sizeof(tok), "%s.%s.", h64, p64);
+	get(&r, tok, "/v1/me");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	free(h64);
+	free(p64);
+	free(expired);
+	free(fresh);
+}
+
+/* ------------------------------------------------------- conversations */
+
+static void test_users_directory(void **state)
+{
+	struct resp r;
+	struct user a, b, c;
+	char cursor[64];
+	(void)state;
+
+	signup(&a, "dirx");
+	signup(&b, "dirx");
+	signup(&c, "dirx");
+	assert_int_equal(get(&r, a.access, "/v1/users?q=dirx_%s&limit=2", run_tag), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 2);
+	assert_non_null(jstr(r.json, "next_cursor"));
+	assert_null(jget(r.json, "items.0.password_hash"));
+	snprintf(cursor, sizeof(cursor), "%s", jstr(r.json, "next_cursor"));
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/users?q=dirx_%s&limit=2&cursor=%s", run_tag, cursor), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 1);
+	assert_null(jget(r.json, "next_cursor") ? jstr(r.json, "next_cursor") : NULL);
+	resp_free(&r);
+	get(&r, a.access, "/v1/users?limit=1000");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	get(&r, NULL, "/v1/users");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+}
+
+static void test_private_conversation(void **state)
+{
+	struct resp r;
+	struct user a, b, c;
+	char id[37], id2[37];
+	(void)state;
+
+	signup(&a, "priv");
+	signup(&b, "priv");
+	signup(&c, "priv");
+	json_post(&r, "/v1/conversations", a.access, "{\"type\":\"private\",\"members\":[\"%s\"]}", b.id);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(jstr(r.json, "type"), "private");
+	assert_int_equal(json_object_array_length(jget(r.json, "members")), 2);
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+
+	/* the pair has one conversation, whoever asks */
+	json_post(&r, "/v1/conversations", b.access, "{\"type\":\"private\",\"members\":[\"%s\"]}", a.id);
+	assert_int_equal(r.status, 200);
+	snprintf(id2, sizeof(id2), "%s", jstr(r.json, "id"));
+	assert_string_equal(id, id2);
+	resp_free(&r);
+
+	json_post(&r, "/v1/conversations", a.access, "{\"type\":\"private\",\"members\":[\"%s\"]}", a.id);
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, "/v1/conversations", a.access,
+		  "{\"type\":\"private\",\"members\":[\"00000000-0000-4000-8000-000000000000\"]}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, "/v1/conversations", a.access, "{\"type\":\"private\",\"members\":\"%s\"}", b.id);
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, "/v1/conversations", a.access, "{\"type\":\"channel\",\"members\":[\"%s\"]}", b.id);
+	assert_problem(&r, 400, "validation");
+	assert_field_error(&r, "type");
+	resp_free(&r);
+
+	assert_int_equal(get(&r, b.access, "/v1/conversations/%s", id), 200);
+	resp_free(&r);
+	get(&r, c.access, "/v1/conversations/%s", id);
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	get(&r, c.access, "/v1/conversations/00000000-0000-4000-8000-000000000000");
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	get(&r, c.access, "/v1/conversations/not-a-uuid");
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+
+	assert_int_equal(get(&r, a.access, "/v1/conversations"), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 1);
+	assert_string_equal(jstr(r.json, "items.0.id"), id);
+	assert_string_equal(jstr(r.json, "items.0.peer.user_id"), b.id);
+	assert_int_equal(jint(r.json, "items.0.members_count"), 2);
+	resp_free(&r);
+	assert_int_equal(get(&r, c.access, "/v1/conversations"), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 0);
+	resp_free(&r);
+}
+
+static void test_group_rules(void **state)
+{
+	struct resp r;
+	struct user admin, m1, m2, outsider, extra[5];
+	char id[37], path[160];
+	(void)state;
+
+	signup(&admin, "grp");
+	signup(&m1, "grp");
+	signup(&m2, "grp");
+	signup(&outsider, "grp");
+	json_post(&r, "/v1/conversations", admin.access,
+		  "{\"type\":\"group\",\"title\":\"Team\",\"members\":[\"%s\",\"%s\",\"%s\"]}",
+		  m1.id, m1.id, admin.id);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(jstr(r.json, "title"), "Team");
+	assert_int_equal(json_object_array_length(jget(r.json, "members")), 2);
+	assert_string_equal(jstr(r.json, "members.0.user_id"), admin.id);
+	assert_string_equal(jstr(r.json, "members.0.role"), "admin");
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+
+	json_post(&r, "/v1/conversations", admin.access, "{\"type\":\"group\",\"members\":[]}");
+	assert_problem(&r, 400, "validation");
+	assert_field_error(&r, "title");
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/v1/conversations/%s/members", id);
+	json_post(&r, path, m1.access, "{\"user_id\":\"%s\"}", m2.id);
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	json_post(&r, path, outsider.access, "{\"user_id\":\"%s\"}", outsider.id);
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	json_post(&r, path, admin.access, "{\"user_id\":\"%s\"}", m2.id);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(jstr(r.json, "role"), "member");
+	resp_free(&r);
+	json_post(&r, path, admin.access, "{\"user_id\":\"%s\"}", m2.id);
+	assert_problem(&r, 409, "conflict");
+	resp_free(&r);
+	json_post(&r, path, admin.access, "{\"user_id\":\"nope\"}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+
+	/* the test instance's limit is 5 members */
+	for (int i = 0; i < 2; i++) {
+		signup(&extra[i], "grpx");
+		json_post(&r, path, admin.access, "{\"user_id\":\"%s\"}", extra[i].id);
+		assert_int_equal(r.status, 201);
+		resp_free(&r);
+	}
+	signup(&extra[2], "grpx");
+	json_post(&r, path, admin.access, "{\"user_id\":\"%s\"}", extra[2].id);
+	assert_problem(&r, 409, "conflict");
+	resp_free(&r);
+
+	/* a member may not remove another, may leave; an admin removes anyone */
+	snprintf(path, sizeof(path), "/v1/conversations/%s/members/%s", id, m2.id);
+	http(&r, "DELETE", path, m1.access, NULL, 0, NULL, NULL);
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	http(&r, "DELETE", path, m2.access, NULL, 0, NULL, NULL);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	http(&r, "DELETE", path, admin.access, NULL, 0, NULL, NULL);
+	assert_problem(&r, 404, "not-found");	/* m2 has left already */
+	resp_free(&r);
+}
+
+static void test_group_admin_leaves(void **state)
+{
+	struct resp r;
+	struct user admin, m1;
+	char id[37], path[160];
+	(void)state;
+
+	signup(&admin, "lead");
+	signup(&m1, "lead");
+	json_post(&r, "/v1/conversations", admin.access,
+		  "{\"type\":\"group\",\"title\":\"Lead\",\"members\":[\"%s\"]}", m1.id);
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/conversations/%s/members/%s", id, admin.id);
+	http(&r, "DELETE", path, admin.access, NULL, 0, NULL, NULL);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	/* the group is never without an admin */
+	assert_int_equal(get(&r, m1.access, "/v1/conversations/%s", id), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "members")), 1);
+	assert_string_equal(jstr(r.json, "members.0.role"), "admin");
+	resp_free(&r);
+	get(&r, admin.access, "/v1/conversations/%s", id);
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+}
+
+/* ------------------------------------------------------------ messages */
+
+static void test_send_idempotent(void **state)
+{
+	struct resp r, r2;
+	struct user a, b, c;
+	char conv[37], conv2[37], id[37], path[160], hdr[64];
+	(void)state;
+
+	signup(&a, "send");
+	signup(&b, "send");
+	signup(&c, "send");
+	private_conv(&a, &b, conv);
+	private_conv(&a, &c, conv2);
+
+	assert_int_equal(send_text(&r, &a, conv, "k1", "hello"), 202);
+	assert_string_equal(jstr(r.json, "status"), "pending");
+	assert_int_equal(jint(r.json, "seq"), 1);
+	assert_string_equal(jstr(r.json, "sender_id"), a.id);
+	assert_string_equal(jstr(r.json, "conversation_id"), conv);
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+	assert_null(resp_header(&r, "Idempotent-Replayed", hdr, sizeof(hdr)));
+	assert_int_equal(send_text(&r2, &a, conv, "k1", "hello"), 202);
+	assert_string_equal(jstr(r2.json, "id"), id);
+	assert_int_equal(jint(r2.json, "seq"), 1);
+	assert_non_null(resp_header(&r2, "Idempotent-Replayed", hdr, sizeof(hdr)));
+	resp_free(&r);
+	resp_free(&r2);
+	assert_int_equal(history_count(&a, conv), 1);
+
+	/* the key as a header; the body's client_id wins when both are there */
+	snprintf(path, sizeof(path), "/v1/conversations/%s/messages", conv);
+	http(&r, "POST", path, a.access, "{\"text\":\"by header\"}", 20, NULL, "Idempotency-Key: k2");
+	assert_int_equal(r.status, 202);
+	assert_int_equal(jint(r.json, "seq"), 2);
+	resp_free(&r);
+	http(&r, "POST", path, a.access, "{\"text\":\"by header\"}", 20, NULL, "Idempotency-Key: k2");
+	assert_int_equal(jint(r.json, "seq"), 2);
+	resp_free(&r);
+
+	/* POST /v1/messages with the conversation in the body */
+	json_post(&r, "/v1/messages", a.access,
+		  "{\"conversation_id\":\"%s\",\"client_id\":\"k3\",\"text\":\"hi\"}", conv);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(jint(r.json, "seq"), 3);
+	resp_free(&r);
+	json_post(&r, "/v1/messages", a.access, "{\"client_id\":\"k4\",\"text\":\"hi\"}");
+	assert_problem(&r, 400, "validation");
+	assert_field_error(&r, "conversation_id");
+	resp_free(&r);
+
+	/* a key names one message: reusing it elsewhere is a conflict */
+	send_text(&r, &a, conv2, "k1", "hello");
+	assert_problem(&r, 409, "conflict");
+	resp_free(&r);
+	assert_int_equal(history_count(&a, conv2), 0);
+
+	/* non-members and unknown conversations */
+	send_text(&r, &c, conv, "x1", "intruder");
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	send_text(&r, &c, "00000000-0000-4000-8000-000000000000", "x2", "void");
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	assert_int_equal(history_count(&a, conv), 3);
+}
+
+struct race {
+	struct user *u;
+	const char *conv;
+	const char *client_id;	/* NULL: each send its own */
+	int count;
+	char ids[64][37];
+	int ok;
+};
+
+static void *race_sender(void *arg)
+{
+	struct race *rc = arg;
+	char key[64];
+
+	for (int i = 0; i < rc->count; i++) {
+		struct resp r;
+		snprintf(key, sizeof(key), "%s-%d", rc->u->name, i);
+		if (send_text(&r, rc->u, rc->conv, rc->client_id ? rc->client_id : key, "race") == 202) {
+			snprintf(rc->ids[i], 37, "%s", jstr(r.json, "id"));
+			rc->ok++;
+		}
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+static void test_concurrent_duplicates(void **state)
+{
+	struct user a, b;
+	struct race races[8];
+	pthread_t t[8];
+	char conv[37];
+	(void)state;
+
+	signup(&a, "dup");
+	signup(&b, "dup");
+	private_conv(&a, &b, conv);
+	for (int i = 0; i < 8; i++) {
+		races[i] = (struct race){ .u = &a, .conv = conv, .client_id = "same-key", .count = 1 };
+		pthread_create(&t[i], NULL, race_sender, &races[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(races[i].ok, 1);
+		assert_string_equal(races[i].ids[0], races[0].ids[0]);
+	}
+	assert_int_equal(history_count(&a, conv), 1);
+}
+
+static void test_concurrent_senders_seq(void **state)
+{
+	enum { SENDERS = 4, EACH = 25 };
+	struct user u[SENDERS];
+	struct race races[SENDERS];
+	pthread_t t[SENDERS];
+	struct resp r;
+	char conv[37];
+	(void)state;
+
+	for (int i = 0; i < SENDERS; i++)
+		signup(&u[i], "seq");
+	json_post(&r, "/v1/conversations", u[0].access,
+		  "{\"type\":\"group\",\"title\":\"seq\",\"members\":[\"%s\",\"%s\",\"%s\"]}",
+		  u[1].id, u[2].id, u[3].id);
+	assert_int_equal(r.status, 201);
+	snprintf(conv, sizeof(conv), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	for (int i = 0; i < SENDERS; i++) {
+		races[i] = (struct race){ .u = &u[i], .conv = conv, .count = EACH };
+		pthread_create(&t[i], NULL, race_sender, &races[i]);
+	}
+	for (int i = 0; i < SENDERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(races[i].ok, EACH);
+	}
+	/* each sender sees its own (pending) messages: together, 1..100 once */
+	int seen[SENDERS * EACH + 1] = { 0 };
+	for (int i = 0; i < SENDERS; i++) {
+		assert_int_equal(get(&r, u[i].access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
+		struct json_object *items = jget(r.json, "items");
+		assert_int_equal(json_object_array_length(items), EACH);
+		long long prev = 0;
+		for (size_t k = 0; k < json_object_array_length(items); k++) {
+			long long seq = jint(json_object_array_get_idx(items, k), "seq");
+			assert_true(seq > prev && seq <= SENDERS * EACH);
+			prev = seq;
+			seen[seq]++;
+		}
+		resp_free(&r);
+	}
+	for (int s = 1; s <= SENDERS * EACH; s++)
+		assert_int_equal(seen[s], 1);
+	assert_int_equal(get(&r, u[0].access, "/v1/conversations/%s", conv), 200);
+	assert_int_equal(jint(r.json, "last_seq"), SENDERS * EACH);
+	resp_free(&r);
+}
+
+static void test_history_paging(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	char conv[37], key[16];
+	(void)state;
+
+	signup(&a, "page");
+	signup(&b, "page");
+	private_conv(&a, &b, conv);
+	for (int i = 1; i <= 7; i++) {
+		snprintf(key, sizeof(key), "p%d", i);
+		assert_int_equal(send_text(&r, &a, conv, key, "page"), 202);
+		resp_free(&r);
+	}
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s/messages?after=0&limit=3", conv), 200);
+	assert_int_equal(jint(r.json, "items.0.seq"), 1);
+	assert_int_equal(jint(r.json, "items.2.seq"), 3);
+	assert_string_equal(jstr(r.json, "next_cursor"), "3");
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s/messages?after=3&limit=3", conv), 200);
+	assert_int_equal(jint(r.json, "items.0.seq"), 4);
+	assert_int_equal(jint(r.json, "items.2.seq"), 6);
+	resp_free(&r);
+	/* without after: the newest page, still oldest first */
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s/messages?limit=3", conv), 200);
+	assert_int_equal(jint(r.json, "items.0.seq"), 5);
+	assert_int_equal(jint(r.json, "items.2.seq"), 7);
+	assert_string_equal(jstr(r.json, "next_cursor"), "5");
+	assert_string_equal(jstr(r.json, "items.0.text"), "page");
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s/messages?before=5&limit=3", conv), 200);
+	assert_int_equal(jint(r.json, "items.0.seq"), 2);
+	assert_int_equal(jint(r.json, "items.2.seq"), 4);
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s/messages?after=7", conv), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 0);
+	assert_null(jstr(r.json, "next_cursor"));
+	resp_free(&r);
+	get(&r, a.access, "/v1/conversations/%s/messages?after=-1", conv);
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	get(&r, a.access, "/v1/conversations/%s/messages?limit=abc", conv);
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+}
+
+static void test_visibility_before_release(void **state)
+{
+	struct resp r;
+	struct user a, b, c;
+	char conv[37], id[37];
+	(void)state;
+
+	signup(&a, "vis");
+	signup(&b, "vis");
+	signup(&c, "vis");
+	private_conv(&a, &b, conv);
+	assert_int_equal(send_text(&r, &a, conv, "v1", "not yet moderated"), 202);
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+
+	/* the sender sees it pending; the recipient not until it is released */
+	assert_int_equal(get(&r, a.access, "/v1/messages/%s", id), 200);
+	assert_string_equal(jstr(r.json, "status"), "pending");
+	assert_non_null(jget(r.json, "moderation"));
+	assert_int_equal(json_object_array_length(jget(r.json, "delivered_to")), 0);
+	resp_free(&r);
+	assert_int_equal(history_count(&b, conv), 0);
+	get(&r, b.access, "/v1/messages/%s", id);
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	get(&r, c.access, "/v1/messages/%s", id);
+	assert_true(r.status == 403 || r.status == 404);
+	resp_free(&r);
+	get(&r, a.access, "/v1/messages/00000000-0000-4000-8000-000000000000");
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+}
+
+static void test_receipts(void **state)
+{
+	struct resp r;
+	struct user a, b, c;
+	char conv[37], path[160];
+	(void)state;
+
+	signup(&a, "rcpt");
+	signup(&b, "rcpt");
+	signup(&c, "rcpt");
+	private_conv(&a, &b, conv);
+	for (int i = 0; i < 3; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "r%d", i);
+		send_text(&r, &a, conv, key, "x");
+		resp_free(&r);
+	}
+	snprintf(path, sizeof(path), "/v1/conversations/%s/receipts", conv);
+	json_post(&r, path, b.access, "{\"delivered_seq\":3,\"read_seq\":2}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	/* horizons never move back, and never pass the last seq */
+	json_post(&r, path, b.access, "{\"read_seq\":1}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	json_post(&r, path, b.access, "{\"delivered_seq\":99}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s", conv), 200);
+	for (int i = 0; i < 2; i++) {
+		struct json_object *m = json_object_array_get_idx(jget(r.json, "members"), (size_t)i);
+		if (!strcmp(jstr(m, "user_id"), b.id)) {
+			assert_int_equal(jint(m, "read_seq"), 2);
+			assert_int_equal(jint(m, "delivered_seq"), 3);
+		}
+	}
+	resp_free(&r);
+
+	json_post(&r, path, b.access, "{}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, path, b.access, "{\"read_seq\":-1}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, path, b.access, "{\"read_seq\":\"2\"}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, path, c.access, "{\"read_seq\":1}");
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+
+	snprintf(path, sizeof(path), "/v1/conversations/%s/typing", conv);
+	http(&r, "POST", path, b.access, "", 0, NULL, NULL);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	http(&r, "POST", path, c.access, "", 0, NULL, NULL);
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+}
+
+/* ------------------------------------------------------------ bad input */
+
+static void test_bad_input_writes_nothing(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	char conv[37], path[160], *big, text[4200 * 2];
+	(void)state;
+
+	signup(&a, "bad");
+	signup(&b, "bad");
+	private_conv(&a, &b, conv);
+	snprintf(path, sizeof(path), "/v1/conversations/%s/messages", conv);
+
+	static const struct { const char *body; const char *slug; } cases[] = {
+		{ "{\"client_id\":\"b1\",\"text\":", "invalid-json" },		/* truncated */
+		{ "{\"client_id\":\"b1\",\"text\":\"x\"} trailing", "invalid-json" },
+		{ "{\"client_id\":\"b1\",\"text\":\"x\"}{}", "invalid-json" },
+		{ "[1,2,3]", "invalid-json" },
+		{ "{'client_id':'b1','text':'x'}", "invalid-json" },
+		{ "{\"client_id\":\"b1\",\"text\":\"x\",\"deep\":[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]}", "invalid-json" },
+		{ "{\"client_id\":\"b1\",\"text\":\"\xff\xfe\"}", "invalid-json" },	/* not UTF-8 */
+		{ "{\"client_id\":\"b1\",\"text\":5}", "validation" },
+		{ "{\"client_id\":7,\"text\":\"x\"}", "validation" },
+		{ "{\"client_id\":\"b1\"}", "validation" },
+		{ "{\"text\":\"no key\"}", "validation" },
+		{ "{\"client_id\":\"\",\"text\":\"x\"}", "validation" },
+		{ "{\"client_id\":\"b1\",\"text\":\"\"}", "validation" },
+		{ "{\"client_id\":\"b1\",\"text\":\"nul \\u0000 inside\"}", "validation" },
+		{ "{\"client_id\":\"b1\",\"text\":\"x\",\"file_id\":\"00000000-0000-4000-8000-000000000000\"}", "validation" },
+		{ "", "invalid-json" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		http(&r, "POST", path, a.access, cases[i].body, strlen(cases[i].body), NULL, NULL);
+		assert_problem(&r, 400, cases[i].slug);
+		resp_free(&r);
+	}
+
+	/* 4096 characters (here two bytes each) pass, 4097 do not */
+	memset(text, 0, sizeof(text));
+	for (int i = 0; i < 4097; i++)
+		memcpy(text + 2 * i, "\xc3\xa9", 2);	/* é */
+	assert_int_equal(send_text(&r, &a, conv, "too-long", text), 400);
+	assert_field_error(&r, "text");
+	resp_free(&r);
+	text[4096 * 2] = '\0';
+	assert_int_equal(send_text(&r, &a, conv, "just-fits", text), 202);
+	resp_free(&r);
+
+	/* a body over the limit, and the wrong media type */
+	big = malloc(70000);
+	memset(big, ' ', 70000);
+	memcpy(big, "{\"client_id\":\"big\",\"text\":\"x\"}", 30);
+	http(&r, "POST", path, a.access, big, 70000, NULL, NULL);
+	assert_problem(&r, 413, "too-large");
+	resp_free(&r);
+	free(big);
+	http(&r, "POST", path, a.access, "client_id=x&text=y", 18, "application/x-www-form-urlencoded", NULL);
+	assert_problem(&r, 415, "unsupported-media-type");
+	resp_free(&r);
+
+	/* only the message that fit was written */
+	assert_int_equal(history_count(&a, conv), 1);
+
+	/* SQL-looking text is data, stored and returned verbatim */
+	const char *sql = "'); DROP TABLE messages; --";
+	assert_int_equal(send_text(&r, &a, conv, "sql", sql), 202);
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/conversations/%s/messages?after=1", conv), 200);
+	assert_string_equal(jstr(r.json, "items.0.text"), sql);
+	resp_free(&r);
+
+	http(&r, "GET", "/v1/nowhere", a.access, NULL, 0, NULL, NULL);
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	http(&r, "PUT", "/v1/conversations", a.access, "{}", 2, NULL, NULL);
+	assert_problem(&r, 405, "method-not-allowed");
+	resp_free(&r);
+}
+
+/* --------------------------------------------------------- rate limits */
+
+static void test_rate_limits(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	char conv[37], key[32], ra[16];
+	int limited = 0;
+	(void)state;
+
+	signup(&a, "rate");
+	signup(&b, "rate");
+	private_conv(&a, &b, conv);
+	/* the test instance allows a burst of 40 sends, then 1 a second */
+	for (int i = 0; i < 60 && !limited; i++) {
+		snprintf(key, sizeof(key), "rl%d", i);
+		if (send_text(&r, &a, conv, key, "fast") == 429) {
+			assert_problem(&r, 429, "rate-limited");
+			assert_non_null(resp_header(&r, "Retry-After", ra, sizeof(ra)));
+			assert_true(atoi(ra) >= 1);
+			limited = i;
+		}
+		resp_free(&r);
+	}
+	assert_true(limited >= 40);
+	/* the other user's bucket is their own */
+	assert_int_equal(send_text(&r, &b, conv, "b-ok", "fine"), 202);
+	resp_free(&r);
+
+	/* sign-in: a burst of 10 attempts per username */
+	int signin_limited = 0;
+	for (int i = 0; i < 15 && !signin_limited; i++) {
+		json_post(&r, "/v1/auth/token", NULL, "{\"username\":\"%s\",\"password\":\"guess %d\"}", a.name, i);
+		if (r.status == 429) {
+			assert_problem(&r, 429, "rate-limited");
+			signin_limited = 1;
+		} else {
+			assert_int_equal(r.status, 401);
+		}
+		resp_free(&r);
+	}
+	assert_true(signin_limited);
+}
+
+/* ---------------------------------------------------------- operations */
+
+static long long metric(const char *text, const char *line_prefix)
+{
+	const char *p = strstr(text, line_prefix);
+	return p ? atoll(p + strlen(line_prefix)) : 0;
+}
+
+static void test_health_and_metrics(void **state)
+{
+	struct resp r;
+	long long before, after;
+	(void)state;
+
+	assert_int_equal(get(&r, NULL, "/healthz"), 200);
+	resp_free(&r);
+	assert_int_equal(get(&r, NULL, "/readyz"), 200);
+	assert_string_equal(jstr(r.json, "postgresql"), "up");
+	assert_string_equal(jstr(r.json, "redis"), "up");
+	resp_free(&r);
+
+	assert_int_equal(get(&r, NULL, "/metrics"), 200);
+	before = metric(r.body, "chat4all_http_requests_total{route=\"GET /healthz\",status=\"200\"} ");
+	assert_non_null(strstr(r.body, "chat4all_http_request_duration_seconds_bucket{route=\"POST /v1/auth/token\",le=\"+Inf\"}"));
+	assert_int_equal(metric(r.body, "\nchat4all_api_processes "), 4);
+	resp_free(&r);
+	for (int i = 0; i < 20; i++) {
+		get(&r, NULL, "/healthz");
+		resp_free(&r);
+	}
+	/* whichever responder answers, it counts every responder's requests */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(get(&r, NULL, "/metrics"), 200);
+		after = metric(r.body, "chat4all_http_requests_total{route=\"GET /healthz\",status=\"200\"} ");
+		assert_true(after >= before + 20);
+		resp_free(&r);
+	}
+}
+
+static void test_admin_promote(void **state)
+{
+	struct resp r;
+	struct user u;
+	char cmd[512];
+	(void)state;
+
+	signup(&u, "boss");
+	snprintf(cmd, sizeof(cmd), "%s promote %s >/dev/null", getenv("CHAT4ALL_TEST_ADMIN"), u.name);
+	assert_int_equal(system(cmd), 0);
+	signin(&u, "correct horse");
+	assert_int_equal(get(&r, u.access, "/v1/me"), 200);
+	assert_string_equal(jstr(r.json, "role"), "admin");
+	resp_free(&r);
+	snprintf(cmd, sizeof(cmd), "%s promote nobody_%s 2>/dev/null", getenv("CHAT4ALL_TEST_ADMIN"), run_tag);
+	assert_int_not_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_register_rules),
+		cmocka_unit_test(test_signin),
+		cmocka_unit_test(test_refresh_rotation_and_reuse),
+		cmocka_unit_test(test_logout),
+		cmocka_unit_test(test_bad_tokens),
+		cmocka_unit_test(test_users_directory),
+		cmocka_unit_test(test_private_conversation),
+		cmocka_unit_test(test_group_rules),
+		cmocka_unit_test(test_group_admin_leaves),
+		cmocka_unit_test(test_send_idempotent),
+		cmocka_unit_test(test_concurrent_duplicates),
+		cmocka_unit_test(test_concurrent_senders_seq),
+		cmocka_unit_test(test_history_paging),
+		cmocka_unit_test(test_visibility_before_release),
+		cmocka_unit_test(test_receipts),
+		cmocka_unit_test(test_bad_input_writes_nothing),
+		cmocka_unit_test(test_rate_limits),
+		cmocka_unit_test(test_health_and_metrics),
+		cmocka_unit_test(test_admin_promote),
+	};
+
+	http_init();
+	snprintf(run_tag, sizeof(run_tag), "%lx", (unsigned long)time(NULL) % 0xfffff);
+	return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}
