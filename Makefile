@@ -66,7 +66,10 @@ $(BUILD)/integration/api_test: tests/integration/api_test.c tests/integration/ht
 deps:
 	@scripts/deps.sh
 
-run: deps all
+# deps first, then a fresh make: pkg-config answers only once the -dev
+# packages are there, so the flags must be read after they are installed.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@VAR=$(VAR) PORT=$(PORT) scripts/stack.sh start
 
 stop:
@@ -75,13 +78,15 @@ stop:
 status:
 	@VAR=$(VAR) scripts/stack.sh status
 
-test: deps all $(UNIT_BINS) $(BUILD)/integration/api_test
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/integration/api_test
 	@scripts/test.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/fcgi_insert
 	@tests/bench/run.sh
 
 fmt:

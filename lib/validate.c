@@ -2,6 +2,27 @@
 
 #include <string.h>
 
+/* json-c takes 'single-quoted' strings even in strict mode; JSON does not.
+ * A quote outside every double-quoted string is one of those. */
+static bool has_single_quoted(const char *s, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = false;
+		} else if (s[i] == '"') {
+			in_string = true;
+		} else if (s[i] == '\'') {
+			return true;
+		}
+	}
+	return false;
+}
+
 struct json_object *validate_json_object(const char *body, size_t len,
 					 int max_depth, const char **why)
 {
@@ -11,6 +32,10 @@ struct json_object *validate_json_object(const char *body, size_t len,
 	*why = NULL;
 	if (!len) {
 		*why = "the body is empty";
+		return NULL;
+	}
+	if (has_single_quoted(body, len)) {
+		*why = "strings must be in double quotes";
 		return NULL;
 	}
 	if (!(tok = json_tokener_new_ex(max_depth))) {

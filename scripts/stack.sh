@@ -2,7 +2,11 @@
 # One Chat4All instance under $VAR: PostgreSQL and Redis on sockets in
 # $VAR/run, lighttpd on $BIND:$PORT with the FastCGI API behind it.
 #
-#   scripts/stack.sh start | stop | status | env
+#   scripts/stack.sh start | stop | status | env | serve
+#
+# serve is for containers: PostgreSQL and Redis are elsewhere (their
+# addresses in CHAT4ALL_DATABASE_URL and CHAT4ALL_REDIS); it migrates and
+# runs lighttpd with the API in the foreground.
 #
 # Run as root, the servers run as the unprivileged `postgres` user (initdb
 # refuses root); otherwise as the calling user. Every process writes its
@@ -75,14 +79,32 @@ start_redis() {
 	exit 1
 }
 
-start_lighttpd() {
-	pid_alive "$VAR/run/lighttpd.pid" && return
+write_lighttpd_conf() {
 	local names
 	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
 	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
 	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
+}
+
+start_lighttpd() {
+	pid_alive "$VAR/run/lighttpd.pid" && return
+	write_lighttpd_conf
 	as_user lighttpd -f "$VAR/lighttpd.conf"
+}
+
+serve() {
+	mkdir -p "$VAR"/{run,log,files}
+	[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$VAR"
+	instance_env
+	export CHAT4ALL_LOG_FILE=${CHAT4ALL_LOG_FILE_SERVE:-/dev/stderr}
+	for i in $(seq 60); do
+		as_user "$ROOT/build/chat4all-admin" migrate && break
+		[ "$i" = 60 ] && { echo "the database never became reachable" >&2; exit 1; }
+		sleep 1
+	done
+	write_lighttpd_conf
+	exec runuser -u "$RUN_AS" -- lighttpd -D -f "$VAR/lighttpd.conf"
 }
 
 wait_ready() {
@@ -145,6 +167,7 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) status ;;
+serve) serve ;;
 env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf 'export %s=%q\n' "$n" "${!n}"; done ;;
-*) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|env|serve" >&2; exit 2 ;;
 esac

@@ -1,0 +1,31 @@
+# The Chat4All API host: lighttpd + the FastCGI responders, built from
+# source on Debian 12 with Debian's libraries. PostgreSQL and Redis are
+# separate services (see docker-compose.yml).
+FROM debian:12-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        gcc make pkg-config libc6-dev libfcgi-dev libpq-dev libhiredis-dev \
+        libjson-c-dev libjwt-dev libargon2-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile ./
+COPY lib lib
+COPY fcgi fcgi
+COPY jobs jobs
+RUN make all
+
+FROM debian:12-slim
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        lighttpd libfcgi0ldbl libpq5 libhiredis0.14 libjson-c5 libjwt0 \
+        libargon2-1 libssl3 curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/chat4all chat4all
+WORKDIR /opt/chat4all
+COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin build/
+COPY conf conf
+COPY migrations migrations
+COPY scripts scripts
+COPY web web
+ENV VAR=/var/lib/chat4all PORT=8080 BIND=0.0.0.0 RUN_AS=chat4all
+EXPOSE 8080
+HEALTHCHECK CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+CMD ["scripts/stack.sh", "serve"]

@@ -1,0 +1,142 @@
+/* Unit tests of lib/conf.c: defaults, the file, the environment, secrets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/conf.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/c4a-conf-test-%d", getpid());
+	unsetenv("CHAT4ALL_CONF");
+	unsetenv("CHAT4ALL_SEND_RATE");
+	unsetenv("CHAT4ALL_JWT_SECRET");
+	unsetenv("CHAT4ALL_JWT_SECRET_FILE");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static void test_defaults(void **state)
+{
+	struct conf c;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.access_ttl, 900);
+	assert_int_equal(c.group_member_limit, 1000);
+	assert_null(c.jwt_secret);
+	conf_release(&c);
+}
+
+static void test_file_then_environment(void **state)
+{
+	struct conf c;
+	char err[256];
+	(void)state;
+
+	write_file("# comment\n\nsend_rate = 7.5\n  max_body=1024  \nlog_level = warn\n");
+	setenv("CHAT4ALL_SEND_RATE", "9", 1);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_true(c.send_rate == 9.0);	/* the environment wins */
+	assert_int_equal(c.max_body, 1024);
+	assert_string_equal(c.log_level, "warn");
+	conf_release(&c);
+	unsetenv("CHAT4ALL_SEND_RATE");
+}
+
+static void test_errors(void **state)
+{
+	struct conf c;
+	char err[256];
+	(void)state;
+
+	write_file("sned_rate = 1\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown key 'sned_rate'"));
+	conf_release(&c);
+
+	write_file("max_body = lots\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a number"));
+	conf_release(&c);
+
+	write_file("just words\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	conf_release(&c);
+
+	assert_int_equal(conf_load(&c, "/nonexistent/chat4all.conf", err, sizeof(err)), -1);
+	conf_release(&c);
+}
+
+static void test_secrets(void **state)
+{
+	struct conf c;
+	char err[256], secret_path[80];
+	(void)state;
+
+	/* never in the file itself */
+	write_file("jwt_secret = hunter2\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "secret"));
+	conf_release(&c);
+
+	/* from a file the configuration names */
+	snprintf(secret_path, sizeof(secret_path), "%s.secret", path);
+	FILE *f = fopen(secret_path, "w");
+	fputs("from-a-file\n", f);
+	fclose(f);
+	char line[160];
+	snprintf(line, sizeof(line), "jwt_secret_file = %s\n", secret_path);
+	write_file(line);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.jwt_secret, "from-a-file");
+	conf_release(&c);
+
+	/* the environment, directly or by file */
+	setenv("CHAT4ALL_JWT_SECRET", "from-env", 1);
+	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.jwt_secret, "from-env");
+	conf_release(&c);
+	unsetenv("CHAT4ALL_JWT_SECRET");
+	setenv("CHAT4ALL_JWT_SECRET_FILE", secret_path, 1);
+	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.jwt_secret, "from-a-file");
+	conf_release(&c);
+	unsetenv("CHAT4ALL_JWT_SECRET_FILE");
+	unlink(secret_path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_then_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}

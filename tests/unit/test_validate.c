@@ -1,0 +1,117 @@
+/* Unit tests of lib/validate.c: what untrusted input gets past it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "../../lib/validate.h"
+
+static struct json_object *parse(const char *s, const char **why)
+{
+	return validate_json_object(s, strlen(s), 16, why);
+}
+
+static void test_json_accepts_one_object(void **state)
+{
+	const char *why;
+	struct json_object *o;
+	(void)state;
+
+	o = parse("{\"a\": [1, 2, {\"b\": \"é\"}]}", &why);
+	assert_non_null(o);
+	assert_null(why);
+	json_object_put(o);
+	o = parse("  {\"a\":1}\n", &why);	/* white space around is fine */
+	assert_non_null(o);
+	json_object_put(o);
+}
+
+static void test_json_refuses(void **state)
+{
+	static const char *bad[] = {
+		"", "{", "{\"a\":1} x", "{\"a\":1}{}", "[1]", "\"s\"", "42", "null",
+		"{'a':1}", "{\"a\":'b'}",
+		"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{a:1}", "{\"a\":1,}",
+	};
+	const char *why;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *o = parse(bad[i], &why);
+		if (o)
+			print_error("accepted: %s\n", bad[i]);
+		assert_null(o);
+		assert_non_null(why);
+	}
+}
+
+static void test_json_depth(void **state)
+{
+	char deep[64];
+	const char *why;
+	(void)state;
+
+	/* 16 levels pass, 17 do not */
+	memset(deep, 0, sizeof(deep));
+	strcat(deep, "{\"a\":");
+	for (int i = 0; i < 14; i++)
+		strcat(deep, "[");
+	strcat(deep, "1");
+	for (int i = 0; i < 14; i++)
+		strcat(deep, "]");
+	strcat(deep, "}");
+	struct json_object *o = parse(deep, &why);
+	assert_non_null(o);
+	json_object_put(o);
+
+	char deeper[64] = "{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}";
+	assert_null(parse(deeper, &why));
+	assert_string_equal(why, "the JSON is nested too deeply");
+}
+
+static void test_utf8(void **state)
+{
+	(void)state;
+	assert_true(validate_utf8("plain", 5));
+	assert_true(validate_utf8("ação", strlen("ação")));
+	assert_true(validate_utf8("\xf0\x9f\x98\x80", 4));	/* emoji */
+	assert_false(validate_utf8("\xc0\xaf", 2));		/* overlong '/' */
+	assert_false(validate_utf8("\xed\xa0\x80", 3));		/* surrogate */
+	assert_false(validate_utf8("\xf4\x90\x80\x80", 4));	/* past U+10FFFF */
+	assert_false(validate_utf8("a\0b", 3));
+	assert_false(validate_utf8("\xe2\x82", 2));		/* cut short */
+	assert_int_equal(validate_utf8_chars("ação"), 4);
+	assert_int_equal(validate_utf8_chars("\xf0\x9f\x98\x80!"), 2);
+}
+
+static void test_uuid_and_username(void **state)
+{
+	(void)state;
+	assert_true(validate_uuid("0f8fad5b-d9cb-469f-a165-70867728950e"));
+	assert_true(validate_uuid("0F8FAD5B-D9CB-469F-A165-70867728950E"));
+	assert_false(validate_uuid("0f8fad5b-d9cb-469f-a165-70867728950"));
+	assert_false(validate_uuid("0f8fad5bxd9cb-469f-a165-70867728950e"));
+	assert_false(validate_uuid("0f8fad5b-d9cb-469f-a165-70867728950g"));
+	assert_false(validate_uuid(NULL));
+	assert_true(validate_username("alice"));
+	assert_true(validate_username("a.b_c-9"));
+	assert_false(validate_username("al"));
+	assert_false(validate_username("Alice"));
+	assert_false(validate_username("with space"));
+	assert_false(validate_username("abcdefghijklmnopqrstuvwxyz0123456"));	/* 33 */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_accepts_one_object),
+		cmocka_unit_test(test_json_refuses),
+		cmocka_unit_test(test_json_depth),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_uuid_and_username),
+	};
+	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
+}
