@@ -100,3 +100,8 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+$(BUILD)/bench/fcgi_insert: tests/bench/fcgi_insert.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags libpq) -o $@ $< -lfcgi $(shell pkg-config --libs libpq)

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# make bench: the send path and history reads against the ceilings of the
+# same stack, measured in the same run on the same machine:
+#   static   lighttpd serving a static file
+#   insert   lighttpd → FastCGI → one prepared INSERT (synchronous commit)
+#   send     POST /v1/conversations/{id}/messages through chat4all-api
+# then the same send and history reads with a million messages stored.
+# wrk shares the 2 cores with everything it measures. Figures only: no
+# threshold here, benchmarks report and tests assert.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+USERS=${USERS:-200}
+PRELOAD=${PRELOAD:-1000000}
+export API_PROCS=${API_PROCS:-8}
+
+TMP=$(mktemp -d /tmp/chat4all-bench.XXXXXX)
+chmod 755 "$TMP"
+export VAR=$TMP PORT=$((30000 + RANDOM % 10000)) PGPORT=$((40000 + RANDOM % 10000))
+INSERT_PORT=$((PORT + 1))
+cleanup() {
+	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
+	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# the product's settings but cheap password hashes (the bench signs up
+# hundreds of users) and buckets the load generator never empties
+export CHAT4ALL_ARGON2_ITERATIONS=1 CHAT4ALL_ARGON2_MEMORY_KIB=8192
+export CHAT4ALL_SEND_RATE=1000000 CHAT4ALL_SEND_BURST=1000000
+export CHAT4ALL_REGISTER_RATE=1000000 CHAT4ALL_REGISTER_BURST=1000000
+"$ROOT/scripts/stack.sh" start >/dev/null
+eval "$("$ROOT/scripts/stack.sh" env)"
+B="http://127.0.0.1:$PORT"
+
+psql_() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- psql -h "$VAR/run" -p "$PGPORT" -U chat4all -d chat4all -qtAX "$@"
+	else psql -h "$VAR/run" -p "$PGPORT" -U chat4all -d chat4all -qtAX "$@"; fi
+}
+
+# ---- the bare-INSERT ceiling beside the API, on the same PostgreSQL
+psql_ -c "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL,
+                                     created_at timestamptz NOT NULL DEFAULT now())"
+sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$INSERT_PORT|g" \
+    -e "s|@API_PROCS@|$API_PROCS|g" tests/bench/lighttpd-insert.conf.in >"$VAR/lighttpd-insert.conf"
+if [ "$(id -u)" = 0 ]; then runuser -u postgres -- lighttpd -f "$VAR/lighttpd-insert.conf"
+else lighttpd -f "$VAR/lighttpd-insert.conf"; fi
+
+# ---- users and private conversations, pairs (2i, 2i+1)
+echo "setting up $USERS users..." >&2
+DATA=$VAR/bench-data.lua
+declare -A token_of_conv
+echo "return {" >"$DATA"
+for ((i = 0; i < USERS; i += 2)); do
+	ids=()
+	toks=()
+	for j in $i $((i + 1)); do
+		id=$(curl -fsS "$B/v1/auth/register" -H 'Content-Type: application/json' \
+			-d "{\"username\":\"bench$j\",\"password\":\"bench password\"}" | sed 's/.*"id" : "\([^"]*\)".*/\1/')
+		tok=$(curl -fsS "$B/v1/auth/token" -H 'Content-Type: application/json' \
+			-d "{\"username\":\"bench$j\",\"password\":\"bench password\"}" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+		ids+=("$id")
+		toks+=("$tok")
+	done
+	conv=$(curl -fsS "$B/v1/conversations" -H "Authorization: Bearer ${toks[0]}" -H 'Content-Type: application/json' \
+		-d "{\"type\":\"private\",\"members\":[\"${ids[1]}\"]}" | sed 's/^{"id" : "\([^"]*\)".*/\1/')
+	token_of_conv[$conv]=${toks[0]}
+	echo "{token=\"${toks[0]}\",conv=\"$conv\"}," >>"$DATA"
+	echo "{token=\"${toks[1]}\",conv=\"$conv\"}," >>"$DATA"
+done
+echo "}" >>"$DATA"
+export BENCH_DATA=$DATA
+
+# ---- measuring
+declare -A RPS P50 P99 ERR
+to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms/,"",v) } else if (v ~ /s$/) { sub(/s/,"",v); v*=1000 } printf "%.2f", v }'; }
+measure() {
+	local name=$1 url=$2 script=${3:-} out
+	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency ${script:+-s "$script"} "$url")
+	RPS[$name]=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+	P50[$name]=$(awk '$1 == "50%" {print $2}' <<<"$out" | to_ms)
+	P99[$name]=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_ms)
+	ERR[$name]=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+	ERR[$name]=${ERR[$name]:-0}
+	printf '%-28s %9s req/s   p50 %7s ms   p99 %7s ms   non-2xx %s\n' "$name" "${RPS[$name]}" \
+		"${P50[$name]}" "${P99[$name]}" "${ERR[$name]}" >&2
+}
+
+echo "== empty history (wrk -t2 -c$CONNS -d${DURATION}s, $API_PROCS responders each)" >&2
+measure static "$B/index.html"
+measure insert "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
+measure send "$B/" tests/bench/send.lua
+sent_before=$(psql_ -c "SELECT count(*) FROM messages")
+
+# ---- a million messages: three very long conversations, the rest spread
+echo "storing $PRELOAD more messages..." >&2
+long=$((PRELOAD / 5))
+psql_ <<SQL
+WITH conv AS (
+	SELECT c.id, c.last_seq,
+	       (SELECT user_id FROM members WHERE conversation_id = c.id LIMIT 1) AS sender,
+	       row_number() OVER (ORDER BY c.id) AS k, count(*) OVER () AS total
+	  FROM conversations c)
+INSERT INTO messages (conversation_id, seq, sender_id, client_id, text, status)
+SELECT conv.id, conv.last_seq + g, conv.sender, 'pre-' || g, 'preloaded message ' || g, 'sent'
+  FROM conv, generate_series(1, CASE WHEN conv.k <= 3 THEN $long
+                                     ELSE ($PRELOAD - 3 * $long) / (conv.total - 3) END) g;
+UPDATE conversations c SET last_seq = m.top, released_seq = m.top
+  FROM (SELECT conversation_id, max(seq) top FROM messages GROUP BY 1) m
+ WHERE m.conversation_id = c.id;
+VACUUM ANALYZE messages;
+SQL
+stored=$(psql_ -c "SELECT count(*) FROM messages")
+longest=$(psql_ -c "SELECT max(last_seq) FROM conversations")
+
+# history reads: each conversation with its length
+echo "return {" >"$VAR/history-data.lua"
+while IFS='|' read -r conv len; do
+	echo "{token=\"${token_of_conv[$conv]}\",conv=\"$conv\",len=$len}," >>"$VAR/history-data.lua"
+done < <(psql_ -c "SELECT id, last_seq FROM conversations")
+echo "}" >>"$VAR/history-data.lua"
+
+echo "== $stored messages stored, the longest conversation $longest" >&2
+measure send_1m "$B/" tests/bench/send.lua
+BENCH_DATA=$VAR/history-data.lua measure history_1m "$B/" tests/bench/history.lua
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+cat <<REPORT
+
+Chat4All bench, $(date -u +%FT%TZ), $(nproc) cores shared by wrk and the stack
+| path | req/s | p50 ms | p99 ms | non-2xx |
+|---|---|---|---|---|
+| lighttpd static file | ${RPS[static]} | ${P50[static]} | ${P99[static]} | ${ERR[static]} |
+| lighttpd → FastCGI → bare INSERT | ${RPS[insert]} | ${P50[insert]} | ${P99[insert]} | ${ERR[insert]} |
+| POST …/messages (send) | ${RPS[send]} | ${P50[send]} | ${P99[send]} | ${ERR[send]} |
+| send, ${stored} stored | ${RPS[send_1m]} | ${P50[send_1m]} | ${P99[send_1m]} | ${ERR[send_1m]} |
+| history page, ${stored} stored | ${RPS[history_1m]} | ${P50[history_1m]} | ${P99[history_1m]} | ${ERR[history_1m]} |
+
+send / bare INSERT: $(ratio "${RPS[send]}" "${RPS[insert]}")   send / static: $(ratio "${RPS[send]}" "${RPS[static]}")
+send with ${stored} stored / send on empty history: $(ratio "${RPS[send_1m]}" "${RPS[send]}")
+messages accepted in the first send run: $sent_before
+REPORT
