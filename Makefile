@@ -30,18 +30,24 @@ BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin
 .PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps
 all: $(BINS)
 
+# `make V=1` shows the commands
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libchat4all.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/chat4all-api: $(API_OBJ) $(BUILD)/libchat4all.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
 
 $(BUILD)/chat4all-admin: $(BUILD)/jobs/admin.o $(BUILD)/libchat4all.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- unit tests: cmocka, one binary per module, always sanitized ----
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -52,13 +58,15 @@ UNIT_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 
 $(BUILD)/unit/%: tests/unit/%.c $(LIB_SRC) $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
 
 # ---- integration client: libcurl + cmocka against the running stack ----
 $(BUILD)/integration/api_test: tests/integration/api_test.c tests/integration/http.c tests/integration/http.h
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 	    $(shell pkg-config --cflags json-c libcurl cmocka) -o $@ \
 	    tests/integration/api_test.c tests/integration/http.c \
 	    $(shell pkg-config --libs json-c libcurl cmocka libjwt) -lpthread
@@ -103,5 +111,6 @@ clean:
 
 $(BUILD)/bench/fcgi_insert: tests/bench/fcgi_insert.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 	    $(shell pkg-config --cflags libpq) -o $@ $< -lfcgi $(shell pkg-config --libs libpq)

@@ -30,7 +30,7 @@ static int limit(struct req *r, const char *what, const char *who, double rate,
 	char key[160];
 
 	snprintf(key, sizeof(key), "c4a:rl:%s:%s", what, who);
-	int rc = ratelimit_take(r->app->kv, key, rate, burst, &r->retry_after);
+	int rc = ratelimit_take(r->app->kv, key, rate, burst, NULL, &r->retry_after);
 	if (rc)
 		req_detail(r, "too many attempts; retry in %d s", r->retry_after);
 	return rc;

@@ -11,7 +11,6 @@
 #include "list.h"
 
 #include "../lib/err.h"
-#include "../lib/ratelimit.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -55,14 +54,6 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 		req_field_error(r, "text", "must not be empty");
 	if (r->errors)
 		return ERR_VALIDATION;
-
-	char key[80];
-	snprintf(key, sizeof(key), "c4a:rl:send:%s", r->user.user_id);
-	if ((rc = ratelimit_take(r->app->kv, key, r->app->conf.send_rate,
-				 r->app->conf.send_burst, &r->retry_after))) {
-		req_detail(r, "sending too fast; retry in %d s", r->retry_after);
-		return rc;
-	}
 
 	const char *params[] = { conv, r->user.user_id, client_id, text, NULL, r->id };
 	if ((rc = db_exec(r->app->db, SQL_MSG_SEND, params, &res)))
@@ -160,9 +151,9 @@ int h_messages_list(struct req *r)
 	snprintf(after_s, sizeof(after_s), "%lld", after);
 	snprintf(before_s, sizeof(before_s), "%lld", before);
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
-	const char *params[] = { r->params[0], r->user.user_id, after_s, before_s,
-				 limit_s, newest ? "true" : "false" };
-	if ((rc = db_exec(r->app->db, SQL_MSG_LIST, params, &res)))
+	const char *params[] = { r->params[0], r->user.user_id, after_s, before_s, limit_s };
+	if ((rc = db_exec(r->app->db, newest ? SQL_MSG_LIST_NEWEST : SQL_MSG_LIST_AFTER,
+			  params, &res)))
 		goto out;
 	n = PQntuples(res);
 	if (n)

@@ -10,6 +10,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/ratelimit.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -19,34 +20,39 @@
 
 enum { PUBLIC = 0, AUTH = 1 };
 
+/* Route classes with a per-user token bucket (sign-in and sign-up have
+ * their own, by username and address, in h_auth.c). */
+enum limit { NO_LIMIT, LIMIT_SEND };
+
 struct route {
 	const char *method;
 	const char *path;	/* "{id}" segments match a UUID */
 	int (*handler)(struct req *);
 	int flags;
+	enum limit limit;
 };
 
 static const struct route routes[] = {
-	{ "POST", "/v1/auth/register", h_auth_register, PUBLIC },
-	{ "POST", "/v1/auth/token", h_auth_token, PUBLIC },
-	{ "POST", "/v1/auth/refresh", h_auth_refresh, PUBLIC },
-	{ "POST", "/v1/auth/logout", h_auth_logout, AUTH },
-	{ "GET", "/v1/me", h_users_me, AUTH },
-	{ "GET", "/v1/users", h_users_search, AUTH },
-	{ "POST", "/v1/conversations", h_conversations_create, AUTH },
-	{ "GET", "/v1/conversations", h_conversations_list, AUTH },
-	{ "GET", "/v1/conversations/{id}", h_conversations_get, AUTH },
-	{ "POST", "/v1/conversations/{id}/members", h_conversations_member_add, AUTH },
-	{ "DELETE", "/v1/conversations/{id}/members/{id}", h_conversations_member_remove, AUTH },
-	{ "POST", "/v1/conversations/{id}/messages", h_messages_send, AUTH },
-	{ "GET", "/v1/conversations/{id}/messages", h_messages_list, AUTH },
-	{ "POST", "/v1/conversations/{id}/receipts", h_messages_receipts, AUTH },
-	{ "POST", "/v1/conversations/{id}/typing", h_messages_typing, AUTH },
-	{ "POST", "/v1/messages", h_messages_send_body, AUTH },
-	{ "GET", "/v1/messages/{id}", h_messages_get, AUTH },
-	{ "GET", "/healthz", h_health_live, PUBLIC },
-	{ "GET", "/readyz", h_health_ready, PUBLIC },
-	{ "GET", "/metrics", h_health_metrics, PUBLIC },
+	{ "POST", "/v1/auth/register", h_auth_register, PUBLIC, NO_LIMIT },
+	{ "POST", "/v1/auth/token", h_auth_token, PUBLIC, NO_LIMIT },
+	{ "POST", "/v1/auth/refresh", h_auth_refresh, PUBLIC, NO_LIMIT },
+	{ "POST", "/v1/auth/logout", h_auth_logout, AUTH, NO_LIMIT },
+	{ "GET", "/v1/me", h_users_me, AUTH, NO_LIMIT },
+	{ "GET", "/v1/users", h_users_search, AUTH, NO_LIMIT },
+	{ "POST", "/v1/conversations", h_conversations_create, AUTH, NO_LIMIT },
+	{ "GET", "/v1/conversations", h_conversations_list, AUTH, NO_LIMIT },
+	{ "GET", "/v1/conversations/{id}", h_conversations_get, AUTH, NO_LIMIT },
+	{ "POST", "/v1/conversations/{id}/members", h_conversations_member_add, AUTH, NO_LIMIT },
+	{ "DELETE", "/v1/conversations/{id}/members/{id}", h_conversations_member_remove, AUTH, NO_LIMIT },
+	{ "POST", "/v1/conversations/{id}/messages", h_messages_send, AUTH, LIMIT_SEND },
+	{ "GET", "/v1/conversations/{id}/messages", h_messages_list, AUTH, NO_LIMIT },
+	{ "POST", "/v1/conversations/{id}/receipts", h_messages_receipts, AUTH, NO_LIMIT },
+	{ "POST", "/v1/conversations/{id}/typing", h_messages_typing, AUTH, NO_LIMIT },
+	{ "POST", "/v1/messages", h_messages_send_body, AUTH, LIMIT_SEND },
+	{ "GET", "/v1/messages/{id}", h_messages_get, AUTH, NO_LIMIT },
+	{ "GET", "/healthz", h_health_live, PUBLIC, NO_LIMIT },
+	{ "GET", "/readyz", h_health_ready, PUBLIC, NO_LIMIT },
+	{ "GET", "/metrics", h_health_metrics, PUBLIC, NO_LIMIT },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -148,12 +154,14 @@ static void problem(struct req *r, int code)
 }
 
 /* Bearer token → r->user. A signed-out sign-in (sid) is refused even while
- * its access tokens have not expired: the list of those lives in Redis. */
-static int authenticate(struct req *r)
+ * its access tokens have not expired: the list of those lives in Redis.
+ * For a rate-limited route the same round trip takes the token. */
+static int authenticate(struct req *r, enum limit limit)
 {
 	const char *h = req_env(r, "HTTP_AUTHORIZATION");
-	char key[64];
+	char key[64], bucket[80];
 	redisReply *rep;
+	int rc;
 
 	if (!h || strncasecmp(h, "Bearer ", 7)) {
 		req_detail(r, "send Authorization: Bearer <access token>");
@@ -164,6 +172,19 @@ static int authenticate(struct req *r)
 		return ERR_AUTH;
 	}
 	snprintf(key, sizeof(key), "c4a:revoked:%s", r->user.sid);
+	if (limit == LIMIT_SEND) {
+		snprintf(bucket, sizeof(bucket), "c4a:rl:send:%s", r->user.user_id);
+		rc = ratelimit_take(r->app->kv, bucket, r->app->conf.send_rate,
+				    r->app->conf.send_burst, key, &r->retry_after);
+		if (rc == ERR_AUTH)
+			req_detail(r, "this sign-in has ended");
+		else if (rc == ERR_RATELIMITED)
+			req_detail(r, "sending too fast; retry in %d s", r->retry_after);
+		if (rc)
+			return rc;
+		r->authed = true;
+		return 0;
+	}
 	const char *argv[] = { "EXISTS", key };
 	if ((rep = kv_command(r->app->kv, 2, argv, NULL))) {
 		bool revoked = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
@@ -214,7 +235,8 @@ void routes_handle(struct app *app, void *fcgi)
 			rc = ERR_NOTFOUND;
 			req_detail(&r, "%s does not exist", r.path);
 		}
-	} else if (routes[found].flags & AUTH && (rc = authenticate(&r))) {
+	} else if (routes[found].flags & AUTH &&
+		   (rc = authenticate(&r, routes[found].limit))) {
 		/* answered below */
 	} else {
 		rc = routes[found].handler(&r);

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Returns 0 when a token was taken, else milliseconds until one is back.
- * Time comes from the Redis server so that API hosts' clocks don't matter. */
+/* Returns 0 when a token was taken, else milliseconds until one is back,
+ * or -1 when KEYS[2] exists. Time comes from the Redis server so that API
+ * hosts' clocks don't matter. */
 static const char bucket_lua[] =
+	"if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end\n"
 	"local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
 	"local t = redis.call('TIME')\n"
 	"local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
@@ -24,7 +26,7 @@ static const char bucket_lua[] =
 	"return wait\n";
 
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
-		   int *retry_after)
+		   const char *unless_key, int *retry_after)
 {
 	static char sha[41];
 	char rate_s[32], burst_s[32];
@@ -44,12 +46,20 @@ int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 			memcpy(sha, r->str, 40);
 			freeReplyObject(r);
 		}
-		const char *argv[] = { "EVALSHA", sha, "1", key, rate_s, burst_s };
-		if (!(r = kv_command(kv, 6, argv, NULL)))
+		/* KEYS: the bucket [, the mark]; ARGV: rate, burst */
+		const char *argv[7] = { "EVALSHA", sha, unless_key ? "2" : "1", key };
+		int argc = 4;
+		if (unless_key)
+			argv[argc++] = unless_key;
+		argv[argc++] = rate_s;
+		argv[argc++] = burst_s;
+		if (!(r = kv_command(kv, argc, argv, NULL)))
 			goto unreachable;
 		if (r->type == REDIS_REPLY_INTEGER) {
 			long long wait = r->integer;
 			freeReplyObject(r);
+			if (wait < 0)
+				return ERR_AUTH;
 			if (!wait)
 				return 0;
 			*retry_after = (int)((wait + 999) / 1000);

@@ -14,8 +14,13 @@
  * *retry_after set to the whole seconds until a token is back. When Redis
  * is unreachable the request is let through (and a warning logged): a
  * limit is protection, not truth.
+ *
+ * @unless_key (may be NULL) is checked in the same round trip: when that
+ * key exists no token is taken and ERR_AUTH is returned. The API passes
+ * the revocation mark of the caller's sign-in, so that authenticating and
+ * limiting a request cost one trip to Redis, not two.
  */
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
-		   int *retry_after);
+		   const char *unless_key, int *retry_after);
 
 #endif

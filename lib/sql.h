@@ -6,6 +6,20 @@
 #ifndef CHAT4ALL_SQL_H
 #define CHAT4ALL_SQL_H
 
+/* A page of history as @viewer ($2) sees it; each ORDER BY walks the
+ * (conversation_id, seq) index, so a page costs the same at any depth. */
+#define MSG_LIST_SELECT                                                        \
+	"WITH h AS (SELECT coalesce(min(delivered_seq), 0) d,"                 \
+	"                  coalesce(min(read_seq), 0) r"                       \
+	"             FROM members WHERE conversation_id = $1::uuid"           \
+	"              AND user_id <> $2::uuid),"                              \
+	" c AS (SELECT released_seq FROM conversations WHERE id = $1::uuid)"   \
+	" SELECT message_json(m, $2::uuid, h.d, h.r)::text, m.seq"             \
+	" FROM messages m, h, c"                                               \
+	" WHERE m.conversation_id = $1::uuid AND m.seq > $3::bigint"           \
+	"   AND m.seq < $4::bigint"                                            \
+	"   AND message_visible(m, $2::uuid, c.released_seq)"
+
 #define SQL_STATEMENTS(X)                                                       \
 	/* ---- users and sign-in ---- */                                      \
 	X(USER_INSERT,                                                         \
@@ -121,19 +135,10 @@
 	X(MSG_SEND, /* $1 conv, $2 sender, $3 client_id, $4 text, $5 file, $6 req */ \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3, $4,"  \
 	  "                                      $5::uuid, $6)")               \
-	X(MSG_LIST, /* $1 conv, $2 me, $3 after, $4 before, $5 limit, $6 newest */ \
-	  "WITH h AS (SELECT coalesce(min(delivered_seq), 0) d,"               \
-	  "                  coalesce(min(read_seq), 0) r"                     \
-	  "             FROM members WHERE conversation_id = $1::uuid"         \
-	  "              AND user_id <> $2::uuid),"                            \
-	  " c AS (SELECT released_seq FROM conversations WHERE id = $1::uuid)" \
-	  " SELECT message_json(m, $2::uuid, h.d, h.r)::text, m.seq"           \
-	  " FROM messages m, h, c"                                             \
-	  " WHERE m.conversation_id = $1::uuid AND m.seq > $3::bigint"         \
-	  "   AND m.seq < $4::bigint"                                          \
-	  "   AND message_visible(m, $2::uuid, c.released_seq)"                \
-	  " ORDER BY CASE WHEN $6::bool THEN -m.seq ELSE m.seq END"            \
-	  " LIMIT $5::int")                                                    \
+	X(MSG_LIST_AFTER, /* $1 conv, $2 me, $3 after, $4 before, $5 limit */  \
+	  MSG_LIST_SELECT " ORDER BY m.seq LIMIT $5::int")                     \
+	X(MSG_LIST_NEWEST, /* the same, the newest first */                    \
+	  MSG_LIST_SELECT " ORDER BY m.seq DESC LIMIT $5::int")                \
 	X(MSG_GET, /* $1 message, $2 me: member?, visible?, json */           \
 	  "SELECT me.user_id IS NOT NULL,"                                     \
 	  "  message_visible(m, $2::uuid, c.released_seq),"                    \

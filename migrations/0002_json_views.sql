@@ -12,7 +12,7 @@ $$;
 -- other members' horizons (min_delivered/min_read) pass the message.
 CREATE FUNCTION message_status(m messages, viewer uuid, min_delivered bigint,
                                min_read bigint) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
 	SELECT CASE
 		WHEN m.sender_id <> viewer OR m.status <> 'sent' THEN m.status
 		WHEN m.seq <= min_read THEN 'read'
@@ -22,7 +22,7 @@ $$;
 
 CREATE FUNCTION message_json(m messages, viewer uuid, min_delivered bigint,
                              min_read bigint) RETURNS json
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
 	SELECT json_build_object('id', m.id, 'conversation_id', m.conversation_id,
 	                         'seq', m.seq, 'sender_id', m.sender_id,
 	                         'client_id', CASE WHEN m.sender_id = viewer THEN m.client_id END,
@@ -34,7 +34,7 @@ $$;
 -- Others' messages are visible once released and not rejected or held;
 -- one's own in every status.
 CREATE FUNCTION message_visible(m messages, viewer uuid, released_seq bigint)
-RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+RETURNS boolean LANGUAGE sql STABLE AS $$
 	SELECT m.sender_id = viewer
 	    OR (m.seq <= released_seq AND m.status NOT IN ('pending', 'held', 'rejected'))
 $$;

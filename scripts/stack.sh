@@ -46,7 +46,7 @@ instance_env() {
 	fi
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1" 2>/dev/null)" 2>/dev/null; }
 
 start_postgres() {
 	if [ ! -f "$VAR/pg/PG_VERSION" ]; then

@@ -277,8 +277,11 @@ static void test_logout(void **state)
 	struct user u, other;
 	(void)state;
 
+	char conv[37];
+
 	signup(&u, "logout");
 	signup(&other, "logout");
+	private_conv(&u, &other, conv);
 	/* someone else's refresh token: nothing of theirs ends */
 	json_post(&r, "/v1/auth/logout", u.access, "{\"refresh_token\":\"%s\"}", other.refresh);
 	assert_int_equal(r.status, 204);
@@ -294,6 +297,12 @@ static void test_logout(void **state)
 	resp_free(&r);
 	get(&r, u.access, "/v1/me");
 	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	/* the send route checks the sign-in together with its rate limit */
+	send_text(&r, &u, conv, "after-logout", "too late");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	assert_int_equal(send_text(&r, &other, conv, "still-in", "fine"), 202);
 	resp_free(&r);
 }
 
