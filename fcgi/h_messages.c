@@ -55,7 +55,10 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	if (r->errors)
 		return ERR_VALIDATION;
 
-	const char *params[] = { conv, r->user.user_id, client_id, text, NULL, r->id };
+	char id[37];
+	if (auth_uuid7(id))
+		return ERR_INTERNAL;
+	const char *params[] = { id, conv, r->user.user_id, client_id, text, NULL, r->id };
 	if ((rc = db_exec(r->app->db, SQL_MSG_SEND, params, &res)))
 		goto out;
 	const char *outcome = PQgetvalue(res, 0, 0);

@@ -119,6 +119,14 @@ int auth_random_token(char out[AUTH_TOKEN_LEN + 1])
 	return 0;
 }
 
+static void format_uuid(const unsigned char b[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+		 b[11], b[12], b[13], b[14], b[15]);
+}
+
 int auth_uuid(char out[37])
 {
 	unsigned char b[16];
@@ -127,10 +135,25 @@ int auth_uuid(char out[37])
 		return -1;
 	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-		 b[11], b[12], b[13], b[14], b[15]);
+	format_uuid(b, out);
+	return 0;
+}
+
+int auth_uuid7(char out[37])
+{
+	unsigned char b[16];
+	struct timespec ts;
+	uint64_t ms;
+
+	if (fill_random(b, sizeof(b)))
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)((b[6] & 0x0F) | 0x70);
+	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+	format_uuid(b, out);
 	return 0;
 }
 

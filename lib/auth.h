@@ -44,6 +44,11 @@ int auth_random_token(char out[AUTH_TOKEN_LEN + 1]);
 /* auth_uuid - a random (version 4) UUID in canonical form. */
 int auth_uuid(char out[37]);
 
+/* auth_uuid7 - a time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix
+ * milliseconds, then random bits. Keys made of these insert at the right
+ * edge of a B-tree. */
+int auth_uuid7(char out[37]);
+
 /* auth_token_digest - hex SHA-256 of @token, what the database keeps. */
 void auth_token_digest(const char *token, char hex[65]);
 

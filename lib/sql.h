@@ -132,9 +132,9 @@
 	  "                   AND role = 'admin')")                            \
 	X(MEMBER_IDS, "SELECT user_id FROM members WHERE conversation_id = $1::uuid") \
 	/* ---- messages ---- */                                               \
-	X(MSG_SEND, /* $1 conv, $2 sender, $3 client_id, $4 text, $5 file, $6 req */ \
-	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3, $4,"  \
-	  "                                      $5::uuid, $6)")               \
+	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req */ \
+	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
+	  "                                      $4, $5, $6::uuid, $7)")        \
 	X(MSG_LIST_AFTER, /* $1 conv, $2 me, $3 after, $4 before, $5 limit */  \
 	  MSG_LIST_SELECT " ORDER BY m.seq LIMIT $5::int")                     \
 	X(MSG_LIST_NEWEST, /* the same, the newest first */                    \

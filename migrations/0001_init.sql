@@ -57,12 +57,14 @@ CREATE TABLE members (
 );
 CREATE INDEX members_user ON members (user_id);
 
+-- Message ids are UUIDv7 (time-ordered, made by the API), so the primary
+-- key grows at its right edge instead of touching a random page per insert.
 -- No foreign keys here, on purpose: send_message() below is the only writer
 -- and inserts a message only for a member, under the conversation's lock, so
 -- both references hold by construction; the two FK checks (each a locking
 -- query per row) cost a quarter of a send (pgbench, 16 clients: 2.4k → 3.0k/s).
 CREATE TABLE messages (
-	id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	id              uuid PRIMARY KEY,
 	conversation_id uuid NOT NULL,
 	seq             bigint NOT NULL,
 	sender_id       uuid NOT NULL,
@@ -89,7 +91,7 @@ CREATE TABLE jobs (
 	last_error  text,
 	created_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX jobs_ready ON jobs (kind, run_at);
+-- Workers claim in id order; one index keeps each enqueue cheap.
 
 CREATE TABLE audit_log (
 	id         bigserial PRIMARY KEY,
@@ -108,7 +110,7 @@ CREATE INDEX audit_log_at ON audit_log (at);
 -- (sender_id, client_id) inserts nothing: the seq is handed back (the lock
 -- is still ours, so nobody took a later one) and the first message answers.
 -- outcome: created | existing | notfound | forbidden | conflict
-CREATE FUNCTION send_message(p_conv uuid, p_sender uuid, p_client text,
+CREATE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
                              p_text text, p_file uuid, p_req text,
                              OUT outcome text, OUT body text)
 LANGUAGE plpgsql AS $$
@@ -127,8 +129,8 @@ BEGIN
 		                THEN 'forbidden' ELSE 'notfound' END;
 		RETURN;
 	END IF;
-	INSERT INTO messages (conversation_id, seq, sender_id, client_id, text, file_id)
-	VALUES (p_conv, v_seq, p_sender, p_client, p_text, p_file)
+	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id)
+	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file)
 	ON CONFLICT (sender_id, client_id) DO NOTHING
 	RETURNING * INTO m;
 	IF FOUND THEN

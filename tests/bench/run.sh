@@ -105,14 +105,15 @@ WITH conv AS (
 	       (SELECT user_id FROM members WHERE conversation_id = c.id LIMIT 1) AS sender,
 	       row_number() OVER (ORDER BY c.id) AS k, count(*) OVER () AS total
 	  FROM conversations c)
-INSERT INTO messages (conversation_id, seq, sender_id, client_id, text, status)
-SELECT conv.id, conv.last_seq + g, conv.sender, 'pre-' || g, 'preloaded message ' || g, 'sent'
+INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, status)
+SELECT gen_random_uuid(), conv.id, conv.last_seq + g, conv.sender, 'pre-' || g, 'preloaded message ' || g, 'sent'
   FROM conv, generate_series(1, CASE WHEN conv.k <= 3 THEN $long
                                      ELSE ($PRELOAD - 3 * $long) / (conv.total - 3) END) g;
 UPDATE conversations c SET last_seq = m.top, released_seq = m.top
   FROM (SELECT conversation_id, max(seq) top FROM messages GROUP BY 1) m
  WHERE m.conversation_id = c.id;
 VACUUM ANALYZE messages;
+CHECKPOINT;
 SQL
 stored=$(psql_ -c "SELECT count(*) FROM messages")
 longest=$(psql_ -c "SELECT max(last_seq) FROM conversations")

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../lib/auth.h"
 #include "../../lib/err.h"
@@ -89,6 +90,13 @@ static void test_random_tokens(void **state)
 	assert_string_equal(da, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(auth_uuid(u), 0);
 	assert_int_equal(u[14], '4');
+	char v7a[37], v7b[37];
+	assert_int_equal(auth_uuid7(v7a), 0);
+	usleep(2000);
+	assert_int_equal(auth_uuid7(v7b), 0);
+	assert_int_equal(v7a[14], '7');
+	assert_true(strchr("89ab", v7a[19]) != NULL);
+	assert_true(strcmp(v7a, v7b) < 0);	/* later ones sort after */
 	assert_true(auth_equal("same", "same", 4));
 	assert_false(auth_equal("same", "sane", 4));
 }
