@@ -8,7 +8,7 @@ PACKAGES=(
 	libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev
 	libargon2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev
 	postgresql redis-server lighttpd
-	curl wrk docker-compose
+	curl jq wrk docker-compose
 )
 
 missing=()
