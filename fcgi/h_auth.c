@@ -217,21 +217,29 @@ static int end_signin(struct req *r, const char *sid)
 	return rc;
 }
 
+/* The body {"refresh_token": …} → the digest the database keeps of it. */
+static int read_refresh_token(struct req *r, struct json_object **o, char digest[65])
+{
+	const char *token;
+	int rc;
+
+	if ((rc = req_json(r, o)))
+		return rc;
+	if (!(token = req_str(r, *o, "refresh_token", true, 128)))
+		return ERR_VALIDATION;
+	auth_token_digest(token, digest);
+	return 0;
+}
+
 int h_auth_refresh(struct req *r)
 {
 	struct json_object *o = NULL;
-	const char *token;
 	char digest[65];
 	PGresult *res = NULL;
 	int rc;
 
-	if ((rc = req_json(r, &o)))
+	if ((rc = read_refresh_token(r, &o, digest)))
 		goto out;
-	if (!(token = req_str(r, o, "refresh_token", true, 128))) {
-		rc = ERR_VALIDATION;
-		goto out;
-	}
-	auth_token_digest(token, digest);
 	const char *params[] = { digest };
 	if ((rc = db_run(r->app->db, "BEGIN")))
 		goto out;
@@ -274,18 +282,12 @@ out:
 int h_auth_logout(struct req *r)
 {
 	struct json_object *o = NULL;
-	const char *token;
 	char digest[65];
 	PGresult *res = NULL;
 	int rc;
 
-	if ((rc = req_json(r, &o)))
+	if ((rc = read_refresh_token(r, &o, digest)))
 		goto out;
-	if (!(token = req_str(r, o, "refresh_token", true, 128))) {
-		rc = ERR_VALIDATION;
-		goto out;
-	}
-	auth_token_digest(token, digest);
 	const char *params[] = { digest };
 	if ((rc = db_exec(r->app->db, SQL_REFRESH_FIND, params, &res)))
 		goto out;

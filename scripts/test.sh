@@ -51,6 +51,23 @@ export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
 export CHAT4ALL_TEST_ADMIN="$ROOT/scripts/chat4all-admin"
 "$ROOT/build/integration/api_test" || failed=1
 
+echo "== restart: make stop leaves nothing running, a new start keeps the data"
+check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; failed=1; fi; }
+B=$CHAT4ALL_TEST_URL
+curl -fsS -o /dev/null "$B/v1/auth/register" -H 'Content-Type: application/json' \
+	-d '{"username":"restart_check","password":"survives restarts"}'
+pids=$(cat "$VAR/run/lighttpd.pid" "$VAR/run/redis.pid"; head -1 "$VAR/pg/postmaster.pid")
+api_pids=$(pgrep -f "^$ROOT/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")" || true)
+"$ROOT/scripts/stack.sh" stop
+alive() { for p in $pids $api_pids; do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && return 0; done; return 1; }
+for _ in $(seq 50); do alive || break; sleep 0.1; done
+all_stopped() { ! alive; }
+desc="stop ends lighttpd, the API responders, Redis and PostgreSQL"; check all_stopped
+"$ROOT/scripts/stack.sh" start >/dev/null
+desc="a user made before the restart signs in after it"
+check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
+	-d '{"username":"restart_check","password":"survives restarts"}'
+
 echo "== docker-compose.yml"
 if docker-compose -f "$ROOT/docker-compose.yml" config -q; then
 	echo "docker-compose.yml: valid"
