@@ -57,7 +57,7 @@ start_postgres() {
 	if ! pid_alive "$VAR/pg/postmaster.pid"; then
 		# synchronous_commit stays on: a message acknowledged is on disk
 		local opts="-c listen_addresses='' -c unix_socket_directories='$VAR/run'"
-		opts+=" -c port=$PGPORT -c max_connections=300 -c shared_buffers=256MB"
+		opts+=" -c port=$PGPORT -c max_connections=300 -c shared_buffers=1GB"
 		opts+=" -c wal_buffers=16MB -c checkpoint_timeout=15min -c max_wal_size=4GB"
 		as_user "$PGBIN/pg_ctl" -D "$VAR/pg" -l "$VAR/log/postgresql.log" -w -t 60 -s \
 			-o "$opts" start
