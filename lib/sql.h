@@ -169,6 +169,41 @@
 	  " FROM conversations c WHERE c.id = m.conversation_id"               \
 	  "   AND m.conversation_id = $1::uuid AND m.user_id = $2::uuid"       \
 	  " RETURNING m.delivered_seq, m.read_seq")                            \
+	/* ---- the job queue (lib/queue.c) ---- */                            \
+	X(JOB_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds */      \
+	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
+	  "                attempts = attempts + 1"                            \
+	  " WHERE id IN (SELECT id FROM jobs WHERE kind = ANY($1::text[])"     \
+	  "                AND run_at <= now()"                                \
+	  "                AND (lease_until IS NULL OR lease_until < now())"   \
+	  "              ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)"    \
+	  " RETURNING id, kind, key, payload::text, attempts")                 \
+	X(JOB_ACK, "DELETE FROM jobs WHERE id = $1::bigint")                   \
+	X(JOB_RETRY, /* $1 id, $2 delay ms, $3 error */                        \
+	  "UPDATE jobs SET lease_until = NULL, last_error = $3,"               \
+	  "       run_at = now() + make_interval(secs => $2::int / 1000.0)"    \
+	  " WHERE id = $1::bigint")                                            \
+	X(JOB_BURY, /* $1 id, $2 error: to the dead-letter table */            \
+	  "WITH d AS (DELETE FROM jobs WHERE id = $1::bigint RETURNING *)"     \
+	  " INSERT INTO dead_jobs (id, kind, key, payload, attempts, last_error, created_at)" \
+	  " SELECT id, kind, key, payload, attempts, $2, created_at FROM d")   \
+	X(JOB_ENQUEUE, /* $1 kind, $2 key, $3 payload */                       \
+	  "INSERT INTO jobs (kind, key, payload) VALUES ($1, $2, $3::jsonb)")  \
+	X(JOB_NOTIFY, "SELECT pg_notify('chat4all_jobs', $1)")                 \
+	/* ---- moderation and release (jobs/j_*.c) ---- */                    \
+	X(MSG_FOR_MODERATION,                                                  \
+	  "SELECT conversation_id, coalesce(text, ''), status FROM messages"   \
+	  " WHERE id = $1::uuid")                                              \
+	X(MSG_DECIDE, /* $1 id, $2 status, $3 category, $4 reason */           \
+	  "UPDATE messages SET status = $2, moderation_category = $3,"         \
+	  "       moderation_reason = $4"                                      \
+	  " WHERE id = $1::uuid AND status = 'pending'"                        \
+	  " RETURNING conversation_id")                                        \
+	X(MODLOG_INSERT, /* $1 message, $2 provider, $3 verdict, $4 category, $5 score, $6 ms, $7 raw */ \
+	  "INSERT INTO moderation_log (message_id, provider, verdict, category," \
+	  "                            score, latency_ms, raw)"                \
+	  " VALUES ($1::uuid, $2, $3, $4, $5::real, $6::int, $7)")             \
+	X(RELEASE, "SELECT released_seq, released FROM release_conversation($1::uuid)") \
 	/* ---- operations ---- */                                             \
 	X(PING, "SELECT 1")                                                    \
 	X(MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = $1") \

@@ -137,6 +137,8 @@ BEGIN
 		INSERT INTO jobs (kind, key, payload)
 		VALUES ('moderate', p_conv::text,
 		        jsonb_build_object('message_id', m.id, 'req_id', p_req));
+		-- wakes the workers at commit (identical payloads fold into one)
+		PERFORM pg_notify('chat4all_jobs', 'moderate');
 		outcome := 'created';
 	ELSE
 		UPDATE conversations SET last_seq = last_seq - 1 WHERE id = p_conv;

@@ -1,0 +1,133 @@
+#include "queue.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_MAX_MS (10 * 60 * 1000)
+
+void job_release(struct job *j)
+{
+	if (!j)
+		return;
+	json_object_put(j->payload);
+	j->payload = NULL;
+}
+
+int queue_listen(struct db *db)
+{
+	return db_run(db, "LISTEN chat4all_jobs");
+}
+
+bool queue_wait(struct db *db, int timeout_ms)
+{
+	PGconn *c = db_conn(db);
+	struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+	bool woken = false;
+	PGnotify *n;
+
+	if (p.fd < 0 || poll(&p, 1, timeout_ms) <= 0)
+		return false;
+	PQconsumeInput(c);
+	while ((n = PQnotifies(c))) {
+		woken = true;
+		PQfreemem(n);
+	}
+	return woken;
+}
+
+int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max)
+{
+	char max_s[16], lease[16];
+	PGresult *res = NULL;
+	int rc, n;
+
+	snprintf(max_s, sizeof(max_s), "%d", max);
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	const char *params[] = { kinds, max_s, lease };
+	if ((rc = db_exec(db, SQL_JOB_CLAIM, params, &res)))
+		return rc;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		struct job *j = &out[i];
+		struct json_object *rid;
+
+		memset(j, 0, sizeof(*j));
+		j->id = atoll(PQgetvalue(res, i, 0));
+		snprintf(j->kind, sizeof(j->kind), "%s", PQgetvalue(res, i, 1));
+		snprintf(j->key, sizeof(j->key), "%s", PQgetvalue(res, i, 2));
+		j->payload = json_tokener_parse(PQgetvalue(res, i, 3));
+		j->attempts = atoi(PQgetvalue(res, i, 4));
+		if (j->payload && json_object_object_get_ex(j->payload, "req_id", &rid))
+			snprintf(j->req_id, sizeof(j->req_id), "%s", json_object_get_string(rid));
+	}
+	PQclear(res);
+	return n;
+}
+
+static int exec_simple(struct db *db, enum sql_stmt s, const char *const *params)
+{
+	PGresult *res = NULL;
+	int rc = db_exec(db, s, params, &res);
+
+	PQclear(res);
+	return rc;
+}
+
+int queue_ack(struct db *db, const struct job *j)
+{
+	char id[24];
+
+	snprintf(id, sizeof(id), "%lld", j->id);
+	const char *params[] = { id };
+	return exec_simple(db, SQL_JOB_ACK, params);
+}
+
+int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload)
+{
+	const char *params[] = { kind, key, payload };
+	int rc = exec_simple(db, SQL_JOB_ENQUEUE, params);
+	const char *np[] = { kind };
+
+	return rc ? rc : exec_simple(db, SQL_JOB_NOTIFY, np);
+}
+
+int queue_backoff_ms(int attempts, unsigned random)
+{
+	long long d = BACKOFF_BASE_MS;
+
+	for (int i = 1; i < attempts && d < BACKOFF_MAX_MS; i++)
+		d *= 2;
+	if (d > BACKOFF_MAX_MS)
+		d = BACKOFF_MAX_MS;
+	/* "equal jitter": half fixed, half random, so retries spread out */
+	return (int)(d / 2 + random % (unsigned)(d / 2 + 1));
+}
+
+int queue_fail(struct db *db, const struct job *j, const char *error, int max_attempts)
+{
+	char id[24], delay[16];
+	unsigned r = 0;
+
+	snprintf(id, sizeof(id), "%lld", j->id);
+	if (j->attempts >= max_attempts) {
+		const char *params[] = { id, error };
+		int rc = exec_simple(db, SQL_JOB_BURY, params);
+		if (!rc)
+			log_warn(j->req_id[0] ? j->req_id : NULL,
+				 "job %lld (%s) dead after %d attempts: %s", j->id, j->kind,
+				 j->attempts, error);
+		return rc ? rc : 1;
+	}
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (unsigned)j->id;
+	snprintf(delay, sizeof(delay), "%d", queue_backoff_ms(j->attempts, r));
+	const char *params[] = { id, delay, error };
+	return exec_simple(db, SQL_JOB_RETRY, params);
+}

@@ -1,0 +1,62 @@
+/*
+ * queue.h - the PostgreSQL job queue of DESIGN §3: the jobs table is the
+ * transactional outbox and the queue at once.
+ *
+ * A job is claimed with a lease (FOR UPDATE SKIP LOCKED, so workers never
+ * wait on each other) and acknowledged late: queue_ack() deletes it inside
+ * the transaction that commits its effects, so a worker that dies mid-job
+ * loses nothing — its lease expires and another worker takes the job.
+ * Handlers must therefore be idempotent. A failed job is retried with
+ * exponential backoff and jitter, then buried in dead_jobs.
+ */
+#ifndef CHAT4ALL_QUEUE_H
+#define CHAT4ALL_QUEUE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "db.h"
+
+struct job {
+	long long id;
+	char kind[32];
+	char key[64];		/* jobs with one key are work on one thing */
+	int attempts;		/* this claim included */
+	struct json_object *payload;	/* owned by the job: job_release() */
+	char req_id[65];	/* the request that made it, for the logs */
+	void *state;		/* a handler's own, between prepare and apply */
+};
+
+void job_release(struct job *j);
+
+/* queue_listen - subscribe this connection to enqueue notifications. */
+int queue_listen(struct db *db);
+
+/*
+ * queue_wait - sleep until a job is enqueued or @timeout_ms pass; returns
+ * true when woken by a notification.
+ */
+bool queue_wait(struct db *db, int timeout_ms);
+
+/*
+ * queue_claim - lease up to @max ready jobs of @kinds (a PostgreSQL array
+ * literal, "{moderate,release}") for @lease_s seconds, oldest first.
+ * Returns the number claimed into @out, or a negative enum err.
+ */
+int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max);
+
+/* Inside the caller's transaction: */
+int queue_ack(struct db *db, const struct job *j);
+int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload);
+
+/*
+ * queue_fail - retry @j after a backoff (base * 2^(attempts-1), capped,
+ * with jitter), or bury it in dead_jobs once it has had @max_attempts.
+ * Returns 1 when buried, 0 when scheduled again, or a negative enum err.
+ */
+int queue_fail(struct db *db, const struct job *j, const char *error, int max_attempts);
+
+/* queue_backoff_ms - the delay before attempt @attempts + 1 (exposed for tests). */
+int queue_backoff_ms(int attempts, unsigned random);
+
+#endif
