@@ -25,7 +25,10 @@ API_SRC  := $(wildcard fcgi/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 API_OBJ  := $(API_SRC:%.c=$(BUILD)/%.o)
 
-BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin
+JOBS_SRC := jobs/main.c jobs/worker.c $(wildcard jobs/j_*.c)
+JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
+
+BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs
 
 .PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps
 all: $(BINS)
@@ -44,6 +47,10 @@ $(BUILD)/libchat4all.a: $(LIB_OBJ)
 $(BUILD)/chat4all-api: $(API_OBJ) $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
+
+$(BUILD)/chat4all-jobs: $(JOBS_OBJ) $(BUILD)/libchat4all.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/chat4all-admin: $(BUILD)/jobs/admin.o $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")

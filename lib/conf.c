@@ -46,6 +46,13 @@ static const struct conf_key conf_keys[] = {
 	KEY(register_rate, CONF_DOUBLE, "0.1"),
 	KEY(register_burst, CONF_LONG, "20"),
 	KEY(metrics_slots, CONF_LONG, "256"),
+	KEY(moderation_providers, CONF_STR, "lexicon"),
+	KEY(moderation_lexicon_dir, CONF_STR, "conf/moderation"),
+	KEY(moderation_hold, CONF_STR, ""),
+	KEY(moderation_on_failure, CONF_STR, "reject"),
+	KEY(worker_batch, CONF_LONG, "64"),
+	KEY(worker_lease, CONF_LONG, "30"),
+	KEY(job_max_attempts, CONF_LONG, "8"),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -32,6 +32,14 @@ struct conf {
 	double register_rate;	/* sign-ups per second per client address */
 	long register_burst;
 	long metrics_slots;	/* processes the metrics file can hold */
+	/* the pipeline (chat4all-jobs) */
+	char *moderation_providers;	/* chain, in order: "openai,gemini,lexicon" */
+	char *moderation_lexicon_dir;
+	char *moderation_hold;		/* categories held for an admin: "sexual,hate" */
+	char *moderation_on_failure;	/* when every provider fails: reject | approve | hold */
+	long worker_batch;		/* jobs claimed and committed together */
+	long worker_lease;		/* seconds a claim lasts before others may take it */
+	long job_max_attempts;
 };
 
 /*

@@ -153,7 +153,8 @@
 	  "   'moderation', CASE WHEN m.sender_id = $2::uuid THEN"             \
 	  "       jsonb_build_object('verdict', CASE m.status WHEN 'pending' THEN NULL" \
 	  "           WHEN 'rejected' THEN 'reject' WHEN 'held' THEN 'hold'"   \
-	  "           ELSE 'approve' END, 'category', NULL, 'reason', NULL) END))::text" \
+	  "           ELSE 'approve' END, 'category', m.moderation_category,"  \
+	  "           'reason', m.moderation_reason) END))::text"              \
 	  " FROM messages m JOIN conversations c ON c.id = m.conversation_id"  \
 	  " LEFT JOIN members me ON me.conversation_id = m.conversation_id"    \
 	  "       AND me.user_id = $2::uuid"                                   \

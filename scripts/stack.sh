@@ -18,6 +18,7 @@ VAR=${VAR:-$ROOT/var}
 PORT=${PORT:-8080}
 BIND=${BIND:-127.0.0.1}
 API_PROCS=${API_PROCS:-4}
+WORKERS=${WORKERS:-2}
 PGPORT=${PGPORT:-55432}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 mkdir -p "$VAR"
@@ -39,6 +40,7 @@ instance_env() {
 	export CHAT4ALL_LOG_FILE=${CHAT4ALL_LOG_FILE:-"$VAR/log/chat4all.log"}
 	export CHAT4ALL_METRICS_FILE=${CHAT4ALL_METRICS_FILE:-"$VAR/run/metrics"}
 	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$ROOT/migrations"}
+	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$ROOT/conf/moderation"}
 	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
 		export CHAT4ALL_JWT_SECRET_FILE=${CHAT4ALL_JWT_SECRET_FILE:-"$VAR/secret/jwt"}
 	if [ -z "${CHAT4ALL_CONF:-}" ] && [ -f "$ROOT/conf/chat4all.conf" ]; then
@@ -107,6 +109,19 @@ serve() {
 	exec runuser -u "$RUN_AS" -- lighttpd -D -f "$VAR/lighttpd.conf"
 }
 
+# The job workers write their own PID files (runuser stays their parent).
+start_workers() {
+	for i in $(seq "$WORKERS"); do
+		pid_alive "$VAR/run/worker-$i.pid" && continue
+		as_user setsid "$ROOT/build/chat4all-jobs" worker --pidfile "$VAR/run/worker-$i.pid" \
+			</dev/null >>"$VAR/log/jobs.log" 2>&1 &
+	done
+	for i in $(seq "$WORKERS"); do
+		for _ in $(seq 100); do [ -s "$VAR/run/worker-$i.pid" ] && break; sleep 0.05; done
+		pid_alive "$VAR/run/worker-$i.pid" || { echo "worker $i did not start: see $VAR/log/jobs.log" >&2; exit 1; }
+	done
+}
+
 wait_ready() {
 	local url="http://$BIND:$PORT/readyz"
 	for _ in $(seq 200); do
@@ -132,6 +147,7 @@ start() {
 	start_redis
 	as_user "$ROOT/build/chat4all-admin" migrate >>"$VAR/log/migrate.log"
 	start_lighttpd
+	start_workers
 	wait_ready
 	echo "Chat4All is running at http://$BIND:$PORT/  (data in $VAR; stop with: make stop)"
 }
@@ -146,6 +162,10 @@ stop_pidfile() {
 }
 
 stop() {
+	for f in "$VAR"/run/worker-*.pid; do
+		[ -e "$f" ] && stop_pidfile "$f" worker
+		rm -f "$f"
+	done
 	stop_pidfile "$VAR/run/lighttpd.pid" lighttpd
 	rm -f "$VAR/run/lighttpd.pid"
 	stop_pidfile "$VAR/run/redis.pid" redis
@@ -157,7 +177,7 @@ stop() {
 status() {
 	local rc=0
 	for p in "lighttpd:$VAR/run/lighttpd.pid" "redis:$VAR/run/redis.pid" \
-		 "postgresql:$VAR/pg/postmaster.pid"; do
+		 "postgresql:$VAR/pg/postmaster.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "worker:$f"; done); do
 		if pid_alive "${p#*:}"; then echo "${p%%:*}: running"; else echo "${p%%:*}: stopped"; rc=1; fi
 	done
 	return $rc

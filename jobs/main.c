@@ -1,0 +1,68 @@
+/*
+ * chat4all-jobs - the asynchronous side of Chat4All.
+ *   chat4all-jobs worker [--pidfile FILE]   moderate and release messages
+ * Several workers run side by side; each claims its own jobs.
+ */
+#include "stage.h"
+
+#include "../lib/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: chat4all-jobs worker [--pidfile FILE]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker w = { 0 };
+	const char *pidfile = NULL;
+	char err[512];
+	int rc = 1;
+
+	if (argc < 2 || strcmp(argv[1], "worker"))
+		return usage();
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
+			pidfile = argv[++i];
+		else
+			return usage();
+	}
+	if (conf_load(&w.conf, NULL, err, sizeof(err))) {
+		fprintf(stderr, "chat4all-jobs: %s\n", err);
+		return 1;
+	}
+	if (log_open(w.conf.log_file, w.conf.log_level, "worker")) {
+		fprintf(stderr, "chat4all-jobs: cannot open log '%s'\n", w.conf.log_file);
+		goto out;
+	}
+	if (!(w.moderation = moderation_new(&w.conf, err, sizeof(err)))) {
+		log_error(NULL, "moderation: %s", err);
+		fprintf(stderr, "chat4all-jobs: moderation: %s\n", err);
+		goto out;
+	}
+	if (!(w.db = db_open(w.conf.database_url)))
+		goto out;
+	if (pidfile) {
+		FILE *f = fopen(pidfile, "w");
+		if (!f) {
+			fprintf(stderr, "chat4all-jobs: cannot write '%s'\n", pidfile);
+			goto out;
+		}
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+	rc = worker_run(&w);
+	if (pidfile)
+		unlink(pidfile);
+out:
+	db_free(w.db);
+	moderation_free(w.moderation);
+	conf_release(&w.conf);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * stage.h - a pipeline stage: the handler of one job kind.
+ *
+ * prepare() runs outside any transaction (slow work: a provider's HTTP
+ * call); apply() runs inside the batch's transaction, which also deletes
+ * the job, so its effects and the acknowledgement commit together. Both
+ * must be idempotent: a job can run again after a crash. A stage never
+ * knows whether its job came from the PostgreSQL queue or from Kafka.
+ */
+#ifndef CHAT4ALL_STAGE_H
+#define CHAT4ALL_STAGE_H
+
+#include "../lib/conf.h"
+#include "../lib/db.h"
+#include "../lib/moderation.h"
+#include "../lib/queue.h"
+
+struct worker {
+	struct conf conf;
+	struct db *db;
+	struct moderation *moderation;
+	char error[256];	/* why the last prepare/apply failed */
+};
+
+struct stage {
+	const char *kind;
+	int (*prepare)(struct worker *w, struct job *j);	/* may be NULL */
+	int (*apply)(struct worker *w, struct job *j);
+	void (*cleanup)(struct job *j);				/* frees j->state */
+};
+
+extern const struct stage stage_moderate;	/* j_moderate.c */
+extern const struct stage stage_release;	/* j_release.c */
+
+/* worker_run - claim and run jobs until SIGTERM/SIGINT; 0 on a clean stop. */
+int worker_run(struct worker *w);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * worker.c - the worker loop: claim a batch, prepare each job outside any
+ * transaction, then apply them all and delete them in one transaction
+ * (one commit for the batch). If any job fails, the batch is rolled back
+ * and each job runs again in a transaction of its own, so one bad job
+ * costs its neighbours a retry, never their work.
+ */
+#include "stage.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_BATCH 256
+#define IDLE_WAIT_MS 1000	/* also when retries and expired leases come due */
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static const struct stage *const stages[] = { &stage_moderate, &stage_release };
+
+static const struct stage *stage_for(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
+		if (!strcmp(stages[i]->kind, kind))
+			return stages[i];
+	return NULL;
+}
+
+/* Applies @j and acknowledges it, in the open transaction. */
+static int apply_one(struct worker *w, struct job *j, int prepared)
+{
+	const struct stage *s = stage_for(j->kind);
+	int rc;
+
+	if (!s) {
+		snprintf(w->error, sizeof(w->error), "no stage handles '%s'", j->kind);
+		return ERR_INTERNAL;
+	}
+	if (prepared)
+		return prepared;
+	w->error[0] = '\0';
+	if ((rc = s->apply(w, j)) || (rc = queue_ack(w->db, j)))
+		return rc;
+	return 0;
+}
+
+static void record_failure(struct worker *w, struct job *j, int rc)
+{
+	char why[300];
+
+	snprintf(why, sizeof(why), "%s: %s", err_name(rc), w->error[0] ? w->error : "failed");
+	log_line(LOG_WARN, j->req_id[0] ? j->req_id : NULL, NULL,
+		 "job %lld (%s, attempt %d) failed: %s", j->id, j->kind, j->attempts, why);
+	if (queue_fail(w->db, j, why, (int)w->conf.job_max_attempts) < 0)
+		log_error(NULL, "cannot record the failure of job %lld", j->id);
+}
+
+/* One job in a transaction of its own, after its batch failed. */
+static void run_alone(struct worker *w, struct job *j, int prepared)
+{
+	int rc;
+
+	if (db_run(w->db, "BEGIN"))
+		return;
+	if (!(rc = apply_one(w, j, prepared)) && !db_run(w->db, "COMMIT"))
+		return;
+	db_run(w->db, "ROLLBACK");
+	record_failure(w, j, rc ? rc : ERR_DB);
+}
+
+static void run_batch(struct worker *w, struct job *jobs, int n)
+{
+	int prepared[MAX_BATCH] = { 0 };
+	bool failed = false;
+
+	for (int i = 0; i < n; i++) {
+		const struct stage *s = stage_for(jobs[i].kind);
+		w->error[0] = '\0';
+		if (s && s->prepare)
+			prepared[i] = s->prepare(w, &jobs[i]);
+	}
+	if (!db_run(w->db, "BEGIN")) {
+		for (int i = 0; i < n && !failed; i++)
+			failed = apply_one(w, &jobs[i], prepared[i]) != 0;
+		if (!failed && db_run(w->db, "COMMIT"))
+			failed = true;
+		if (failed)
+			db_run(w->db, "ROLLBACK");
+	} else {
+		failed = true;
+	}
+	if (failed)
+		for (int i = 0; i < n; i++)
+			run_alone(w, &jobs[i], prepared[i]);
+	for (int i = 0; i < n; i++) {
+		const struct stage *s = stage_for(jobs[i].kind);
+		if (s && s->cleanup)
+			s->cleanup(&jobs[i]);
+		job_release(&jobs[i]);
+	}
+}
+
+int worker_run(struct worker *w)
+{
+	struct sigaction sa = { .sa_handler = on_term };	/* no SA_RESTART: wake poll() */
+	static struct job jobs[MAX_BATCH];
+	int batch = (int)w->conf.worker_batch;
+
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (batch < 1 || batch > MAX_BATCH)
+		batch = MAX_BATCH;
+	while (!stopping && queue_listen(w->db)) {
+		log_warn(NULL, "waiting for the database");
+		sleep(1);
+	}
+	log_info(NULL, "worker ready (batch %d, lease %ld s)", batch, w->conf.worker_lease);
+	while (!stopping) {
+		int n = queue_claim(w->db, "{moderate,release}", (int)w->conf.worker_lease,
+				    jobs, batch);
+		if (n < 0) {
+			/* the database went away: db_exec reconnects; listen again */
+			sleep(1);
+			queue_listen(w->db);
+			continue;
+		}
+		if (n == 0) {
+			queue_wait(w->db, IDLE_WAIT_MS);
+			continue;
+		}
+		/* a claimed batch is always finished, SIGTERM or not */
+		run_batch(w, jobs, n);
+	}
+	log_info(NULL, "worker stopped");
+	return 0;
+}
