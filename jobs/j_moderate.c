@@ -109,4 +109,4 @@ static void cleanup(struct job *j)
 	j->state = NULL;
 }
 
-const struct stage stage_moderate = { "moderate", prepare, apply, cleanup };
+const struct stage stage_moderate = { "moderate", prepare, apply, cleanup, false };

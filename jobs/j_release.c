@@ -30,4 +30,4 @@ static int apply(struct worker *w, struct job *j)
 	return 0;
 }
 
-const struct stage stage_release = { "release", NULL, apply, NULL };
+const struct stage stage_release = { "release", NULL, apply, NULL, true };

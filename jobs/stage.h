@@ -10,6 +10,8 @@
 #ifndef CHAT4ALL_STAGE_H
 #define CHAT4ALL_STAGE_H
 
+#include <stdbool.h>
+
 #include "../lib/conf.h"
 #include "../lib/db.h"
 #include "../lib/moderation.h"
@@ -27,6 +29,7 @@ struct stage {
 	int (*prepare)(struct worker *w, struct job *j);	/* may be NULL */
 	int (*apply)(struct worker *w, struct job *j);
 	void (*cleanup)(struct job *j);				/* frees j->state */
+	bool apply_once_per_key;	/* one run covers every job of a key in a batch */
 };
 
 extern const struct stage stage_moderate;	/* j_moderate.c */

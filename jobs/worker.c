@@ -4,6 +4,11 @@
  * (one commit for the batch). If any job fails, the batch is rolled back
  * and each job runs again in a transaction of its own, so one bad job
  * costs its neighbours a retry, never their work.
+ *
+ * A batch holds one kind of job. Moderation locks message rows and release
+ * locks the conversation row before message rows, while a send holds the
+ * conversation row and may wait on a message row: mixing both kinds in one
+ * transaction would take the locks in both orders and deadlock.
  */
 #include "stage.h"
 
@@ -79,7 +84,17 @@ static void run_alone(struct worker *w, struct job *j, int prepared)
 	record_failure(w, j, rc ? rc : ERR_DB);
 }
 
-static void run_batch(struct worker *w, struct job *jobs, int n)
+/* Later jobs of a batch with the key of an earlier one (a release of the
+ * same conversation) are acknowledged without running again. */
+static bool repeats_key(const struct job *jobs, int i)
+{
+	for (int k = 0; k < i; k++)
+		if (!strcmp(jobs[k].key, jobs[i].key))
+			return true;
+	return false;
+}
+
+static void run_batch(struct worker *w, struct job *jobs, int n, bool once_per_key)
 {
 	int prepared[MAX_BATCH] = { 0 };
 	bool failed = false;
@@ -92,7 +107,9 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 	}
 	if (!db_run(w->db, "BEGIN")) {
 		for (int i = 0; i < n && !failed; i++)
-			failed = apply_one(w, &jobs[i], prepared[i]) != 0;
+			failed = (once_per_key && repeats_key(jobs, i)
+				  ? queue_ack(w->db, &jobs[i])
+				  : apply_one(w, &jobs[i], prepared[i])) != 0;
 		if (!failed && db_run(w->db, "COMMIT"))
 			failed = true;
 		if (failed)
@@ -127,20 +144,25 @@ int worker_run(struct worker *w)
 	}
 	log_info(NULL, "worker ready (batch %d, lease %ld s)", batch, w->conf.worker_lease);
 	while (!stopping) {
-		int n = queue_claim(w->db, "{moderate,release}", (int)w->conf.worker_lease,
-				    jobs, batch);
+		int total = 0, n = 0;
+		for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]) && !stopping; k++) {
+			char kinds[48];
+			snprintf(kinds, sizeof(kinds), "{%s}", stages[k]->kind);
+			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, batch);
+			if (n < 0)
+				break;
+			/* a claimed batch is always finished, SIGTERM or not */
+			if (n > 0)
+				run_batch(w, jobs, n, stages[k]->apply_once_per_key);
+			total += n;
+		}
 		if (n < 0) {
 			/* the database went away: db_exec reconnects; listen again */
 			sleep(1);
 			queue_listen(w->db);
-			continue;
-		}
-		if (n == 0) {
+		} else if (!total) {
 			queue_wait(w->db, IDLE_WAIT_MS);
-			continue;
 		}
-		/* a claimed batch is always finished, SIGTERM or not */
-		run_batch(w, jobs, n);
 	}
 	log_info(NULL, "worker stopped");
 	return 0;

@@ -107,8 +107,9 @@ CREATE INDEX audit_log_at ON audit_log (at);
 -- send_message: the whole of a send in one round trip and one transaction.
 -- The UPDATE takes the conversation's row lock and the next seq at once, so
 -- concurrent senders commit in seq order and seq has no gaps. A repeated
--- (sender_id, client_id) inserts nothing: the seq is handed back (the lock
--- is still ours, so nobody took a later one) and the first message answers.
+-- (sender_id, client_id) answers the first message; when two copies race,
+-- the second inserts nothing and hands its seq back (the lock is still
+-- ours, so nobody took a later one).
 -- outcome: created | existing | notfound | forbidden | conflict
 CREATE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
                              p_text text, p_file uuid, p_req text,
@@ -118,6 +119,16 @@ DECLARE
 	m messages;
 	v_seq bigint;
 BEGIN
+	-- a replay answers without taking the conversation's lock
+	SELECT * INTO m FROM messages WHERE sender_id = p_sender AND client_id = p_client;
+	IF FOUND THEN
+		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing' ELSE 'conflict' END;
+		body := json_build_object('id', m.id, 'conversation_id', m.conversation_id,
+		                          'seq', m.seq, 'sender_id', m.sender_id,
+		                          'client_id', m.client_id, 'status', m.status,
+		                          'created_at', rfc3339(m.created_at))::text;
+		RETURN;
+	END IF;
 	UPDATE conversations SET last_seq = last_seq + 1, last_activity = now()
 	 WHERE id = p_conv
 	   AND EXISTS (SELECT 1 FROM members

@@ -41,7 +41,7 @@ trap cleanup EXIT
 # test settings: cheap password hashes, a small group limit, tight send
 # bucket, a known signing key (the tests sign an expired token with it)
 export CHAT4ALL_ARGON2_ITERATIONS=1 CHAT4ALL_ARGON2_MEMORY_KIB=8192
-export CHAT4ALL_GROUP_MEMBER_LIMIT=5
+export CHAT4ALL_GROUP_MEMBER_LIMIT=5 CHAT4ALL_MODERATION_HOLD=sexual
 export CHAT4ALL_SEND_RATE=1 CHAT4ALL_SEND_BURST=40
 export CHAT4ALL_SIGNIN_RATE=0.2 CHAT4ALL_SIGNIN_BURST=10
 export CHAT4ALL_REGISTER_RATE=1000 CHAT4ALL_REGISTER_BURST=100000

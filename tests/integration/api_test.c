@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +153,27 @@ static int history_count(struct user *u, const char *conv)
 	n = (int)json_object_array_length(jget(r.json, "items"));
 	resp_free(&r);
 	return n;
+}
+
+/*
+ * Polls @u's view of message @id until its status is @status. The bound
+ * (30 s) only keeps a broken pipeline from hanging the suite; it measures
+ * nothing.
+ */
+static bool wait_status(struct user *u, const char *id, const char *status)
+{
+	for (int i = 0; i < 600; i++) {
+		struct resp r;
+		bool done;
+		get(&r, u->access, "/v1/messages/%s", id);
+		done = r.status == 200 && jstr(r.json, "status") && !strcmp(jstr(r.json, "status"), status);
+		resp_free(&r);
+		if (done)
+			return true;
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "message %s never became %s\n", id, status);
+	return false;
 }
 
 /* ---------------------------------------------------------------- auth */
@@ -722,23 +744,18 @@ static void test_concurrent_senders_seq(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(races[i].ok, EACH);
 	}
-	/* each sender sees its own (pending) messages: together, 1..100 once */
-	int seen[SENDERS * EACH + 1] = { 0 };
-	for (int i = 0; i < SENDERS; i++) {
-		assert_int_equal(get(&r, u[i].access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
-		struct json_object *items = jget(r.json, "items");
-		assert_int_equal(json_object_array_length(items), EACH);
-		long long prev = 0;
-		for (size_t k = 0; k < json_object_array_length(items); k++) {
-			long long seq = jint(json_object_array_get_idx(items, k), "seq");
-			assert_true(seq > prev && seq <= SENDERS * EACH);
-			prev = seq;
-			seen[seq]++;
-		}
-		resp_free(&r);
-	}
-	for (int s = 1; s <= SENDERS * EACH; s++)
-		assert_int_equal(seen[s], 1);
+	/* once released, every member sees 1..100, each once, in order */
+	assert_true(wait_status(&u[0], races[SENDERS - 1].ids[EACH - 1], "sent"));
+	assert_true(wait_status(&u[0], races[0].ids[EACH - 1], "sent"));
+	for (int i = 0; i < SENDERS; i++)
+		for (int k = 0; k < EACH; k++)
+			assert_true(wait_status(&u[i], races[i].ids[k], "sent"));
+	assert_int_equal(get(&r, u[1].access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
+	struct json_object *items = jget(r.json, "items");
+	assert_int_equal(json_object_array_length(items), SENDERS * EACH);
+	for (size_t k = 0; k < json_object_array_length(items); k++)
+		assert_int_equal(jint(json_object_array_get_idx(items, k), "seq"), (long long)k + 1);
+	resp_free(&r);
 	assert_int_equal(get(&r, u[0].access, "/v1/conversations/%s", conv), 200);
 	assert_int_equal(jint(r.json, "last_seq"), SENDERS * EACH);
 	resp_free(&r);
@@ -802,19 +819,29 @@ static void test_visibility_before_release(void **state)
 	signup(&b, "vis");
 	signup(&c, "vis");
 	private_conv(&a, &b, conv);
-	assert_int_equal(send_text(&r, &a, conv, "v1", "not yet moderated"), 202);
+	/* the test instance holds "sexual" for an admin: it is never released */
+	assert_int_equal(send_text(&r, &a, conv, "v1", "send nudes"), 202);
+	assert_string_equal(jstr(r.json, "status"), "pending");
 	snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
 	resp_free(&r);
-
-	/* the sender sees it pending; the recipient not until it is released */
+	assert_true(wait_status(&a, id, "held"));
 	assert_int_equal(get(&r, a.access, "/v1/messages/%s", id), 200);
-	assert_string_equal(jstr(r.json, "status"), "pending");
-	assert_non_null(jget(r.json, "moderation"));
+	assert_string_equal(jstr(r.json, "moderation.verdict"), "hold");
+	assert_string_equal(jstr(r.json, "moderation.category"), "sexual");
 	assert_int_equal(json_object_array_length(jget(r.json, "delivered_to")), 0);
 	resp_free(&r);
-	assert_int_equal(history_count(&b, conv), 0);
+
+	/* a later message passes it: held does not stop the conversation */
+	assert_int_equal(send_text(&r, &a, conv, "v2", "after the held one"), 202);
+	char later[37];
+	snprintf(later, sizeof(later), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	assert_true(wait_status(&a, later, "sent"));
+	assert_int_equal(history_count(&b, conv), 1);
 	get(&r, b.access, "/v1/messages/%s", id);
 	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	assert_int_equal(get(&r, b.access, "/v1/messages/%s", later), 200);
 	resp_free(&r);
 	get(&r, c.access, "/v1/messages/%s", id);
 	assert_true(r.status == 403 || r.status == 404);
@@ -822,6 +849,94 @@ static void test_visibility_before_release(void **state)
 	get(&r, a.access, "/v1/messages/00000000-0000-4000-8000-000000000000");
 	assert_problem(&r, 404, "not-found");
 	resp_free(&r);
+}
+
+/* ------------------------------------------------------------ pipeline */
+
+static void test_moderation_approves_and_rejects(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	char conv[37], ok_id[37], bad_id[37], after_id[37];
+	(void)state;
+
+	signup(&a, "mod");
+	signup(&b, "mod");
+	private_conv(&a, &b, conv);
+	send_text(&r, &a, conv, "ok", "Bom dia, tudo bem?");
+	snprintf(ok_id, sizeof(ok_id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	send_text(&r, &a, conv, "bad", "Eu odeio essas pessoas, elas são inferiores");
+	snprintf(bad_id, sizeof(bad_id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	send_text(&r, &a, conv, "after", "s\u00f3 isso");
+	snprintf(after_id, sizeof(after_id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+
+	assert_true(wait_status(&a, ok_id, "sent"));
+	assert_true(wait_status(&a, bad_id, "rejected"));
+	assert_true(wait_status(&a, after_id, "sent"));
+	assert_int_equal(get(&r, a.access, "/v1/messages/%s", bad_id), 200);
+	assert_string_equal(jstr(r.json, "moderation.verdict"), "reject");
+	assert_string_equal(jstr(r.json, "moderation.category"), "hate");
+	assert_non_null(jstr(r.json, "moderation.reason"));
+	resp_free(&r);
+	assert_int_equal(get(&r, a.access, "/v1/messages/%s", ok_id), 200);
+	assert_string_equal(jstr(r.json, "moderation.verdict"), "approve");
+	resp_free(&r);
+
+	/* the recipient sees the two released ones, never the rejected one */
+	assert_int_equal(get(&r, b.access, "/v1/conversations/%s/messages?after=0", conv), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 2);
+	assert_int_equal(jint(r.json, "items.0.seq"), 1);
+	assert_int_equal(jint(r.json, "items.1.seq"), 3);
+	assert_null(jget(r.json, "items.0.moderation"));
+	resp_free(&r);
+	get(&r, b.access, "/v1/messages/%s", bad_id);
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	/* and the sender its own three */
+	assert_int_equal(history_count(&a, conv), 3);
+}
+
+/* While messages are moderated in parallel, what a recipient sees is
+ * always seq 1..k without a hole. */
+static void test_release_in_order(void **state)
+{
+	enum { N = 30 };
+	struct resp r;
+	struct user a, b;
+	char conv[37], key[16], last[37] = "";
+	int polls_seen = 0;
+	(void)state;
+
+	signup(&a, "order");
+	signup(&b, "order");
+	private_conv(&a, &b, conv);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "o%d", i);
+		assert_int_equal(send_text(&r, &a, conv, key, i % 7 == 3 ? "you idiot" : "in order"), 202);
+		snprintf(last, sizeof(last), "%s", jstr(r.json, "id"));
+		resp_free(&r);
+		/* look at b's view between sends */
+		assert_int_equal(get(&r, b.access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
+		struct json_object *items = jget(r.json, "items");
+		long long prev = 0;
+		for (size_t k = 0; k < json_object_array_length(items); k++) {
+			long long seq = jint(json_object_array_get_idx(items, k), "seq");
+			/* a hole is allowed only where a rejected message is */
+			while (++prev < seq)
+				assert_int_equal(prev % 7, 4);	/* seq = i + 1, rejected i % 7 == 3 */
+			prev = seq;
+			polls_seen++;
+		}
+		resp_free(&r);
+	}
+	assert_true(wait_status(&a, last, "sent"));
+	assert_int_equal(get(&r, b.access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), N - 4);
+	resp_free(&r);
+	(void)polls_seen;
 }
 
 static void test_receipts(void **state)
@@ -1082,6 +1197,8 @@ int main(void)
 		cmocka_unit_test(test_concurrent_senders_seq),
 		cmocka_unit_test(test_history_paging),
 		cmocka_unit_test(test_visibility_before_release),
+		cmocka_unit_test(test_moderation_approves_and_rejects),
+		cmocka_unit_test(test_release_in_order),
 		cmocka_unit_test(test_receipts),
 		cmocka_unit_test(test_bad_input_writes_nothing),
 		cmocka_unit_test(test_rate_limits),
