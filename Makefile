@@ -6,7 +6,7 @@ BUILD   ?= build
 VAR     ?= $(CURDIR)/var
 PORT    ?= 8080
 
-PKGS    := json-c libpq hiredis libjwt libargon2 libcrypto
+PKGS    := json-c libpq hiredis libjwt libargon2 libcrypto libcurl
 WARN    := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
            -Wshadow -Wformat=2 -Wvla -fno-common
 CFLAGS  ?= -O2 -g
@@ -94,7 +94,8 @@ status:
 	@VAR=$(VAR) scripts/stack.sh status
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/integration/api_test
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/integration/api_test \
+	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation
 	@scripts/test.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
@@ -121,3 +122,17 @@ $(BUILD)/bench/fcgi_insert: tests/bench/fcgi_insert.c
 	@$(if $(Q),echo "  BENCH   $@")
 	$(Q)$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 	    $(shell pkg-config --cflags libpq) -o $@ $< -lfcgi $(shell pkg-config --libs libpq)
+
+# ---- local fakes of the external services, speaking their real protocols ----
+$(BUILD)/fakes/%: tests/fakes/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FAKE    $@")
+	$(Q)$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags json-c libevent) -o $@ $< \
+	    $(shell pkg-config --libs json-c libevent)
+
+$(BUILD)/integration/moderation_test: tests/integration/moderation_test.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
+	    $(shell pkg-config --libs cmocka) $(LDLIBS)

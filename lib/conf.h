@@ -37,6 +37,15 @@ struct conf {
 	char *moderation_lexicon_dir;
 	char *moderation_hold;		/* categories held for an admin: "sexual,hate" */
 	char *moderation_on_failure;	/* when every provider fails: reject | approve | hold */
+	long moderation_timeout_ms;	/* per provider call */
+	long moderation_breaker_failures;	/* in a row, to open the breaker */
+	long moderation_breaker_cooldown;	/* seconds a tripped provider is skipped */
+	char *openai_base_url;		/* OpenAI-compatible /v1/moderations */
+	char *openai_api_key;
+	char *openai_model;
+	char *gemini_base_url;
+	char *gemini_api_key;
+	char *gemini_model;
 	long worker_batch;		/* jobs claimed and committed together */
 	long worker_lease;		/* seconds a claim lasts before others may take it */
 	long job_max_attempts;

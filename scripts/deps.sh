@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	gcc make pkg-config
 	libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev
-	libargon2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev
+	libargon2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev libevent-dev
 	postgresql redis-server lighttpd
 	curl jq wrk docker-compose
 )

@@ -23,6 +23,17 @@ free_port() {
 	exit 1
 }
 
+echo "== moderation providers against the local fake of their APIs"
+FAKE_PORT_FILE=$(mktemp /tmp/chat4all-fake.XXXXXX)
+"$ROOT/build/fakes/fake_moderation" --port-file "$FAKE_PORT_FILE" &
+FAKE_PID=$!
+for _ in $(seq 100); do [ -s "$FAKE_PORT_FILE" ] && break; sleep 0.05; done
+CHAT4ALL_TEST_FAKE_URL="http://127.0.0.1:$(cat "$FAKE_PORT_FILE")" \
+	"$ROOT/build/integration/moderation_test" || failed=1
+kill "$FAKE_PID" 2>/dev/null || true
+wait "$FAKE_PID" 2>/dev/null || true
+rm -f "$FAKE_PORT_FILE"
+
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/chat4all-test.XXXXXX)
 chmod 755 "$TMP"
