@@ -8,6 +8,8 @@
 #include "../lib/err.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int h_health_live(struct req *r)
 {
@@ -36,6 +38,29 @@ int h_health_metrics(struct req *r)
 	}
 	if (!(text = metrics_render(r->app->metrics, routes_names())))
 		return ERR_INTERNAL;
+	/* the queue, as PostgreSQL holds it now, whichever process asks */
+	PGresult *res = NULL;
+	if (!db_exec(r->app->db, SQL_QUEUE_STATS, NULL, &res)) {
+		char *more = NULL;
+		size_t len = strlen(text) + 512 + (size_t)PQntuples(res) * 256;
+		if ((more = realloc(text, len))) {
+			text = more;
+			strcat(text, "# HELP chat4all_jobs_queued Jobs waiting or running, by kind (dead: the dead-letter table).\n"
+				     "# TYPE chat4all_jobs_queued gauge\n");
+			for (int i = 0; i < PQntuples(res); i++)
+				snprintf(text + strlen(text), len - strlen(text),
+					 "chat4all_jobs_queued{kind=\"%s\"} %s\n",
+					 PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+			strcat(text, "# HELP chat4all_jobs_oldest_age_seconds Age of the oldest job, by kind.\n"
+				     "# TYPE chat4all_jobs_oldest_age_seconds gauge\n");
+			for (int i = 0; i < PQntuples(res); i++)
+				if (strcmp(PQgetvalue(res, i, 0), "dead"))
+					snprintf(text + strlen(text), len - strlen(text),
+						 "chat4all_jobs_oldest_age_seconds{kind=\"%s\"} %s\n",
+						 PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
+		}
+	}
+	PQclear(res);
 	r->content_type = "text/plain; version=0.0.4";
 	return req_reply_take(r, 200, text);
 }

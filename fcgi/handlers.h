@@ -32,6 +32,12 @@ int h_messages_get(struct req *r);
 int h_messages_receipts(struct req *r);
 int h_messages_typing(struct req *r);
 
+/* h_admin.c */
+int h_admin_moderation_list(struct req *r);
+int h_admin_moderation_decide(struct req *r);
+int h_admin_dead_list(struct req *r);
+int h_admin_dead_retry(struct req *r);
+
 /* h_health.c */
 int h_health_live(struct req *r);
 int h_health_ready(struct req *r);

@@ -26,7 +26,7 @@ enum limit { NO_LIMIT, LIMIT_SEND };
 
 struct route {
 	const char *method;
-	const char *path;	/* "{id}" segments match a UUID */
+	const char *path;	/* "{id}" segments match a UUID, "{n}" a positive integer */
 	int (*handler)(struct req *);
 	int flags;
 	enum limit limit;
@@ -50,6 +50,10 @@ static const struct route routes[] = {
 	{ "POST", "/v1/conversations/{id}/typing", h_messages_typing, AUTH, NO_LIMIT },
 	{ "POST", "/v1/messages", h_messages_send_body, AUTH, LIMIT_SEND },
 	{ "GET", "/v1/messages/{id}", h_messages_get, AUTH, NO_LIMIT },
+	{ "GET", "/v1/admin/moderation", h_admin_moderation_list, AUTH, NO_LIMIT },
+	{ "POST", "/v1/admin/moderation/{id}", h_admin_moderation_decide, AUTH, NO_LIMIT },
+	{ "GET", "/v1/admin/jobs/dead", h_admin_dead_list, AUTH, NO_LIMIT },
+	{ "POST", "/v1/admin/jobs/dead/{n}/retry", h_admin_dead_retry, AUTH, NO_LIMIT },
 	{ "GET", "/healthz", h_health_live, PUBLIC, NO_LIMIT },
 	{ "GET", "/readyz", h_health_ready, PUBLIC, NO_LIMIT },
 	{ "GET", "/metrics", h_health_metrics, PUBLIC, NO_LIMIT },
@@ -85,7 +89,8 @@ static bool path_match(const char *pattern, const char *path, struct req *r)
 	int np = 0;
 
 	while (*pattern && *path) {
-		if (!strncmp(pattern, "{id}", 4)) {
+		if (!strncmp(pattern, "{id}", 4) || !strncmp(pattern, "{n}", 3)) {
+			bool uuid = pattern[1] == 'i';
 			const char *end = strchr(path, '/');
 			size_t n = end ? (size_t)(end - path) : strlen(path);
 			char seg[40];
@@ -93,10 +98,11 @@ static bool path_match(const char *pattern, const char *path, struct req *r)
 				return false;
 			memcpy(seg, path, n);
 			seg[n] = '\0';
-			if (!validate_uuid(seg))
+			if (uuid ? !validate_uuid(seg)
+				 : !n || n > 18 || strspn(seg, "0123456789") != n)
 				return false;
 			memcpy(r->params[np++], seg, n + 1);
-			pattern += 4;
+			pattern += uuid ? 4 : 3;
 			path += n;
 			continue;
 		}

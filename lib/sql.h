@@ -205,6 +205,40 @@
 	  "                            score, latency_ms, raw)"                \
 	  " VALUES ($1::uuid, $2, $3, $4, $5::real, $6::int, $7)")             \
 	X(RELEASE, "SELECT released_seq, released FROM release_conversation($1::uuid)") \
+	/* ---- administration ---- */                                         \
+	X(USER_ROLE, "SELECT role FROM users WHERE id = $1::uuid")             \
+	X(ADMIN_MODERATION_LIST, /* $1 status, $2 after (created µs), $3 after id, $4 limit */ \
+	  "SELECT json_build_object('id', m.id, 'conversation_id', m.conversation_id," \
+	  "  'seq', m.seq, 'sender_id', m.sender_id, 'text', m.text,"           \
+	  "  'status', m.status, 'category', m.moderation_category,"           \
+	  "  'reason', m.moderation_reason, 'created_at', rfc3339(m.created_at))::text," \
+	  " (extract(epoch FROM m.created_at) * 1000000)::bigint, m.id"        \
+	  " FROM messages m WHERE m.status = $1"                               \
+	  "   AND ($3 = '' OR (m.created_at, m.id) >"                          \
+	  "        (to_timestamp($2::bigint / 1000000.0), $3::uuid))"          \
+	  " ORDER BY m.created_at, m.id LIMIT $4::int")                        \
+	X(ADMIN_MODERATE, /* $1 message, $2 verdict approve|reject, $3 reason */ \
+	  "UPDATE messages m SET"                                              \
+	  "   status = CASE WHEN $2 = 'reject' THEN 'rejected'"                \
+	  "                 WHEN m.seq <= c.released_seq THEN 'sent'"          \
+	  "                 ELSE 'approved' END,"                              \
+	  "   moderation_reason = coalesce($3, m.moderation_reason)"           \
+	  " FROM conversations c WHERE c.id = m.conversation_id"               \
+	  "   AND m.id = $1::uuid AND m.status IN ('held', 'rejected', 'pending', 'approved')" \
+	  " RETURNING m.conversation_id, m.status")                            \
+	X(DEAD_LIST, /* $1 after id, $2 limit */                               \
+	  "SELECT json_build_object('id', id, 'kind', kind, 'key', key,"       \
+	  "  'payload', payload, 'attempts', attempts, 'last_error', last_error," \
+	  "  'created_at', rfc3339(created_at), 'died_at', rfc3339(died_at))::text, id" \
+	  " FROM dead_jobs WHERE id > $1::bigint ORDER BY id LIMIT $2::int")   \
+	X(DEAD_RETRY, /* back to the queue with a fresh count */              \
+	  "WITH d AS (DELETE FROM dead_jobs WHERE id = $1::bigint RETURNING *)" \
+	  " INSERT INTO jobs (id, kind, key, payload, created_at)"             \
+	  " SELECT id, kind, key, payload, created_at FROM d RETURNING id, kind") \
+	X(QUEUE_STATS,                                                         \
+	  "SELECT kind, count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)" \
+	  " FROM jobs GROUP BY kind"                                           \
+	  " UNION ALL SELECT 'dead', count(*), 0 FROM dead_jobs")              \
 	/* ---- operations ---- */                                             \
 	X(PING, "SELECT 1")                                                    \
 	X(MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = $1") \

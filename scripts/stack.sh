@@ -113,6 +113,7 @@ serve() {
 start_workers() {
 	for i in $(seq "$WORKERS"); do
 		pid_alive "$VAR/run/worker-$i.pid" && continue
+		rm -f "$VAR/run/worker-$i.pid"	# stale: its worker died
 		as_user setsid "$ROOT/build/chat4all-jobs" worker --pidfile "$VAR/run/worker-$i.pid" \
 			</dev/null >>"$VAR/log/jobs.log" 2>&1 &
 	done

@@ -1079,6 +1079,214 @@ static void test_bad_input_writes_nothing(void **state)
 	resp_free(&r);
 }
 
+/* ----------------------------------------------- administration, faults */
+
+/* Runs SQL on the instance's database (fault injection and checks only). */
+static long long sql_value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long sql_value(const char *fmt, ...)
+{
+	char sql[2048], cmd[4096], out[64] = "";
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s -c \"%s\"", getenv("CHAT4ALL_TEST_PSQL"), sql);
+	assert_non_null(p = popen(cmd, "r"));
+	if (!fgets(out, sizeof(out), p))
+		out[0] = '\0';
+	pclose(p);
+	return atoll(out);
+}
+
+static void make_admin(struct user *u)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s promote %s >/dev/null", getenv("CHAT4ALL_TEST_ADMIN"), u->name);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_admin_moderation(void **state)
+{
+	struct resp r;
+	struct user admin, a, b;
+	char conv[37], held[37], rejected[37], path[160];
+	bool found = false;
+	(void)state;
+
+	signup(&admin, "adm");
+	signup(&a, "adm");
+	signup(&b, "adm");
+	private_conv(&a, &b, conv);
+	send_text(&r, &a, conv, "h1", "send nudes");	/* held in the test instance */
+	snprintf(held, sizeof(held), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	send_text(&r, &a, conv, "r1", "you idiot");
+	snprintf(rejected, sizeof(rejected), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	assert_true(wait_status(&a, held, "held"));
+	assert_true(wait_status(&a, rejected, "rejected"));
+
+	/* not an admin (yet): every admin route refuses */
+	get(&r, admin.access, "/v1/admin/moderation");
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	get(&r, admin.access, "/v1/admin/jobs/dead");
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/admin/moderation/%s", held);
+	json_post(&r, path, admin.access, "{\"verdict\":\"approve\"}");
+	assert_problem(&r, 403, "forbidden");
+	resp_free(&r);
+
+	make_admin(&admin);	/* read from the database: the same token now works */
+	for (const char *cursor = ""; !found;) {
+		assert_int_equal(get(&r, admin.access, "/v1/admin/moderation?status=held&limit=100%s%s",
+				     *cursor ? "&cursor=" : "", cursor), 200);
+		struct json_object *items = jget(r.json, "items");
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			if (!strcmp(jstr(json_object_array_get_idx(items, i), "id"), held)) {
+				found = true;
+				assert_string_equal(jstr(json_object_array_get_idx(items, i), "category"), "sexual");
+			}
+		bool more = jstr(r.json, "next_cursor") != NULL;
+		resp_free(&r);
+		if (!more)
+			break;
+	}
+	assert_true(found);
+	json_post(&r, path, admin.access, "{\"verdict\":\"maybe\"}");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	get(&r, admin.access, "/v1/admin/moderation?status=weird");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	json_post(&r, path, admin.access, "{\"verdict\":\"approve\",\"reason\":\"art\"}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_true(wait_status(&a, held, "sent"));
+	assert_int_equal(get(&r, b.access, "/v1/messages/%s", held), 200);
+	resp_free(&r);
+	/* an override of a rejection */
+	snprintf(path, sizeof(path), "/v1/admin/moderation/%s", rejected);
+	json_post(&r, path, admin.access, "{\"verdict\":\"approve\"}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_true(wait_status(&a, rejected, "sent"));
+	assert_int_equal(history_count(&b, conv), 2);
+	/* nothing left to decide */
+	json_post(&r, path, admin.access, "{\"verdict\":\"reject\"}");
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	assert_int_equal(sql_value("SELECT count(*) FROM audit_log WHERE action = 'moderation-override'"
+				   " AND subject IN ('%s', '%s')", held, rejected), 2);
+}
+
+static void test_dead_letters(void **state)
+{
+	struct resp r;
+	struct user admin;
+	char key[64], path[96];
+	long long id = 0;
+	(void)state;
+
+	signup(&admin, "dead");
+	make_admin(&admin);
+	signin(&admin, "correct horse");
+	/* a job no stage can do: every attempt fails; the instance allows 3 */
+	snprintf(key, sizeof(key), "broken-%s", admin.id);
+	sql_value("INSERT INTO jobs (kind, key, payload) VALUES ('moderate', '%s', '{}')", key);
+	for (int i = 0; i < 600 && !id; i++) {
+		assert_int_equal(get(&r, admin.access, "/v1/admin/jobs/dead?limit=100"), 200);
+		struct json_object *items = jget(r.json, "items");
+		for (size_t k = 0; k < json_object_array_length(items); k++) {
+			struct json_object *j = json_object_array_get_idx(items, k);
+			if (!strcmp(jstr(j, "key"), key)) {
+				id = jint(j, "id");
+				assert_int_equal(jint(j, "attempts"), 3);
+				assert_non_null(strstr(jstr(j, "last_error"), "message_id"));
+			}
+		}
+		resp_free(&r);
+		if (!id)
+			usleep(50 * 1000);
+	}
+	assert_true(id > 0);
+	snprintf(path, sizeof(path), "/v1/admin/jobs/dead/%lld/retry", id);
+	http(&r, "POST", path, admin.access, "", 0, NULL, NULL);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	assert_int_equal(sql_value("SELECT count(*) FROM dead_jobs WHERE id = %lld", id), 0);
+	/* it fails its three attempts again and is back */
+	for (int i = 0; i < 600 && !sql_value("SELECT count(*) FROM dead_jobs WHERE id = %lld", id); i++)
+		usleep(50 * 1000);
+	assert_int_equal(sql_value("SELECT attempts FROM dead_jobs WHERE id = %lld", id), 3);
+	http(&r, "POST", "/v1/admin/jobs/dead/999999999/retry", admin.access, "", 0, NULL, NULL);
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	http(&r, "POST", "/v1/admin/jobs/dead/abc/retry", admin.access, "", 0, NULL, NULL);
+	assert_problem(&r, 404, "not-found");
+	resp_free(&r);
+	get(&r, admin.access, "/v1/admin/jobs/dead?cursor=x");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+}
+
+/* Workers killed with SIGKILL while messages flow: after restarting
+ * them, every message is sent once, in order, with one verdict each. */
+static void test_worker_sigkill(void **state)
+{
+	enum { ROUNDS = 3, EACH = 30, TOTAL = ROUNDS * EACH };
+	struct resp r;
+	struct user u[3];
+	char conv[37], key[32], last[37] = "", cmd[1024];
+	(void)state;
+
+	for (int i = 0; i < 3; i++)
+		signup(&u[i], "kill");
+	json_post(&r, "/v1/conversations", u[0].access,
+		  "{\"type\":\"group\",\"title\":\"crash\",\"members\":[\"%s\",\"%s\"]}",
+		  u[1].id, u[2].id);
+	assert_int_equal(r.status, 201);
+	snprintf(conv, sizeof(conv), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int i = 0; i < EACH; i++) {
+			snprintf(key, sizeof(key), "k%d-%d", round, i);
+			assert_int_equal(send_text(&r, &u[i % 3], conv, key, "survives a crash"), 202);
+			snprintf(last, sizeof(last), "%s", jstr(r.json, "id"));
+			resp_free(&r);
+		}
+		snprintf(cmd, sizeof(cmd), "for f in %s/run/worker-*.pid; do kill -9 $(cat $f); done",
+			 getenv("VAR"));
+		assert_int_equal(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"));
+		assert_int_equal(system(cmd), 0);
+	}
+	for (int i = 0; i < 600 && sql_value("SELECT count(*) FROM messages WHERE conversation_id = '%s'"
+					     " AND status <> 'sent'", conv); i++)
+		usleep(50 * 1000);
+	assert_int_equal(get(&r, u[0].access, "/v1/conversations/%s/messages?after=0&limit=100", conv), 200);
+	struct json_object *items = jget(r.json, "items");
+	assert_int_equal(json_object_array_length(items), TOTAL);
+	for (size_t k = 0; k < TOTAL; k++) {
+		assert_int_equal(jint(json_object_array_get_idx(items, k), "seq"), (long long)k + 1);
+		assert_string_equal(jstr(json_object_array_get_idx(items, k), "status"), "sent");
+	}
+	resp_free(&r);
+	assert_int_equal(sql_value("SELECT count(*) FROM messages WHERE conversation_id = '%s'", conv),
+			 TOTAL);
+	/* one decision each: no job's effects committed twice */
+	assert_int_equal(sql_value("SELECT count(*) FROM moderation_log l JOIN messages m"
+				   " ON m.id = l.message_id WHERE m.conversation_id = '%s'", conv),
+			 TOTAL);
+	assert_int_equal(sql_value("SELECT released_seq FROM conversations WHERE id = '%s'", conv),
+			 TOTAL);
+	(void)last;
+}
+
 /* --------------------------------------------------------- rate limits */
 
 static void test_rate_limits(void **state)
@@ -1201,6 +1409,9 @@ int main(void)
 		cmocka_unit_test(test_release_in_order),
 		cmocka_unit_test(test_receipts),
 		cmocka_unit_test(test_bad_input_writes_nothing),
+		cmocka_unit_test(test_admin_moderation),
+		cmocka_unit_test(test_dead_letters),
+		cmocka_unit_test(test_worker_sigkill),
 		cmocka_unit_test(test_rate_limits),
 		cmocka_unit_test(test_health_and_metrics),
 		cmocka_unit_test(test_admin_promote),

@@ -1,0 +1,186 @@
+/*
+ * h_admin.c - what admins do through the API: review held messages and
+ * override verdicts (/v1/admin/moderation), list and retry dead jobs
+ * (/v1/admin/jobs/dead). The role is read from the database on every call,
+ * not from the token, so a demotion takes effect at once. Every act is in
+ * the audit log.
+ */
+#include "handlers.h"
+#include "list.h"
+
+#include "../lib/audit.h"
+#include "../lib/err.h"
+#include "../lib/queue.h"
+#include "../lib/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int require_admin(struct req *r)
+{
+	const char *params[] = { r->user.user_id };
+	PGresult *res = NULL;
+	int rc = db_exec(r->app->db, SQL_USER_ROLE, params, &res);
+
+	if (!rc && (!PQntuples(res) || strcmp(PQgetvalue(res, 0, 0), "admin"))) {
+		req_detail(r, "only admins may do this");
+		rc = ERR_FORBIDDEN;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* ?status=held (default) | rejected; oldest first; the cursor is
+ * "<created µs>_<id>" of the last item. */
+int h_admin_moderation_list(struct req *r)
+{
+	char status[16] = "held", cursor[80] = "", micros[24] = "0", id[37] = "";
+	char limit_s[16], next[80];
+	PGresult *res = NULL;
+	int limit, rc, n;
+
+	if ((rc = require_admin(r)))
+		return rc;
+	if (req_query(r, "status", status, sizeof(status)) && strcmp(status, "held") &&
+	    strcmp(status, "rejected"))
+		req_field_error(r, "status", "must be held or rejected");
+	if (req_query(r, "cursor", cursor, sizeof(cursor))) {
+		char *us = strchr(cursor, '_');
+		if (!us || us == cursor || us - cursor >= (long)sizeof(micros) ||
+		    strspn(cursor, "0123456789") != (size_t)(us - cursor) || !validate_uuid(us + 1)) {
+			req_field_error(r, "cursor", "is not a cursor of this list");
+		} else {
+			snprintf(micros, sizeof(micros), "%.*s", (int)(us - cursor), cursor);
+			snprintf(id, sizeof(id), "%s", us + 1);
+		}
+	}
+	if ((limit = req_query_limit(r, 50, 100)) < 0 || r->errors)
+		return ERR_VALIDATION;
+	snprintf(limit_s, sizeof(limit_s), "%d", limit);
+	const char *params[] = { status, micros, id, limit_s };
+	if ((rc = db_exec(r->app->db, SQL_ADMIN_MODERATION_LIST, params, &res)))
+		goto out;
+	n = PQntuples(res);
+	if (n)
+		snprintf(next, sizeof(next), "%s_%s", PQgetvalue(res, n - 1, 1),
+			 PQgetvalue(res, n - 1, 2));
+	rc = list_reply(r, res, limit, n ? next : NULL, false);
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* {verdict: approve | reject, reason?}: an approved message below the
+ * release watermark is sent at once; above it, release sends it in order. */
+int h_admin_moderation_decide(struct req *r)
+{
+	struct json_object *o = NULL;
+	const char *verdict, *reason;
+	PGresult *res = NULL;
+	bool began = false;
+	int rc;
+
+	if ((rc = require_admin(r)) || (rc = req_json(r, &o)))
+		goto out;
+	verdict = req_str(r, o, "verdict", true, 16);
+	reason = req_str(r, o, "reason", false, 500);
+	if (verdict && strcmp(verdict, "approve") && strcmp(verdict, "reject"))
+		req_field_error(r, "verdict", "must be approve or reject");
+	if (r->errors) {
+		rc = ERR_VALIDATION;
+		goto out;
+	}
+	if ((rc = db_run(r->app->db, "BEGIN")))
+		goto out;
+	began = true;
+	const char *params[] = { r->params[0], verdict, reason };
+	if ((rc = db_exec(r->app->db, SQL_ADMIN_MODERATE, params, &res)))
+		goto out;
+	if (!PQntuples(res)) {
+		req_detail(r, "message %s does not exist or was already sent", r->params[0]);
+		rc = ERR_NOTFOUND;
+		goto out;
+	}
+	char conv[37], status[16];
+	snprintf(conv, sizeof(conv), "%s", PQgetvalue(res, 0, 0));
+	snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	res = NULL;
+	const char *log[] = { r->params[0], "admin", verdict, NULL, NULL, "0",
+			      reason ? reason : "" };
+	if ((rc = db_exec(r->app->db, SQL_MODLOG_INSERT, log, &res)))
+		goto out;
+	if (!strcmp(status, "approved")) {
+		char payload[128];
+		snprintf(payload, sizeof(payload), "{\"req_id\":\"%s\"}", r->id);
+		if ((rc = queue_enqueue(r->app->db, "release", conv, payload)))
+			goto out;
+	}
+	if ((rc = db_run(r->app->db, "COMMIT")))
+		goto out;
+	began = false;
+	char detail[160];
+	snprintf(detail, sizeof(detail), "{\"verdict\":\"%s\",\"status\":\"%s\"}", verdict, status);
+	audit_write(r->app->db, r->user.user_id, "moderation-override", r->params[0], req_ip(r),
+		    detail);
+	rc = req_reply(r, 200, detail);
+out:
+	if (began)
+		db_run(r->app->db, "ROLLBACK");
+	PQclear(res);
+	json_object_put(o);
+	return rc;
+}
+
+int h_admin_dead_list(struct req *r)
+{
+	char after[24] = "0", limit_s[16];
+	PGresult *res = NULL;
+	int limit, rc;
+
+	if ((rc = require_admin(r)))
+		return rc;
+	if (req_query(r, "cursor", after, sizeof(after)) &&
+	    (!after[0] || strspn(after, "0123456789") != strlen(after)))
+		req_field_error(r, "cursor", "is not a cursor of this list");
+	if ((limit = req_query_limit(r, 50, 100)) < 0 || r->errors)
+		return ERR_VALIDATION;
+	snprintf(limit_s, sizeof(limit_s), "%d", limit);
+	const char *params[] = { after, limit_s };
+	if ((rc = db_exec(r->app->db, SQL_DEAD_LIST, params, &res)))
+		goto out;
+	rc = list_reply(r, res, limit,
+			PQntuples(res) ? PQgetvalue(res, PQntuples(res) - 1, 1) : NULL, false);
+out:
+	PQclear(res);
+	return rc;
+}
+
+int h_admin_dead_retry(struct req *r)
+{
+	const char *params[] = { r->params[0] };
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = require_admin(r)))
+		return rc;
+	if ((rc = db_exec(r->app->db, SQL_DEAD_RETRY, params, &res)))
+		goto out;
+	if (!PQntuples(res)) {
+		req_detail(r, "no dead job %s", r->params[0]);
+		rc = ERR_NOTFOUND;
+		goto out;
+	}
+	const char *np[] = { PQgetvalue(res, 0, 1) };
+	PGresult *nr = NULL;
+	db_exec(r->app->db, SQL_JOB_NOTIFY, np, &nr);	/* a wake-up; the poll covers a miss */
+	PQclear(nr);
+	audit_write(r->app->db, r->user.user_id, "dead-job-retry", r->params[0], req_ip(r), NULL);
+	char body[64];
+	snprintf(body, sizeof(body), "{\"id\":%s,\"status\":\"queued\"}", PQgetvalue(res, 0, 0));
+	rc = req_reply(r, 202, body);
+out:
+	PQclear(res);
+	return rc;
+}
