@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #include "../lib/err.h"
+#include "../lib/moderation.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,25 @@ int h_health_metrics(struct req *r)
 		}
 	}
 	PQclear(res);
+
+	/* what the workers counted: decisions and provider latency */
+	char *path = moderation_metrics_path(r->app->conf.metrics_file);
+	struct metrics *mm = path ? metrics_attach(path, MODERATION_SERIES,
+						   (unsigned)r->app->conf.metrics_slots) : NULL;
+	char *mod = mm ? metrics_render_series(mm, moderation_series_labels(),
+					       "chat4all_moderation_decisions_total",
+					       "chat4all_moderation_provider_seconds",
+					       "Moderation answers by provider, verdict and category.") : NULL;
+	if (mod) {
+		char *all = NULL;
+		if (asprintf(&all, "%s%s", text, mod) >= 0) {
+			free(text);
+			text = all;
+		}
+	}
+	free(mod);
+	metrics_free(mm);
+	free(path);
 	r->content_type = "text/plain; version=0.0.4";
 	return req_reply_take(r, 200, text);
 }

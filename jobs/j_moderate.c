@@ -48,6 +48,9 @@ static int prepare(struct worker *w, struct job *j)
 			 PQgetvalue(res, 0, 0));
 		st->verdict = moderation_decide(w->moderation, PQgetvalue(res, 0, 1),
 						st->attempts, &st->nattempts);
+		for (int i = 0; i < st->nattempts; i++)
+			metrics_observe(w->moderation_metrics, moderation_series(&st->attempts[i]),
+					200, (uint64_t)st->attempts[i].latency_ms * 1000u);
 	}
 	PQclear(res);
 	return 0;

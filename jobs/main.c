@@ -48,6 +48,10 @@ int main(int argc, char **argv)
 	}
 	if (!(w.db = db_open(w.conf.database_url)))
 		goto out;
+	char *mpath = moderation_metrics_path(w.conf.metrics_file);
+	w.moderation_metrics = mpath ? metrics_open(mpath, MODERATION_SERIES,
+						    (unsigned)w.conf.metrics_slots) : NULL;
+	free(mpath);
 	if (pidfile) {
 		FILE *f = fopen(pidfile, "w");
 		if (!f) {
@@ -62,6 +66,7 @@ int main(int argc, char **argv)
 		unlink(pidfile);
 out:
 	db_free(w.db);
+	metrics_free(w.moderation_metrics);
 	moderation_free(w.moderation);
 	conf_release(&w.conf);
 	return rc;

@@ -14,6 +14,7 @@
 
 #include "../lib/conf.h"
 #include "../lib/db.h"
+#include "../lib/metrics.h"
 #include "../lib/moderation.h"
 #include "../lib/queue.h"
 
@@ -21,6 +22,7 @@ struct worker {
 	struct conf conf;
 	struct db *db;
 	struct moderation *moderation;
+	struct metrics *moderation_metrics;	/* decisions and provider latency */
 	char error[256];	/* why the last prepare/apply failed */
 };
 

@@ -119,6 +119,33 @@ fail:
 	return NULL;
 }
 
+struct metrics *metrics_attach(const char *path, unsigned nseries, unsigned nslots)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	struct stat st;
+	int fd;
+
+	if (!m)
+		return NULL;
+	m->nroutes = nseries;
+	m->nslots = nslots;
+	m->size = sizeof(struct metrics_header) + nslots * slot_size(nseries);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) ||
+	    (size_t)st.st_size != m->size) {
+		if (fd >= 0)
+			close(fd);
+		free(m);
+		return NULL;
+	}
+	m->hdr = mmap(NULL, m->size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m->hdr == MAP_FAILED) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
 void metrics_free(struct metrics *m)
 {
 	if (!m)
@@ -139,7 +166,7 @@ void metrics_observe(struct metrics *m, unsigned route, int status, uint64_t dur
 	struct route_stats *rs;
 	unsigned s = 0, b = 0;
 
-	if (!m || route >= m->nroutes)
+	if (!m || !m->mine || route >= m->nroutes)
 		return;
 	rs = &m->mine[route];
 	while (statuses[s] && statuses[s] != status)
@@ -183,17 +210,11 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-char *metrics_render(struct metrics *m, const char *const *names)
+/* Sums every slot into @sum (m->nroutes entries); returns live processes. */
+static unsigned sum_slots(struct metrics *m, struct route_stats *sum)
 {
-	struct buf b = { malloc(8192), 0, 8192 };
-	struct route_stats *sum = calloc(m->nroutes, sizeof(*sum));
 	unsigned processes = 0;
 
-	if (!b.s || !sum) {
-		free(b.s);
-		free(sum);
-		return NULL;
-	}
 	for (unsigned i = 0; i < m->nslots; i++) {
 		uint64_t *pid = slot_pid(m, i);
 		if (!__atomic_load_n(pid, __ATOMIC_ACQUIRE))
@@ -209,7 +230,46 @@ char *metrics_render(struct metrics *m, const char *const *names)
 			sum[r].sum_us += __atomic_load_n(&rs[r].sum_us, __ATOMIC_RELAXED);
 		}
 	}
+	return processes;
+}
 
+static uint64_t total_of(const struct route_stats *rs)
+{
+	uint64_t total = 0;
+	for (unsigned s = 0; s < NSTATUS; s++)
+		total += rs->by_status[s];
+	return total;
+}
+
+/* The histogram lines of one series, labelled @labels. */
+static void render_histogram(struct buf *b, const char *name, const char *labels,
+			     const struct route_stats *rs)
+{
+	uint64_t total = total_of(rs), cum = 0;
+
+	for (unsigned k = 0; k < NBUCKET; k++) {
+		cum += rs->buckets[k];
+		bprintf(b, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
+			(double)bounds_us[k] / 1e6, (unsigned long long)cum);
+	}
+	bprintf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n",
+		name, labels, (unsigned long long)total, name, labels, (double)rs->sum_us / 1e6,
+		name, labels, (unsigned long long)total);
+}
+
+char *metrics_render(struct metrics *m, const char *const *names)
+{
+	struct buf b = { malloc(8192), 0, 8192 };
+	struct route_stats *sum = calloc(m->nroutes, sizeof(*sum));
+	unsigned processes;
+	char labels[160];
+
+	if (!b.s || !sum) {
+		free(b.s);
+		free(sum);
+		return NULL;
+	}
+	processes = sum_slots(m, sum);
 	bprintf(&b, "# HELP chat4all_api_processes API responder processes alive.\n"
 		    "# TYPE chat4all_api_processes gauge\nchat4all_api_processes %u\n",
 		processes);
@@ -229,22 +289,37 @@ char *metrics_render(struct metrics *m, const char *const *names)
 	bprintf(&b, "# HELP chat4all_http_request_duration_seconds Time to answer, by route.\n"
 		    "# TYPE chat4all_http_request_duration_seconds histogram\n");
 	for (unsigned r = 0; r < m->nroutes; r++) {
-		uint64_t total = 0, cum = 0;
-		for (unsigned s = 0; s < NSTATUS; s++)
-			total += sum[r].by_status[s];
-		if (!total)
+		if (!total_of(&sum[r]))
 			continue;
-		for (unsigned k = 0; k < NBUCKET; k++) {
-			cum += sum[r].buckets[k];
-			bprintf(&b, "chat4all_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-				names[r], (double)bounds_us[k] / 1e6, (unsigned long long)cum);
-		}
-		bprintf(&b, "chat4all_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-			    "chat4all_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-			    "chat4all_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-			names[r], (unsigned long long)total, names[r],
-			(double)sum[r].sum_us / 1e6, names[r], (unsigned long long)total);
+		snprintf(labels, sizeof(labels), "route=\"%s\"", names[r]);
+		render_histogram(&b, "chat4all_http_request_duration_seconds", labels, &sum[r]);
 	}
+	free(sum);
+	return b.s;
+}
+
+char *metrics_render_series(struct metrics *m, const char *const *labels,
+			    const char *counter, const char *histogram, const char *help)
+{
+	struct buf b = { malloc(8192), 0, 8192 };
+	struct route_stats *sum = calloc(m->nroutes, sizeof(*sum));
+
+	if (!b.s || !sum) {
+		free(b.s);
+		free(sum);
+		return NULL;
+	}
+	sum_slots(m, sum);
+	bprintf(&b, "# HELP %s %s\n# TYPE %s counter\n", counter, help, counter);
+	for (unsigned r = 0; r < m->nroutes; r++)
+		if (total_of(&sum[r]))
+			bprintf(&b, "%s{%s} %llu\n", counter, labels[r],
+				(unsigned long long)total_of(&sum[r]));
+	bprintf(&b, "# HELP %s Time taken, by the same labels.\n# TYPE %s histogram\n",
+		histogram, histogram);
+	for (unsigned r = 0; r < m->nroutes; r++)
+		if (total_of(&sum[r]))
+			render_histogram(&b, histogram, labels[r], &sum[r]);
 	free(sum);
 	return b.s;
 }

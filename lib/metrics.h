@@ -15,6 +15,10 @@ struct metrics;
 
 /* metrics_open - map @path, claim a slot. NULL (logged) on failure. */
 struct metrics *metrics_open(const char *path, unsigned nroutes, unsigned nslots);
+
+/* metrics_attach - map @path to read other processes' figures only (no
+ * slot). NULL when the file does not exist or has another layout. */
+struct metrics *metrics_attach(const char *path, unsigned nseries, unsigned nslots);
 void metrics_free(struct metrics *m);
 
 /* metrics_observe - one request of @route answered @status in @dur_us. */
@@ -25,5 +29,13 @@ void metrics_observe(struct metrics *m, unsigned route, int status, uint64_t dur
  * @names[i]. Returns a malloc()ed string the caller frees.
  */
 char *metrics_render(struct metrics *m, const char *const *names);
+
+/*
+ * metrics_render_series - the same figures for series that are not HTTP
+ * routes: @labels[i] is the label set of series i ('provider="x",…'); the
+ * counter @counter sums every code, the histogram is @histogram.
+ */
+char *metrics_render_series(struct metrics *m, const char *const *labels,
+			    const char *counter, const char *histogram, const char *help);
 
 #endif

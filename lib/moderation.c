@@ -396,3 +396,49 @@ enum verdict moderation_decide(struct moderation *m, const char *text,
 	*nattempts = n;
 	return a->verdict;
 }
+
+/* ------------------------------------------------------------- metrics */
+
+static const char *const series_providers[] = { "lexicon", "openai", "gemini", "system" };
+static const char *const series_categories[] = { "", "hate", "sexual", "violence", "harassment" };
+
+unsigned moderation_series(const struct attempt *a)
+{
+	unsigned p = 0, c = 0;
+
+	for (unsigned i = 0; i < 4; i++)
+		if (!strcmp(a->provider, series_providers[i]))
+			p = i;
+	for (unsigned i = 1; i < 5; i++)
+		if (!strcmp(a->category, series_categories[i]))
+			c = i;
+	return (p * 4 + (unsigned)a->verdict) * 5 + c;
+}
+
+const char *const *moderation_series_labels(void)
+{
+	static char labels[MODERATION_SERIES][96];
+	static const char *ptrs[MODERATION_SERIES];
+
+	if (!ptrs[0])
+		for (unsigned p = 0; p < 4; p++)
+			for (unsigned v = 0; v < 4; v++)
+				for (unsigned c = 0; c < 5; c++) {
+					unsigned i = (p * 4 + v) * 5 + c;
+					snprintf(labels[i], sizeof(labels[i]),
+						 "provider=\"%s\",verdict=\"%s\",category=\"%s\"",
+						 series_providers[p], verdict_name((enum verdict)v),
+						 c ? series_categories[c] : "none");
+					ptrs[i] = labels[i];
+				}
+	return ptrs;
+}
+
+char *moderation_metrics_path(const char *metrics_file)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s-moderation", metrics_file) < 0)
+		return NULL;
+	return p;
+}

@@ -41,4 +41,16 @@ enum verdict moderation_decide(struct moderation *m, const char *text,
 
 const char *verdict_name(enum verdict v);
 
+/*
+ * Metrics series of moderation: one per (provider, verdict, category),
+ * so that /metrics shows decisions and provider latency by all three.
+ */
+#define MODERATION_SERIES (4 * 4 * 5)
+unsigned moderation_series(const struct attempt *a);
+const char *const *moderation_series_labels(void);
+
+/* moderation_metrics_path - where workers keep these figures, beside the
+ * API's own metrics file. The caller frees it. */
+char *moderation_metrics_path(const char *metrics_file);
+
 #endif

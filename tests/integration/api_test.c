@@ -1356,6 +1356,15 @@ static void test_health_and_metrics(void **state)
 	before = metric(r.body, "chat4all_http_requests_total{route=\"GET /healthz\",status=\"200\"} ");
 	assert_non_null(strstr(r.body, "chat4all_http_request_duration_seconds_bucket{route=\"POST /v1/auth/token\",le=\"+Inf\"}"));
 	assert_int_equal(metric(r.body, "\nchat4all_api_processes "), 4);
+	/* the workers' figures, read from their own metrics file */
+	assert_true(metric(r.body, "chat4all_moderation_decisions_total{provider=\"lexicon\","
+				   "verdict=\"approve\",category=\"none\"} ") > 0);
+	assert_true(metric(r.body, "chat4all_moderation_decisions_total{provider=\"lexicon\","
+				   "verdict=\"reject\",category=\"hate\"} ") >= 1);
+	assert_true(metric(r.body, "chat4all_moderation_decisions_total{provider=\"lexicon\","
+				   "verdict=\"hold\",category=\"sexual\"} ") >= 1);
+	assert_non_null(strstr(r.body, "chat4all_moderation_provider_seconds_bucket{provider=\"lexicon\""));
+	assert_true(metric(r.body, "chat4all_jobs_queued{kind=\"dead\"} ") >= 1);
 	resp_free(&r);
 	for (int i = 0; i < 20; i++) {
 		get(&r, NULL, "/healthz");
