@@ -8,6 +8,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,4 +113,126 @@ static void cleanup(struct job *j)
 	j->state = NULL;
 }
 
-const struct stage stage_moderate = { "moderate", prepare, apply, cleanup, false };
+/* The whole batch: one read of its messages, then the chain on each. */
+static int prepare_batch(struct worker *w, struct job *jobs, int n)
+{
+	size_t len = 3 + (size_t)n * 40;
+	char *ids = malloc(len), *p = ids;
+	PGresult *res = NULL;
+	int rc = ERR_INTERNAL;
+
+	if (!ids)
+		return rc;
+	*p++ = '{';
+	for (int i = 0; i < n; i++) {
+		struct json_object *mid;
+		struct moderate_state *st = calloc(1, sizeof(*st));
+		if (!st)
+			goto out;
+		jobs[i].state = st;
+		if (!jobs[i].payload ||
+		    !json_object_object_get_ex(jobs[i].payload, "message_id", &mid) ||
+		    !validate_uuid(json_object_get_string(mid))) {
+			snprintf(w->error, sizeof(w->error), "payload has no message_id");
+			rc = ERR_VALIDATION;
+			goto out;
+		}
+		snprintf(st->message_id, sizeof(st->message_id), "%s", json_object_get_string(mid));
+		p += sprintf(p, "%s%s", i ? "," : "", st->message_id);
+	}
+	strcpy(p, "}");
+	const char *params[] = { ids };
+	if ((rc = db_exec(w->db, SQL_MSG_FOR_MODERATION_MANY, params, &res)))
+		goto out;
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, 3), "pending"))
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct moderate_state *st = jobs[i].state;
+			if (st->pending || strcmp(st->message_id, PQgetvalue(res, r, 0)))
+				continue;
+			st->pending = true;
+			snprintf(st->conversation_id, sizeof(st->conversation_id), "%s",
+				 PQgetvalue(res, r, 1));
+			st->verdict = moderation_decide(w->moderation, PQgetvalue(res, r, 2),
+							st->attempts, &st->nattempts);
+			for (int k = 0; k < st->nattempts; k++)
+				metrics_observe(w->moderation_metrics, moderation_series(&st->attempts[k]),
+						200, (uint64_t)st->attempts[k].latency_ms * 1000u);
+		}
+	}
+out:
+	PQclear(res);
+	free(ids);
+	return rc;
+}
+
+/* The whole batch's verdicts, log rows and release jobs in one statement. */
+static int apply_batch(struct worker *w, struct job *jobs, int n)
+{
+	struct json_object *decisions = json_object_new_array(), *attempts = json_object_new_array();
+	PGresult *res = NULL;
+	int rc;
+
+	for (int i = 0; i < n; i++) {
+		struct moderate_state *st = jobs[i].state;
+		struct json_object *d;
+		struct attempt *last;
+		char reason[128];
+
+		if (!st || !st->pending)
+			continue;
+		last = &st->attempts[st->nattempts - 1];
+		d = json_object_new_object();
+		json_object_object_add(d, "id", json_object_new_string(st->message_id));
+		json_object_object_add(d, "status", json_object_new_string(status_of(st->verdict)));
+		json_object_object_add(d, "category", last->category[0]
+				       ? json_object_new_string(last->category) : NULL);
+		if (st->verdict != VERDICT_APPROVE) {
+			if (last->category[0])
+				snprintf(reason, sizeof(reason), "%s (%s)", last->category, last->provider);
+			else
+				snprintf(reason, sizeof(reason), "no moderation provider answered");
+			json_object_object_add(d, "reason", json_object_new_string(reason));
+		}
+		json_object_array_add(decisions, d);
+		for (int k = 0; k < st->nattempts; k++) {
+			struct attempt *a = &st->attempts[k];
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "message_id", json_object_new_string(st->message_id));
+			json_object_object_add(o, "provider", json_object_new_string(a->provider));
+			json_object_object_add(o, "verdict", json_object_new_string(verdict_name(a->verdict)));
+			json_object_object_add(o, "category", a->category[0]
+					       ? json_object_new_string(a->category) : NULL);
+			json_object_object_add(o, "score", json_object_new_double(a->score));
+			json_object_object_add(o, "latency_ms", json_object_new_int(a->latency_ms));
+			json_object_object_add(o, "raw", json_object_new_string(a->raw));
+			json_object_array_add(attempts, o);
+		}
+	}
+	rc = 0;
+	if (json_object_array_length(decisions)) {
+		const char *params[] = {
+			json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
+			json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN),
+		};
+		if ((rc = db_exec(w->db, SQL_MODERATE_APPLY, params, &res))) {
+			snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s",
+				 db_sqlstate(w->db));
+		} else if (atoi(PQgetvalue(res, 0, 1)) > 0) {
+			PQclear(res);
+			res = NULL;
+			const char *np[] = { "release" };
+			rc = db_exec(w->db, SQL_JOB_NOTIFY, np, &res);
+		}
+	}
+	PQclear(res);
+	json_object_put(decisions);
+	json_object_put(attempts);
+	return rc;
+}
+
+const struct stage stage_moderate = {
+	.kind = "moderate", .prepare = prepare, .apply = apply, .cleanup = cleanup,
+	.prepare_batch = prepare_batch, .apply_batch = apply_batch,
+};

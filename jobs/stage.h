@@ -6,6 +6,11 @@
  * the job, so its effects and the acknowledgement commit together. Both
  * must be idempotent: a job can run again after a crash. A stage never
  * knows whether its job came from the PostgreSQL queue or from Kafka.
+ *
+ * A stage may also do a whole batch at once (prepare_batch/apply_batch):
+ * a few set-based statements instead of a few per job, which is where a
+ * worker's time goes. When a batch fails, its jobs run again one by one
+ * through prepare/apply, so one bad job never holds the others back.
  */
 #ifndef CHAT4ALL_STAGE_H
 #define CHAT4ALL_STAGE_H
@@ -32,6 +37,9 @@ struct stage {
 	int (*apply)(struct worker *w, struct job *j);
 	void (*cleanup)(struct job *j);				/* frees j->state */
 	bool apply_once_per_key;	/* one run covers every job of a key in a batch */
+	int max_batch;			/* 0: worker_batch */
+	int (*prepare_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
+	int (*apply_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 };
 
 extern const struct stage stage_moderate;	/* j_moderate.c */

@@ -8,7 +8,11 @@
  * A batch holds one kind of job. Moderation locks message rows and release
  * locks the conversation row before message rows, while a send holds the
  * conversation row and may wait on a message row: mixing both kinds in one
- * transaction would take the locks in both orders and deadlock.
+ * transaction would take the locks in both orders and deadlock. Within a
+ * batch, jobs run in key order, so two workers releasing overlapping sets
+ * of conversations lock them in the same order and wait instead of
+ * deadlocking (a deadlock costs PostgreSQL's deadlock_timeout, 1 s, to
+ * every send waiting behind it).
  */
 #include "stage.h"
 
@@ -94,38 +98,90 @@ static bool repeats_key(const struct job *jobs, int i)
 	return false;
 }
 
-static void run_batch(struct worker *w, struct job *jobs, int n, bool once_per_key)
+static int by_key(const void *a, const void *b)
 {
-	int prepared[MAX_BATCH] = { 0 };
+	const struct job *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+static void cleanup_all(const struct stage *s, struct job *jobs, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s && s->cleanup)
+			s->cleanup(&jobs[i]);
+}
+
+/* The stage's set-based path: 0 when the batch committed. */
+static int run_set(struct worker *w, const struct stage *s, struct job *jobs, int n)
+{
+	int rc;
+
+	w->error[0] = '\0';
+	if (s->prepare_batch && (rc = s->prepare_batch(w, jobs, n)))
+		return rc;
+	if ((rc = db_run(w->db, "BEGIN")))
+		return rc;
+	if ((rc = s->apply_batch(w, jobs, n)) || (rc = queue_ack_many(w->db, jobs, n)) ||
+	    (rc = db_run(w->db, "COMMIT"))) {
+		db_run(w->db, "ROLLBACK");
+		return rc;
+	}
+	return 0;
+}
+
+/* Job by job in one transaction, for stages without a set-based path. */
+static int run_each(struct worker *w, const struct stage *s, struct job *jobs, int n,
+		    int *prepared)
+{
 	bool failed = false;
 
 	for (int i = 0; i < n; i++) {
-		const struct stage *s = stage_for(jobs[i].kind);
 		w->error[0] = '\0';
 		if (s && s->prepare)
 			prepared[i] = s->prepare(w, &jobs[i]);
 	}
-	if (!db_run(w->db, "BEGIN")) {
-		for (int i = 0; i < n && !failed; i++)
-			failed = (once_per_key && repeats_key(jobs, i)
-				  ? queue_ack(w->db, &jobs[i])
-				  : apply_one(w, &jobs[i], prepared[i])) != 0;
-		if (!failed && db_run(w->db, "COMMIT"))
-			failed = true;
-		if (failed)
-			db_run(w->db, "ROLLBACK");
-	} else {
+	if (db_run(w->db, "BEGIN"))
+		return ERR_DB;
+	for (int i = 0; i < n && !failed; i++)
+		failed = (s && s->apply_once_per_key && repeats_key(jobs, i)
+			  ? queue_ack(w->db, &jobs[i])
+			  : apply_one(w, &jobs[i], prepared[i])) != 0;
+	if (!failed && db_run(w->db, "COMMIT"))
 		failed = true;
-	}
 	if (failed)
+		db_run(w->db, "ROLLBACK");
+	return failed ? ERR_DB : 0;
+}
+
+static void run_batch(struct worker *w, struct job *jobs, int n)
+{
+	const struct stage *s = stage_for(jobs[0].kind);
+	int prepared[MAX_BATCH] = { 0 };
+	int rc;
+
+	qsort(jobs, (size_t)n, sizeof(*jobs), by_key);
+	if (s && s->apply_batch) {
+		rc = run_set(w, s, jobs, n);
+		if (rc) {
+			log_warn(NULL, "%s batch of %d failed (%s); running its jobs one by one",
+				 jobs[0].kind, n, w->error[0] ? w->error : err_name(rc));
+			cleanup_all(s, jobs, n);
+			for (int i = 0; i < n; i++) {
+				w->error[0] = '\0';
+				if (s->prepare)
+					prepared[i] = s->prepare(w, &jobs[i]);
+			}
+		}
+	} else {
+		rc = run_each(w, s, jobs, n, prepared);
+	}
+	if (rc)
 		for (int i = 0; i < n; i++)
 			run_alone(w, &jobs[i], prepared[i]);
-	for (int i = 0; i < n; i++) {
-		const struct stage *s = stage_for(jobs[i].kind);
-		if (s && s->cleanup)
-			s->cleanup(&jobs[i]);
+	cleanup_all(s, jobs, n);
+	for (int i = 0; i < n; i++)
 		job_release(&jobs[i]);
-	}
 }
 
 int worker_run(struct worker *w)
@@ -148,12 +204,16 @@ int worker_run(struct worker *w)
 		for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]) && !stopping; k++) {
 			char kinds[48];
 			snprintf(kinds, sizeof(kinds), "{%s}", stages[k]->kind);
-			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, batch);
+			/* a release batch holds its conversations' rows until it
+			 * commits, and sends to them wait: keep those batches short */
+			int want = stages[k]->max_batch && stages[k]->max_batch < batch
+					   ? stages[k]->max_batch : batch;
+			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */
 			if (n > 0)
-				run_batch(w, jobs, n, stages[k]->apply_once_per_key);
+				run_batch(w, jobs, n);
 			total += n;
 		}
 		if (n < 0) {

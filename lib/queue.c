@@ -89,6 +89,24 @@ int queue_ack(struct db *db, const struct job *j)
 	return exec_simple(db, SQL_JOB_ACK, params);
 }
 
+int queue_ack_many(struct db *db, const struct job *jobs, int n)
+{
+	size_t len = 3 + (size_t)n * 21;
+	char *ids = malloc(len), *p = ids;
+	int rc;
+
+	if (!ids)
+		return ERR_INTERNAL;
+	*p++ = '{';
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s%lld", i ? "," : "", jobs[i].id);
+	strcpy(p, "}");
+	const char *params[] = { ids };
+	rc = exec_simple(db, SQL_JOB_ACK_MANY, params);
+	free(ids);
+	return rc;
+}
+
 int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload)
 {
 	const char *params[] = { kind, key, payload };

@@ -47,6 +47,7 @@ int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, 
 
 /* Inside the caller's transaction: */
 int queue_ack(struct db *db, const struct job *j);
+int queue_ack_many(struct db *db, const struct job *jobs, int n);
 int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload);
 
 /*

@@ -180,6 +180,7 @@
 	  "              ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)"    \
 	  " RETURNING id, kind, key, payload::text, attempts")                 \
 	X(JOB_ACK, "DELETE FROM jobs WHERE id = $1::bigint")                   \
+	X(JOB_ACK_MANY, "DELETE FROM jobs WHERE id = ANY($1::bigint[])")       \
 	X(JOB_RETRY, /* $1 id, $2 delay ms, $3 error */                        \
 	  "UPDATE jobs SET lease_until = NULL, last_error = $3,"               \
 	  "       run_at = now() + make_interval(secs => $2::int / 1000.0)"    \
@@ -205,6 +206,30 @@
 	  "                            score, latency_ms, raw)"                \
 	  " VALUES ($1::uuid, $2, $3, $4, $5::real, $6::int, $7)")             \
 	X(RELEASE, "SELECT released_seq, released FROM release_conversation($1::uuid)") \
+	X(RELEASE_MANY, /* $1 uuid[]: in id order, so workers lock alike */   \
+	  "SELECT (release_conversation(k)).released"                          \
+	  " FROM unnest($1::uuid[]) k ORDER BY k")                             \
+	X(MSG_FOR_MODERATION_MANY,                                             \
+	  "SELECT id, conversation_id, coalesce(text, ''), status FROM messages" \
+	  " WHERE id = ANY($1::uuid[])")                                       \
+	X(MODERATE_APPLY, /* $1 decisions, $2 attempts (JSON arrays of records) */ \
+	  "WITH d AS (UPDATE messages m SET status = x.status,"                \
+	  "             moderation_category = x.category, moderation_reason = x.reason" \
+	  "           FROM json_to_recordset($1::json)"                        \
+	  "                AS x(id uuid, status text, category text, reason text)" \
+	  "           WHERE m.id = x.id AND m.status = 'pending'"              \
+	  "           RETURNING m.id, m.conversation_id),"                     \
+	  " l AS (INSERT INTO moderation_log (message_id, provider, verdict,"  \
+	  "                                   category, score, latency_ms, raw)" \
+	  "       SELECT a.message_id, a.provider, a.verdict, a.category, a.score," \
+	  "              a.latency_ms, a.raw"                                  \
+	  "       FROM json_to_recordset($2::json) AS a(message_id uuid, provider text," \
+	  "            verdict text, category text, score real, latency_ms int, raw text)" \
+	  "       JOIN d ON d.id = a.message_id),"                             \
+	  " r AS (INSERT INTO jobs (kind, key, payload)"                       \
+	  "       SELECT 'release', c, '{}'::jsonb"                            \
+	  "       FROM (SELECT DISTINCT conversation_id::text c FROM d) s RETURNING 1)" \
+	  " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM r)")        \
 	/* ---- administration ---- */                                         \
 	X(USER_ROLE, "SELECT role FROM users WHERE id = $1::uuid")             \
 	X(ADMIN_MODERATION_LIST, /* $1 status, $2 after (created µs), $3 after id, $4 limit */ \
@@ -222,7 +247,9 @@
 	  "   status = CASE WHEN $2 = 'reject' THEN 'rejected'"                \
 	  "                 WHEN m.seq <= c.released_seq THEN 'sent'"          \
 	  "                 ELSE 'approved' END,"                              \
-	  "   moderation_reason = coalesce($3, m.moderation_reason)"           \
+	  "   moderation_reason = coalesce($3, m.moderation_reason),"          \
+	  "   sent_at = CASE WHEN $2 = 'approve' AND m.seq <= c.released_seq"  \
+	  "                  THEN clock_timestamp() END"                       \
 	  " FROM conversations c WHERE c.id = m.conversation_id"               \
 	  "   AND m.id = $1::uuid AND m.status IN ('held', 'rejected', 'pending', 'approved')" \
 	  " RETURNING m.conversation_id, m.status")                            \

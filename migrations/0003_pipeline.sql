@@ -7,6 +7,7 @@ ALTER TABLE messages ADD CONSTRAINT messages_status_check
 	CHECK (status IN ('pending', 'approved', 'held', 'rejected', 'sent', 'failed'));
 ALTER TABLE messages ADD COLUMN moderation_category text;
 ALTER TABLE messages ADD COLUMN moderation_reason text;
+ALTER TABLE messages ADD COLUMN sent_at timestamptz;	-- when recipients could see it
 
 CREATE TABLE dead_jobs (
 	id         bigint PRIMARY KEY,		-- the id it had in jobs
@@ -65,7 +66,7 @@ BEGIN
 	SELECT coalesce(min(m.seq) - 1, (SELECT c.last_seq FROM conversations c WHERE c.id = p_conv))
 	  INTO v_to FROM messages m
 	 WHERE m.conversation_id = p_conv AND m.seq > v_from AND m.status = 'pending';
-	UPDATE messages m SET status = 'sent'
+	UPDATE messages m SET status = 'sent', sent_at = clock_timestamp()
 	 WHERE m.conversation_id = p_conv AND m.seq > v_from AND m.seq <= v_to
 	   AND m.status = 'approved';
 	GET DIAGNOSTICS released = ROW_COUNT;

@@ -1,7 +1,9 @@
 -- wrk script: read a history page of a random conversation of the data
 -- file: the newest page, or a page from a random point of its history.
 local data
-local thread_id = 0
+-- thread:set() sets globals in each thread's own Lua state: thread_id
+-- must be a global, or every thread sees 0 (and sends the same client_ids)
+thread_id = 0
 local threads = 0
 
 function setup(thread)

@@ -15,7 +15,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 USERS=${USERS:-200}
 PRELOAD=${PRELOAD:-1000000}
-export API_PROCS=${API_PROCS:-8}
+export API_PROCS=${API_PROCS:-8} WORKERS=${WORKERS:-2}
 
 TMP=$(mktemp -d /tmp/chat4all-bench.XXXXXX)
 chmod 755 "$TMP"
@@ -90,10 +90,53 @@ measure() {
 		"${P50[$name]}" "${P99[$name]}" "${ERR[$name]}" >&2
 }
 
-echo "== empty history (wrk -t2 -c$CONNS -d${DURATION}s, $API_PROCS responders each)" >&2
+workers() {	# stop | start the pipeline's workers
+	if [ "$1" = stop ]; then
+		for f in "$VAR"/run/worker-*.pid; do [ -e "$f" ] && kill "$(cat "$f")"; done
+		for _ in $(seq 100); do ls "$VAR"/run/worker-*.pid >/dev/null 2>&1 || break; sleep 0.1; done
+	else
+		"$ROOT/scripts/stack.sh" start >/dev/null
+	fi
+}
+queued() { psql_ -c "SELECT count(*) FROM jobs"; }
+wait_drained() {	# seconds until the queue is empty (at most 120)
+	local t0 t1
+	t0=$(date +%s.%N)
+	for _ in $(seq 1200); do [ "$(queued)" = 0 ] && break; sleep 0.1; done
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
+}
+
+echo "== empty history (wrk -t2 -c$CONNS -d${DURATION}s after a 3 s warm-up; $API_PROCS responders)" >&2
+warm() { wrk -t2 -c"$CONNS" -d3s ${2:+-s "$2"} "$1" >/dev/null; }
 measure static "$B/index.html"
+warm "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
 measure insert "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
-measure send "$B/" tests/bench/send.lua
+
+# 1. the send path alone: workers stopped, the jobs wait in the queue
+workers stop
+BENCH_TAG=w warm "$B/" tests/bench/send.lua
+BENCH_TAG=s measure send "$B/" tests/bench/send.lua
+BACKLOG=$(queued)
+
+# 2. the pipeline alone: $WORKERS workers drain that backlog
+t0=$(date +%s.%N)
+workers start
+DRAIN_ALONE=$(wait_drained)
+PIPE_ALONE=$(awk -v n="$BACKLOG" -v d="$DRAIN_ALONE" 'BEGIN { if (d > 0) printf "%.0f", n / d; else print "n/a" }')
+
+# 3. both at once on the same cores: sends, with moderation and release behind
+( while :; do queued 2>/dev/null; sleep 1; done ) >"$VAR/depth.txt" &
+SAMPLER=$!
+BENCH_TAG=p measure send_pipeline "$B/" tests/bench/send.lua
+DRAIN=$(wait_drained)
+kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+DEPTH_MAX=$(sort -n "$VAR/depth.txt" | tail -1)
+DEPTH_SAMPLES=$(paste -sd' ' "$VAR/depth.txt")
+read -r RELEASED P50_REL P99_REL <<<"$(psql_ -F' ' -c "SELECT count(*),
+	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000)::numeric, 1),
+	round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000)::numeric, 1)
+	FROM messages WHERE client_id LIKE 'p%' AND sent_at IS NOT NULL")"
 sent_before=$(psql_ -c "SELECT count(*) FROM messages")
 
 # ---- a million messages: three very long conversations, the rest spread
@@ -126,7 +169,7 @@ done < <(psql_ -c "SELECT id, last_seq FROM conversations")
 echo "}" >>"$VAR/history-data.lua"
 
 echo "== $stored messages stored, the longest conversation $longest" >&2
-measure send_1m "$B/" tests/bench/send.lua
+BENCH_TAG=m measure send_1m "$B/" tests/bench/send.lua
 BENCH_DATA=$VAR/history-data.lua measure history_1m "$B/" tests/bench/history.lua
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
@@ -137,11 +180,17 @@ Chat4All bench, $(date -u +%FT%TZ), $(nproc) cores shared by wrk and the stack
 |---|---|---|---|---|
 | lighttpd static file | ${RPS[static]} | ${P50[static]} | ${P99[static]} | ${ERR[static]} |
 | lighttpd → FastCGI → bare INSERT | ${RPS[insert]} | ${P50[insert]} | ${P99[insert]} | ${ERR[insert]} |
-| POST …/messages (send) | ${RPS[send]} | ${P50[send]} | ${P99[send]} | ${ERR[send]} |
-| send, ${stored} stored | ${RPS[send_1m]} | ${P50[send_1m]} | ${P99[send_1m]} | ${ERR[send_1m]} |
+| POST …/messages (send), workers stopped | ${RPS[send]} | ${P50[send]} | ${P99[send]} | ${ERR[send]} |
+| send with the pipeline running | ${RPS[send_pipeline]} | ${P50[send_pipeline]} | ${P99[send_pipeline]} | ${ERR[send_pipeline]} |
+| send, ${stored} stored, pipeline running | ${RPS[send_1m]} | ${P50[send_1m]} | ${P99[send_1m]} | ${ERR[send_1m]} |
 | history page, ${stored} stored | ${RPS[history_1m]} | ${P50[history_1m]} | ${P99[history_1m]} | ${ERR[history_1m]} |
 
 send / bare INSERT: $(ratio "${RPS[send]}" "${RPS[insert]}")   send / static: $(ratio "${RPS[send]}" "${RPS[static]}")
-send with ${stored} stored / send on empty history: $(ratio "${RPS[send_1m]}" "${RPS[send]}")
+
+pipeline ($WORKERS workers, lexicon moderation):
+  alone: drained a backlog of $BACKLOG messages in ${DRAIN_ALONE}s = $PIPE_ALONE messages/s moderated and released
+  beside the sends: $RELEASED released; accept → release p50 $P50_REL ms, p99 $P99_REL ms;
+  queue depth each second: max $DEPTH_MAX [$DEPTH_SAMPLES]; drained ${DRAIN}s after the load stopped
+send with ${stored} stored / send on empty history (both with the pipeline): $(ratio "${RPS[send_1m]}" "${RPS[send_pipeline]}")
 messages accepted in the first send run: $sent_before
 REPORT
