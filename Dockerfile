@@ -1,10 +1,11 @@
-# The Chat4All API host: lighttpd + the FastCGI responders, built from
-# source on Debian 12 with Debian's libraries. PostgreSQL and Redis are
-# separate services (see docker-compose.yml).
+# Chat4All: one image for the API host (lighttpd + the FastCGI responders,
+# the default command) and the job workers (`build/chat4all-jobs worker`),
+# built from source on Debian 12 with Debian's libraries. PostgreSQL and
+# Redis are separate services (see docker-compose.yml).
 FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc make pkg-config libc6-dev libfcgi-dev libpq-dev libhiredis-dev \
-        libjson-c-dev libjwt-dev libargon2-dev libssl-dev \
+        libjson-c-dev libjwt-dev libargon2-dev libssl-dev libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -16,11 +17,11 @@ RUN make all
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
         lighttpd libfcgi0ldbl libpq5 libhiredis0.14 libjson-c5 libjwt0 \
-        libargon2-1 libssl3 curl ca-certificates \
+        libargon2-1 libssl3 libcurl4 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/chat4all chat4all
 WORKDIR /opt/chat4all
-COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin build/
+COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin /src/build/chat4all-jobs build/
 COPY conf conf
 COPY migrations migrations
 COPY scripts scripts

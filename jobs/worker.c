@@ -222,6 +222,10 @@ int worker_run(struct worker *w)
 			queue_listen(w->db);
 		} else if (!total) {
 			queue_wait(w->db, IDLE_WAIT_MS);
+		} else if (total < batch / 4 && w->conf.worker_linger_ms > 0) {
+			/* a trickle: let a few more jobs gather, so that each
+			 * commit carries more of them (bounded extra latency) */
+			usleep((useconds_t)w->conf.worker_linger_ms * 1000u);
 		}
 	}
 	log_info(NULL, "worker stopped");

@@ -60,6 +60,7 @@ static const struct conf_key conf_keys[] = {
 	SECRET(gemini_api_key),
 	KEY(gemini_model, CONF_STR, "gemini-2.0-flash"),
 	KEY(worker_batch, CONF_LONG, "64"),
+	KEY(worker_linger_ms, CONF_LONG, "10"),
 	KEY(worker_lease, CONF_LONG, "30"),
 	KEY(job_max_attempts, CONF_LONG, "8"),
 };

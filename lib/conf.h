@@ -47,6 +47,7 @@ struct conf {
 	char *gemini_api_key;
 	char *gemini_model;
 	long worker_batch;		/* jobs claimed and committed together */
+	long worker_linger_ms;		/* wait after a small batch for more to gather */
 	long worker_lease;		/* seconds a claim lasts before others may take it */
 	long job_max_attempts;
 };

@@ -78,7 +78,8 @@ struct moderation *moderation_new(const struct conf *c, char *err, size_t errlen
 			pv->name = "lexicon";
 		} else if (!strcmp(p, "openai") || !strcmp(p, "gemini")) {
 			bool openai = !strcmp(p, "openai");
-			if (!(openai ? c->openai_api_key : c->gemini_api_key)) {
+			const char *key = openai ? c->openai_api_key : c->gemini_api_key;
+			if (!key || !*key) {
 				snprintf(err, errlen, "the %s provider needs CHAT4ALL_%s_API_KEY", p,
 					 openai ? "OPENAI" : "GEMINI");
 				goto fail;
