@@ -38,6 +38,7 @@ struct stage {
 	void (*cleanup)(struct job *j);				/* frees j->state */
 	bool apply_once_per_key;	/* one run covers every job of a key in a batch */
 	int max_batch;			/* 0: worker_batch */
+	int max_attempts;		/* 0: job_max_attempts */
 	int (*prepare_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 	int (*apply_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 };

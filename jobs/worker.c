@@ -71,7 +71,9 @@ static void record_failure(struct worker *w, struct job *j, int rc)
 	snprintf(why, sizeof(why), "%s: %s", err_name(rc), w->error[0] ? w->error : "failed");
 	log_line(LOG_WARN, j->req_id[0] ? j->req_id : NULL, NULL,
 		 "job %lld (%s, attempt %d) failed: %s", j->id, j->kind, j->attempts, why);
-	if (queue_fail(w->db, j, why, (int)w->conf.job_max_attempts) < 0)
+	const struct stage *s = stage_for(j->kind);
+	int limit = s && s->max_attempts ? s->max_attempts : (int)w->conf.job_max_attempts;
+	if (queue_fail(w->db, j, why, limit) < 0)
 		log_error(NULL, "cannot record the failure of job %lld", j->id);
 }
 

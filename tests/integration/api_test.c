@@ -1287,6 +1287,62 @@ static void test_worker_sigkill(void **state)
 	(void)last;
 }
 
+/* Moderation that finishes out of order (seq 2 decided before seq 1)
+ * still releases in seq order; releasing again, or a moderate job that
+ * runs after its message was decided, changes nothing. The workers are
+ * stopped with SIGTERM meanwhile and leave cleanly. */
+static void test_out_of_order_decisions(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	char conv[37], m1[37], m2[37], cmd[1024], pidfile[512];
+	(void)state;
+
+	signup(&a, "ooo");
+	signup(&b, "ooo");
+	private_conv(&a, &b, conv);
+	snprintf(cmd, sizeof(cmd), "for f in %s/run/worker-*.pid; do kill -TERM $(cat $f); done",
+		 getenv("VAR"));
+	assert_int_equal(system(cmd), 0);
+	snprintf(pidfile, sizeof(pidfile), "%s/run/worker-1.pid", getenv("VAR"));
+	for (int i = 0; i < 600 && access(pidfile, F_OK) == 0; i++)
+		usleep(50 * 1000);
+	assert_int_not_equal(access(pidfile, F_OK), 0);	/* gone: a clean exit */
+
+	send_text(&r, &a, conv, "first", "one");
+	snprintf(m1, sizeof(m1), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	send_text(&r, &a, conv, "second", "two");
+	snprintf(m2, sizeof(m2), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+
+	/* seq 2's verdict lands first: nothing may reach the recipient */
+	sql_value("UPDATE messages SET status = 'approved' WHERE id = '%s'", m2);
+	assert_int_equal(sql_value("SELECT released FROM release_conversation('%s')", conv), 0);
+	assert_int_equal(history_count(&b, conv), 0);
+	/* then seq 1's: both, in order */
+	sql_value("UPDATE messages SET status = 'approved' WHERE id = '%s'", m1);
+	assert_int_equal(sql_value("SELECT released FROM release_conversation('%s')", conv), 2);
+	assert_int_equal(get(&r, b.access, "/v1/conversations/%s/messages?after=0", conv), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 2);
+	assert_int_equal(jint(r.json, "items.0.seq"), 1);
+	assert_int_equal(jint(r.json, "items.1.seq"), 2);
+	resp_free(&r);
+	assert_int_equal(sql_value("SELECT released FROM release_conversation('%s')", conv), 0);
+
+	/* the workers come back and run the two moderate jobs: no-ops now */
+	snprintf(cmd, sizeof(cmd), "%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"));
+	assert_int_equal(system(cmd), 0);
+	for (int i = 0; i < 600 && sql_value("SELECT count(*) FROM jobs WHERE payload->>'message_id'"
+					     " IN ('%s', '%s')", m1, m2); i++)
+		usleep(50 * 1000);
+	assert_int_equal(sql_value("SELECT count(*) FROM jobs WHERE payload->>'message_id' IN ('%s', '%s')",
+				   m1, m2), 0);
+	assert_int_equal(sql_value("SELECT count(*) FROM moderation_log WHERE message_id IN ('%s', '%s')",
+				   m1, m2), 0);
+	assert_true(wait_status(&a, m2, "sent"));
+}
+
 /* --------------------------------------------------------- rate limits */
 
 static void test_rate_limits(void **state)
@@ -1421,6 +1477,7 @@ int main(void)
 		cmocka_unit_test(test_admin_moderation),
 		cmocka_unit_test(test_dead_letters),
 		cmocka_unit_test(test_worker_sigkill),
+		cmocka_unit_test(test_out_of_order_decisions),
 		cmocka_unit_test(test_rate_limits),
 		cmocka_unit_test(test_health_and_metrics),
 		cmocka_unit_test(test_admin_promote),
