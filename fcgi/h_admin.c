@@ -35,37 +35,23 @@ static int require_admin(struct req *r)
  * "<created µs>_<id>" of the last item. */
 int h_admin_moderation_list(struct req *r)
 {
-	char status[16] = "held", cursor[80] = "", micros[24] = "0", id[37] = "";
-	char limit_s[16], next[80];
+	char status[16] = "held", micros[24], id[37], limit_s[16];
 	PGresult *res = NULL;
-	int limit, rc, n;
+	int limit, rc;
 
 	if ((rc = require_admin(r)))
 		return rc;
 	if (req_query(r, "status", status, sizeof(status)) && strcmp(status, "held") &&
 	    strcmp(status, "rejected"))
 		req_field_error(r, "status", "must be held or rejected");
-	if (req_query(r, "cursor", cursor, sizeof(cursor))) {
-		char *us = strchr(cursor, '_');
-		if (!us || us == cursor || us - cursor >= (long)sizeof(micros) ||
-		    strspn(cursor, "0123456789") != (size_t)(us - cursor) || !validate_uuid(us + 1)) {
-			req_field_error(r, "cursor", "is not a cursor of this list");
-		} else {
-			snprintf(micros, sizeof(micros), "%.*s", (int)(us - cursor), cursor);
-			snprintf(id, sizeof(id), "%s", us + 1);
-		}
-	}
+	list_time_cursor(r, micros, id);
 	if ((limit = req_query_limit(r, 50, 100)) < 0 || r->errors)
 		return ERR_VALIDATION;
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
 	const char *params[] = { status, micros, id, limit_s };
 	if ((rc = db_exec(r->app->db, SQL_ADMIN_MODERATION_LIST, params, &res)))
 		goto out;
-	n = PQntuples(res);
-	if (n)
-		snprintf(next, sizeof(next), "%s_%s", PQgetvalue(res, n - 1, 1),
-			 PQgetvalue(res, n - 1, 2));
-	rc = list_reply(r, res, limit, n ? next : NULL, false);
+	rc = list_reply_by_time(r, res, limit);
 out:
 	PQclear(res);
 	return rc;

@@ -175,33 +175,18 @@ out:
  * last item of the page. */
 int h_conversations_list(struct req *r)
 {
-	char cursor[80] = "", micros[24] = "0", cid[37] = "", limit_s[16], next[80];
+	char micros[24], cid[37], limit_s[16];
 	PGresult *res = NULL;
-	int limit, rc, n;
+	int limit, rc;
 
-	if (req_query(r, "cursor", cursor, sizeof(cursor))) {
-		char *us = strchr(cursor, '_');
-		if (!us || us - cursor >= (long)sizeof(micros) || us == cursor ||
-		    strspn(cursor, "0123456789") != (size_t)(us - cursor) ||
-		    !validate_uuid(us + 1)) {
-			req_field_error(r, "cursor", "is not a cursor of this list");
-		} else {
-			memcpy(micros, cursor, (size_t)(us - cursor));
-			micros[us - cursor] = '\0';
-			strcpy(cid, us + 1);
-		}
-	}
+	list_time_cursor(r, micros, cid);
 	if ((limit = req_query_limit(r, 50, 100)) < 0 || r->errors)
 		return ERR_VALIDATION;
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
 	const char *params[] = { r->user.user_id, micros, cid, limit_s };
 	if ((rc = db_exec(r->app->db, SQL_CONV_LIST, params, &res)))
 		goto out;
-	n = PQntuples(res);
-	if (n)
-		snprintf(next, sizeof(next), "%s_%s", PQgetvalue(res, n - 1, 1),
-			 PQgetvalue(res, n - 1, 2));
-	rc = list_reply(r, res, limit, n ? next : NULL, false);
+	rc = list_reply_by_time(r, res, limit);
 out:
 	PQclear(res);
 	return rc;

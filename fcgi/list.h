@@ -18,4 +18,14 @@
 int list_reply(struct req *r, PGresult *res, int limit, const char *cursor,
 	       bool reverse);
 
+/*
+ * Lists ordered by (time, id) page with the cursor "<µs since 1970>_<uuid>":
+ * list_time_cursor reads ?cursor= into @micros ("0" when absent) and @id
+ * ("" when absent), recording a field error when it is not one of ours;
+ * list_reply_by_time answers with rows whose columns 1 and 2 are the time
+ * in µs and the id, making the next cursor of the last row.
+ */
+void list_time_cursor(struct req *r, char micros[24], char id[37]);
+int list_reply_by_time(struct req *r, PGresult *res, int limit);
+
 #endif

@@ -504,6 +504,46 @@ static void test_private_conversation(void **state)
 	resp_free(&r);
 }
 
+static void test_conversation_list_paging(void **state)
+{
+	struct resp r;
+	struct user me, other[3];
+	char conv[3][37], cursor[96], seen[3][37];
+	(void)state;
+
+	signup(&me, "list");
+	for (int i = 0; i < 3; i++) {
+		signup(&other[i], "list");
+		private_conv(&me, &other[i], conv[i]);
+	}
+	/* activity moves the first conversation to the top */
+	send_text(&r, &me, conv[0], "bump", "latest");
+	resp_free(&r);
+	assert_int_equal(get(&r, me.access, "/v1/conversations?limit=2"), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 2);
+	assert_string_equal(jstr(r.json, "items.0.id"), conv[0]);
+	assert_string_equal(jstr(r.json, "items.0.last_message.text"), "latest");
+	snprintf(seen[0], 37, "%s", jstr(r.json, "items.0.id"));
+	snprintf(seen[1], 37, "%s", jstr(r.json, "items.1.id"));
+	snprintf(cursor, sizeof(cursor), "%s", jstr(r.json, "next_cursor"));
+	resp_free(&r);
+	assert_int_equal(get(&r, me.access, "/v1/conversations?limit=2&cursor=%s", cursor), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "items")), 1);
+	snprintf(seen[2], 37, "%s", jstr(r.json, "items.0.id"));
+	assert_null(jstr(r.json, "next_cursor"));
+	resp_free(&r);
+	/* three different conversations over the two pages */
+	assert_string_not_equal(seen[0], seen[1]);
+	assert_string_not_equal(seen[1], seen[2]);
+	assert_string_not_equal(seen[0], seen[2]);
+	get(&r, me.access, "/v1/conversations?cursor=12_not-a-uuid");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	get(&r, me.access, "/v1/conversations?cursor=abc");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+}
+
 static void test_group_rules(void **state)
 {
 	struct resp r;
@@ -1463,6 +1503,7 @@ int main(void)
 		cmocka_unit_test(test_bad_tokens),
 		cmocka_unit_test(test_users_directory),
 		cmocka_unit_test(test_private_conversation),
+		cmocka_unit_test(test_conversation_list_paging),
 		cmocka_unit_test(test_group_rules),
 		cmocka_unit_test(test_group_admin_leaves),
 		cmocka_unit_test(test_send_idempotent),
