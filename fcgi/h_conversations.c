@@ -5,6 +5,7 @@
 #include "access.h"
 #include "handlers.h"
 #include "list.h"
+#include "notify.h"
 
 #include "../lib/err.h"
 #include "../lib/validate.h"
@@ -14,6 +15,19 @@
 #include <string.h>
 
 #define TITLE_MAX 200
+
+static void notify_change(struct req *r, const char *conv, const char *change,
+			  const char *user)
+{
+	char data[200];
+
+	if (user)
+		snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"%s\",\"user_id\":\"%s\"}",
+			 conv, change, user);
+	else
+		snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"%s\"}", conv, change);
+	notify_members(r, conv, NULL, "conversation", data, true);
+}
 
 /* Answers @status with the conversation as GET /v1/conversations/{id} shows it. */
 static int reply_conversation(struct req *r, const char *id, int status)
@@ -115,6 +129,8 @@ static int create_private(struct req *r, const char *other)
 	}
 	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
 	rc = reply_conversation(r, id, status);
+	if (!rc && status == 201)
+		notify_change(r, id, "created", NULL);
 out:
 	PQclear(res);
 	return rc;
@@ -164,6 +180,8 @@ int h_conversations_create(struct req *r)
 	char id[37];
 	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
 	rc = reply_conversation(r, id, 201);
+	if (!rc)
+		notify_change(r, id, "created", NULL);
 out:
 	PQclear(res);
 	free(members);
@@ -252,6 +270,7 @@ int h_conversations_member_add(struct req *r)
 		goto out;
 	began = false;
 	rc = req_reply(r, 201, PQgetvalue(res, 0, 0));
+	notify_change(r, r->params[0], "member_added", user);
 out:
 	if (began)
 		db_run(r->app->db, "ROLLBACK");
@@ -298,6 +317,11 @@ int h_conversations_member_remove(struct req *r)
 		goto out;
 	began = false;
 	rc = req_reply(r, 204, NULL);
+	notify_change(r, conv, "member_removed", user);
+	char data[200];	/* the one who left no longer hears the others */
+	snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"member_removed\",\"user_id\":\"%s\"}",
+		 conv, user);
+	notify_user(r, user, "conversation", data);
 out:
 	if (began)
 		db_run(r->app->db, "ROLLBACK");

@@ -9,6 +9,7 @@
 #include "access.h"
 #include "handlers.h"
 #include "list.h"
+#include "notify.h"
 
 #include "../lib/err.h"
 #include "../lib/validate.h"
@@ -75,6 +76,8 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	} else {
 		if (!strcmp(outcome, "existing"))
 			req_header(r, "Idempotent-Replayed: true");
+		else	/* the sender's other devices see it at once, pending */
+			notify_user(r, r->user.user_id, "message", PQgetvalue(res, 0, 1));
 		rc = req_reply(r, 202, PQgetvalue(res, 0, 1));
 	}
 out:
@@ -218,6 +221,11 @@ int h_messages_receipts(struct req *r)
 	const char *params[] = { r->params[0], r->user.user_id, d_s, r_s };
 	if ((rc = db_exec(r->app->db, SQL_RECEIPT_ADVANCE, params, &res)))
 		goto out;
+	char data[256];
+	snprintf(data, sizeof(data),
+		 "{\"conversation_id\":\"%s\",\"user_id\":\"%s\",\"delivered_seq\":%s,\"read_seq\":%s}",
+		 r->params[0], r->user.user_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	notify_members(r, r->params[0], NULL, "receipt", data, true);
 	rc = req_reply(r, 204, NULL);
 out:
 	PQclear(res);
@@ -225,13 +233,30 @@ out:
 	return rc;
 }
 
+/* Typing reaches the other members at most once every TYPING_EVERY
+ * seconds per (conversation, user), and is never stored. */
+#define TYPING_EVERY "3"
+
 int h_messages_typing(struct req *r)
 {
+	char key[128], data[160];
 	struct access a;
+	redisReply *rep;
+	bool first;
 	int rc;
 
 	if ((rc = access_conversation(r, r->params[0], &a)))
 		return rc;
-	/* the typing event reaches the others through the stream gateway */
+	snprintf(key, sizeof(key), "c4a:typing:%s:%s", r->params[0], r->user.user_id);
+	const char *argv[] = { "SET", key, "1", "NX", "EX", TYPING_EVERY };
+	rep = kv_command(r->app->kv, 6, argv, NULL);
+	first = rep && rep->type == REDIS_REPLY_STATUS;
+	if (rep)
+		freeReplyObject(rep);
+	if (first) {
+		snprintf(data, sizeof(data), "{\"conversation_id\":\"%s\",\"user_id\":\"%s\"}",
+			 r->params[0], r->user.user_id);
+		notify_members(r, r->params[0], r->user.user_id, "typing", data, false);
+	}
 	return req_reply(r, 204, NULL);
 }

@@ -3,16 +3,43 @@
  * over every contiguous decided message, in seq order, so that recipients
  * never see seq n+1 before seq n however moderation finished
  * (release_conversation() in migrations/0003). Idempotent by construction.
+ *
+ * After the commit, everyone concerned hears of it: each released message
+ * goes to the other members as a `message` event and to its sender as a
+ * `status` (sent); a rejected or held one goes to its sender alone.
  */
 #include "stage.h"
 
 #include "../lib/err.h"
+#include "../lib/events.h"
 #include "../lib/log.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What a release moved over: (from, to] of the job's conversation. */
+struct range {
+	long long from, to;
+};
+
+static void set_range(struct job *j, const char *from, const char *to)
+{
+	struct range *rg = j->state ? j->state : calloc(1, sizeof(*rg));
+
+	if (!rg)
+		return;
+	rg->from = atoll(from);
+	rg->to = atoll(to);
+	j->state = rg;
+}
+
+static void cleanup(struct job *j)
+{
+	free(j->state);
+	j->state = NULL;
+}
 
 static int apply(struct worker *w, struct job *j)
 {
@@ -28,6 +55,8 @@ static int apply(struct worker *w, struct job *j)
 		snprintf(w->error, sizeof(w->error), "release failed: %s", db_sqlstate(w->db));
 		return rc;
 	}
+	if (PQntuples(res) && !PQgetisnull(res, 0, 2))
+		set_range(j, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
 }
@@ -56,14 +85,73 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	}
 	strcpy(p, "}");
 	const char *params[] = { keys };
-	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res)))
+	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res))) {
 		snprintf(w->error, sizeof(w->error), "release failed: %s", db_sqlstate(w->db));
+	} else {
+		/* the first job of each key carries what its release moved */
+		for (int r = 0; r < PQntuples(res); r++)
+			for (int i = 0; i < n; i++)
+				if (!strcmp(jobs[i].key, PQgetvalue(res, r, 0)) &&
+				    !PQgetisnull(res, r, 1)) {
+					set_range(&jobs[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+					break;
+				}
+	}
 	PQclear(res);
 	free(keys);
 	return rc;
 }
 
+/* Tells everyone concerned what the batch released. */
+static void after_commit(struct worker *w, struct job *jobs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct range *rg = jobs[i].state;
+		PGresult *msgs = NULL, *members = NULL;
+		char from[24], to[24];
+
+		if (!rg || rg->to <= rg->from)
+			continue;
+		snprintf(from, sizeof(from), "%lld", rg->from);
+		snprintf(to, sizeof(to), "%lld", rg->to);
+		const char *p1[] = { jobs[i].key, from, to };
+		const char *p2[] = { jobs[i].key };
+		if (db_exec(w->db, SQL_RELEASED_EVENTS, p1, &msgs) ||
+		    db_exec(w->db, SQL_MEMBER_IDS, p2, &members)) {
+			PQclear(msgs);
+			continue;
+		}
+		int nm = PQntuples(members);
+		const char **others = calloc((size_t)nm + 1, sizeof(*others));
+		for (int m = 0; others && m < PQntuples(msgs); m++) {
+			const char *id = PQgetvalue(msgs, m, 0), *sender = PQgetvalue(msgs, m, 2);
+			const char *status = PQgetvalue(msgs, m, 3), *reason = PQgetvalue(msgs, m, 4);
+			struct json_object *st = json_object_new_object();
+			int k = 0;
+
+			json_object_object_add(st, "message_id", json_object_new_string(id));
+			json_object_object_add(st, "conversation_id", json_object_new_string(jobs[i].key));
+			json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(msgs, m, 1))));
+			json_object_object_add(st, "status", json_object_new_string(status));
+			if (*reason)	/* an admin's words: json-c escapes them */
+				json_object_object_add(st, "reason", json_object_new_string(reason));
+			events_emit(w->kv, &sender, 1, "status",
+				    json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
+			json_object_put(st);
+			if (strcmp(status, "sent"))
+				continue;	/* rejected and held: the sender's alone */
+			for (int u = 0; u < nm; u++)
+				if (strcmp(PQgetvalue(members, u, 0), sender))
+					others[k++] = PQgetvalue(members, u, 0);
+			events_emit(w->kv, others, k, "message", PQgetvalue(msgs, m, 5), true);
+		}
+		free(others);
+		PQclear(msgs);
+		PQclear(members);
+	}
+}
+
 const struct stage stage_release = {
-	.kind = "release", .apply = apply, .apply_once_per_key = true, .max_batch = 16,
-	.apply_batch = apply_batch,
+	.kind = "release", .apply = apply, .cleanup = cleanup, .apply_once_per_key = true,
+	.max_batch = 16, .apply_batch = apply_batch, .after_commit = after_commit,
 };

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chat4all-jobs: moderation: %s\n", err);
 		goto out;
 	}
-	if (!(w.db = db_open(w.conf.database_url)))
+	if (!(w.db = db_open(w.conf.database_url)) || !(w.kv = kv_open(w.conf.redis)))
 		goto out;
 	char *mpath = moderation_metrics_path(w.conf.metrics_file);
 	w.moderation_metrics = mpath ? metrics_open(mpath, MODERATION_SERIES,
@@ -66,6 +66,7 @@ int main(int argc, char **argv)
 		unlink(pidfile);
 out:
 	db_free(w.db);
+	kv_free(w.kv);
 	metrics_free(w.moderation_metrics);
 	moderation_free(w.moderation);
 	conf_release(&w.conf);

@@ -19,6 +19,7 @@
 
 #include "../lib/conf.h"
 #include "../lib/db.h"
+#include "../lib/kv.h"
 #include "../lib/metrics.h"
 #include "../lib/moderation.h"
 #include "../lib/queue.h"
@@ -28,6 +29,7 @@ struct worker {
 	struct db *db;
 	struct moderation *moderation;
 	struct metrics *moderation_metrics;	/* decisions and provider latency */
+	struct kv *kv;				/* the live path: events after commit */
 	char error[256];	/* why the last prepare/apply failed */
 };
 
@@ -41,6 +43,8 @@ struct stage {
 	int max_attempts;		/* 0: job_max_attempts */
 	int (*prepare_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 	int (*apply_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
+	/* after the batch committed (only then may others hear of it) */
+	void (*after_commit)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 };
 
 extern const struct stage stage_moderate;	/* j_moderate.c */

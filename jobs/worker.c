@@ -82,10 +82,15 @@ static void run_alone(struct worker *w, struct job *j, int prepared)
 {
 	int rc;
 
+	const struct stage *s = stage_for(j->kind);
+
 	if (db_run(w->db, "BEGIN"))
 		return;
-	if (!(rc = apply_one(w, j, prepared)) && !db_run(w->db, "COMMIT"))
+	if (!(rc = apply_one(w, j, prepared)) && !db_run(w->db, "COMMIT")) {
+		if (s && s->after_commit)
+			s->after_commit(w, j, 1);
 		return;
+	}
 	db_run(w->db, "ROLLBACK");
 	record_failure(w, j, rc ? rc : ERR_DB);
 }
@@ -129,6 +134,8 @@ static int run_set(struct worker *w, const struct stage *s, struct job *jobs, in
 		db_run(w->db, "ROLLBACK");
 		return rc;
 	}
+	if (s->after_commit)
+		s->after_commit(w, jobs, n);
 	return 0;
 }
 

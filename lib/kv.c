@@ -94,3 +94,31 @@ int kv_ping(struct kv *kv)
 		freeReplyObject(r);
 	return rc;
 }
+
+int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs)
+{
+	int rc = 0;
+
+	kv_connect(kv);
+	if (!kv->c)
+		return ERR_UNAVAILABLE;
+	for (int i = 0; i < n; i++)
+		if (redisAppendCommandArgv(kv->c, argcs[i], (const char **)argvs[i], NULL) != REDIS_OK)
+			goto lost;
+	for (int i = 0; i < n; i++) {
+		redisReply *r;
+		if (redisGetReply(kv->c, (void **)&r) != REDIS_OK || !r)
+			goto lost;
+		if (r->type == REDIS_REPLY_ERROR) {
+			log_warn(NULL, "redis refused a pipelined command: %s", r->str);
+			rc = ERR_INTERNAL;
+		}
+		freeReplyObject(r);
+	}
+	return rc;
+lost:
+	log_warn(NULL, "redis connection lost: %s", kv->c->errstr);
+	redisFree(kv->c);
+	kv->c = NULL;
+	return ERR_UNAVAILABLE;
+}

@@ -23,6 +23,13 @@ void kv_free(struct kv *kv);
 redisReply *kv_command(struct kv *kv, int argc, const char **argv,
 		       const size_t *lens);
 
+/*
+ * kv_pipeline - send @n commands (argv style, @argcs[i] words each) in one
+ * round trip and discard the replies. Returns 0, or ERR_UNAVAILABLE when
+ * Redis cannot be reached, or ERR_INTERNAL when a command was refused.
+ */
+int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs);
+
 /* kv_ping - 0 when Redis answers PING, or ERR_UNAVAILABLE. */
 int kv_ping(struct kv *kv);
 

@@ -207,8 +207,15 @@
 	  " VALUES ($1::uuid, $2, $3, $4, $5::real, $6::int, $7)")             \
 	X(RELEASE, "SELECT released_seq, released FROM release_conversation($1::uuid)") \
 	X(RELEASE_MANY, /* $1 uuid[]: in id order, so workers lock alike */   \
-	  "SELECT (release_conversation(k)).released"                          \
-	  " FROM unnest($1::uuid[]) k ORDER BY k")                             \
+	  "SELECT k, r.from_seq, r.released_seq"                               \
+	  " FROM unnest($1::uuid[]) k, LATERAL release_conversation(k) r"      \
+	  " ORDER BY k")                                                       \
+	X(RELEASED_EVENTS, /* $1 conv, $2 from, $3 to: what release decided */ \
+	  "SELECT m.id, m.seq, m.sender_id, m.status,"                         \
+	  "       coalesce(m.moderation_reason, ''),"                          \
+	  "       message_json(m, NULL::uuid, 0, 0)::text"                     \
+	  " FROM messages m WHERE m.conversation_id = $1::uuid"                \
+	  "   AND m.seq > $2::bigint AND m.seq <= $3::bigint ORDER BY m.seq")  \
 	X(MSG_FOR_MODERATION_MANY,                                             \
 	  "SELECT id, conversation_id, coalesce(text, ''), status FROM messages" \
 	  " WHERE id = ANY($1::uuid[])")                                       \

@@ -125,7 +125,7 @@ BEGIN
 		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing' ELSE 'conflict' END;
 		body := json_build_object('id', m.id, 'conversation_id', m.conversation_id,
 		                          'seq', m.seq, 'sender_id', m.sender_id,
-		                          'client_id', m.client_id, 'status', m.status,
+		                          'client_id', m.client_id, 'text', m.text, 'status', m.status,
 		                          'created_at', rfc3339(m.created_at))::text;
 		RETURN;
 	END IF;
@@ -160,6 +160,6 @@ BEGIN
 	END IF;
 	body := json_build_object('id', m.id, 'conversation_id', m.conversation_id,
 	                          'seq', m.seq, 'sender_id', m.sender_id,
-	                          'client_id', m.client_id, 'status', m.status,
+	                          'client_id', m.client_id, 'text', m.text, 'status', m.status,
 	                          'created_at', rfc3339(m.created_at))::text;
 END $$;

@@ -47,10 +47,12 @@ $$;
 
 -- release_conversation: move the watermark over every contiguous decided
 -- message (approved, rejected, held) in seq order; approved ones become
--- sent. Returns the new watermark and how many were released. Idempotent:
+-- sent. Returns the new watermark, the old one (from_seq) and how many
+-- were released. Idempotent:
 -- running it twice changes nothing the second time. A held message does
 -- not stop the conversation: it is decided (hidden) until an admin acts.
-CREATE FUNCTION release_conversation(p_conv uuid, OUT released_seq bigint, OUT released int)
+CREATE FUNCTION release_conversation(p_conv uuid, OUT released_seq bigint, OUT released int,
+                                     OUT from_seq bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
 	v_from bigint;
@@ -62,6 +64,7 @@ BEGIN
 		released := 0;
 		RETURN;
 	END IF;
+	from_seq := v_from;
 	-- the first undecided seq after the watermark stops it
 	SELECT coalesce(min(m.seq) - 1, (SELECT c.last_seq FROM conversations c WHERE c.id = p_conv))
 	  INTO v_to FROM messages m

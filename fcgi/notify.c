@@ -1,0 +1,33 @@
+#include "notify.h"
+
+#include "../lib/events.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void notify_user(struct req *r, const char *user, const char *event, const char *data)
+{
+	const char *users[] = { user };
+
+	events_emit(r->app->kv, users, 1, event, data, true);
+}
+
+void notify_members(struct req *r, const char *conv, const char *except, const char *event,
+		    const char *data, bool stored)
+{
+	const char *params[] = { conv };
+	PGresult *res = NULL;
+	const char **users = NULL;
+	int n = 0;
+
+	if (db_exec(r->app->db, SQL_MEMBER_IDS, params, &res))
+		return;
+	users = calloc((size_t)PQntuples(res) + 1, sizeof(*users));
+	for (int i = 0; users && i < PQntuples(res); i++)
+		if (!except || strcmp(PQgetvalue(res, i, 0), except))
+			users[n++] = PQgetvalue(res, i, 0);
+	if (users)
+		events_emit(r->app->kv, users, n, event, data, stored);
+	free(users);
+	PQclear(res);
+}

@@ -1,0 +1,33 @@
+/*
+ * events.h - the live path of DESIGN §4. Each user has a bounded replay
+ * stream in Redis (c4a:ev:<user id>, the last EVENTS_KEEP events); an
+ * event is appended to each recipient's stream and published on
+ * c4a:live:<user id> as "<stream id>\n<event>\n<data>", so a gateway that
+ * holds the user's connection forwards it at once, and a client that
+ * reconnects replays exactly what it missed from the stream.
+ *
+ * Redis is speed, not truth: when it is down the event is lost (logged)
+ * and clients resync through the REST API.
+ */
+#ifndef CHAT4ALL_EVENTS_H
+#define CHAT4ALL_EVENTS_H
+
+#include <stdbool.h>
+
+#include "kv.h"
+
+#define EVENTS_KEEP 1000	/* events each user can replay (approximate) */
+
+/*
+ * events_emit - event @name with @data (JSON) to each of @users. @stored
+ * false (typing) publishes without appending: the event has no id and is
+ * never replayed. One pipelined round trip for all recipients.
+ */
+int events_emit(struct kv *kv, const char *const *users, int nusers, const char *name,
+		const char *data, bool stored);
+
+/* events_stream_key / events_live_channel - the Redis names for @user. */
+void events_stream_key(const char *user, char out[64]);
+void events_live_channel(const char *user, char out[64]);
+
+#endif
