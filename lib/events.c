@@ -29,6 +29,7 @@ int events_emit(struct kv *kv, const char *const *users, int nusers, const char 
 {
 	char keep[16], (*keys)[2][64] = NULL, *msg = NULL;
 	const char *(*argvs)[8] = NULL;
+	const char *const **rows = NULL;
 	int *argcs = NULL, rc = ERR_INTERNAL;
 
 	if (nusers <= 0)
@@ -37,7 +38,8 @@ int events_emit(struct kv *kv, const char *const *users, int nusers, const char 
 	keys = calloc((size_t)nusers, sizeof(*keys));
 	argvs = calloc((size_t)nusers, sizeof(*argvs));
 	argcs = calloc((size_t)nusers, sizeof(*argcs));
-	if (!keys || !argvs || !argcs)
+	rows = calloc((size_t)nusers, sizeof(*rows));
+	if (!keys || !argvs || !argcs || !rows)
 		goto out;
 	if (!stored && asprintf(&msg, "\n%s\n%s", name, data) < 0) {
 		msg = NULL;
@@ -60,7 +62,9 @@ int events_emit(struct kv *kv, const char *const *users, int nusers, const char 
 			argcs[i] = 3;
 		}
 	}
-	rc = kv_pipeline(kv, nusers, argcs, (const char *const *const *)argvs);
+	for (int i = 0; i < nusers; i++)
+		rows[i] = argvs[i];
+	rc = kv_pipeline(kv, nusers, argcs, rows);
 	if (rc)
 		log_warn(NULL, "event %s not delivered to %d users (redis)", name, nusers);
 out:
@@ -68,5 +72,6 @@ out:
 	free(keys);
 	free(argvs);
 	free(argcs);
+	free(rows);
 	return rc;
 }
