@@ -21,14 +21,15 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 LIB_SRC  := $(wildcard lib/*.c)
-API_SRC  := $(wildcard fcgi/*.c)
+API_SRC  := $(filter-out fcgi/stream.c,$(wildcard fcgi/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 API_OBJ  := $(API_SRC:%.c=$(BUILD)/%.o)
 
 JOBS_SRC := jobs/main.c jobs/worker.c $(wildcard jobs/j_*.c)
 JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 
-BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs
+BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs \
+        $(BUILD)/chat4all-stream
 
 .PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps
 all: $(BINS)
@@ -47,6 +48,12 @@ $(BUILD)/libchat4all.a: $(LIB_OBJ)
 $(BUILD)/chat4all-api: $(API_OBJ) $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
+
+$(BUILD)/chat4all-stream: $(BUILD)/fcgi/stream.o $(BUILD)/libchat4all.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libevent)
+
+$(BUILD)/fcgi/stream.o: CFLAGS += $(shell pkg-config --cflags libevent)
 
 $(BUILD)/chat4all-jobs: $(JOBS_OBJ) $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")

@@ -55,3 +55,25 @@ out:
 	PQclear(res);
 	return rc;
 }
+
+/* A single-use ticket for EventSource, which cannot send headers: the
+ * gateway takes it (GETDEL) once, within a minute. */
+int h_users_stream_ticket(struct req *r)
+{
+	char ticket[AUTH_TOKEN_LEN + 1], key[96], body[128];
+	redisReply *rep;
+
+	if (auth_random_token(ticket))
+		return ERR_INTERNAL;
+	snprintf(key, sizeof(key), "c4a:ticket:%s", ticket);
+	const char *argv[] = { "SET", key, r->user.user_id, "EX", "60" };
+	if (!(rep = kv_command(r->app->kv, 5, argv, NULL)) || rep->type == REDIS_REPLY_ERROR) {
+		if (rep)
+			freeReplyObject(rep);
+		req_detail(r, "the live path is unavailable; retry shortly");
+		return ERR_UNAVAILABLE;
+	}
+	freeReplyObject(rep);
+	snprintf(body, sizeof(body), "{\"ticket\":\"%s\",\"expires_in\":60}", ticket);
+	return req_reply(r, 201, body);
+}

@@ -16,6 +16,7 @@ int h_auth_logout(struct req *r);
 /* h_users.c */
 int h_users_me(struct req *r);
 int h_users_search(struct req *r);
+int h_users_stream_ticket(struct req *r);
 
 /* h_conversations.c */
 int h_conversations_create(struct req *r);

@@ -39,6 +39,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/auth/logout", h_auth_logout, AUTH, NO_LIMIT },
 	{ "GET", "/v1/me", h_users_me, AUTH, NO_LIMIT },
 	{ "GET", "/v1/users", h_users_search, AUTH, NO_LIMIT },
+	{ "POST", "/v1/stream/ticket", h_users_stream_ticket, AUTH, NO_LIMIT },
 	{ "POST", "/v1/conversations", h_conversations_create, AUTH, NO_LIMIT },
 	{ "GET", "/v1/conversations", h_conversations_list, AUTH, NO_LIMIT },
 	{ "GET", "/v1/conversations/{id}", h_conversations_get, AUTH, NO_LIMIT },

@@ -19,6 +19,7 @@ PORT=${PORT:-8080}
 BIND=${BIND:-127.0.0.1}
 API_PROCS=${API_PROCS:-4}
 WORKERS=${WORKERS:-2}
+STREAM_PORT=${STREAM_PORT:-$((PORT + 1))}
 PGPORT=${PGPORT:-55432}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 mkdir -p "$VAR"
@@ -41,6 +42,7 @@ instance_env() {
 	export CHAT4ALL_METRICS_FILE=${CHAT4ALL_METRICS_FILE:-"$VAR/run/metrics"}
 	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$ROOT/migrations"}
 	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$ROOT/conf/moderation"}
+	export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-$STREAM_PORT}
 	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
 		export CHAT4ALL_JWT_SECRET_FILE=${CHAT4ALL_JWT_SECRET_FILE:-"$VAR/secret/jwt"}
 	if [ -z "${CHAT4ALL_CONF:-}" ] && [ -f "$ROOT/conf/chat4all.conf" ]; then
@@ -86,6 +88,7 @@ write_lighttpd_conf() {
 	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
 	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
+	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" \
 	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
 }
 
@@ -107,6 +110,17 @@ serve() {
 	done
 	write_lighttpd_conf
 	exec runuser -u "$RUN_AS" -- lighttpd -D -f "$VAR/lighttpd.conf"
+}
+
+# The stream gateway, like the workers, writes its own PID file.
+start_stream() {
+	pid_alive "$VAR/run/stream.pid" && return
+	rm -f "$VAR/run/stream.pid"
+	as_user setsid "$ROOT/build/chat4all-stream" --pidfile "$VAR/run/stream.pid" \
+		</dev/null >>"$VAR/log/stream.log" 2>&1 &
+	for _ in $(seq 100); do pid_alive "$VAR/run/stream.pid" && return; sleep 0.05; done
+	echo "the stream gateway did not start: see $VAR/log/" >&2
+	exit 1
 }
 
 # The job workers write their own PID files (runuser stays their parent).
@@ -147,6 +161,7 @@ start() {
 	start_postgres
 	start_redis
 	as_user "$ROOT/build/chat4all-admin" migrate >>"$VAR/log/migrate.log"
+	start_stream
 	start_lighttpd
 	start_workers
 	wait_ready
@@ -168,6 +183,7 @@ stop() {
 		rm -f "$f"
 	done
 	stop_pidfile "$VAR/run/lighttpd.pid" lighttpd
+	stop_pidfile "$VAR/run/stream.pid" stream
 	rm -f "$VAR/run/lighttpd.pid"
 	stop_pidfile "$VAR/run/redis.pid" redis
 	if pid_alive "$VAR/pg/postmaster.pid"; then
@@ -178,7 +194,7 @@ stop() {
 status() {
 	local rc=0
 	for p in "lighttpd:$VAR/run/lighttpd.pid" "redis:$VAR/run/redis.pid" \
-		 "postgresql:$VAR/pg/postmaster.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "worker:$f"; done); do
+		 "postgresql:$VAR/pg/postmaster.pid" "stream:$VAR/run/stream.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "worker:$f"; done); do
 		if pid_alive "${p#*:}"; then echo "${p%%:*}: running"; else echo "${p%%:*}: stopped"; rc=1; fi
 	done
 	return $rc

@@ -1,0 +1,805 @@
+/*
+ * chat4all-stream - the real-time gateway of DESIGN §4: one event-driven
+ * process (libevent evhttp + hiredis async) behind lighttpd's mod_proxy.
+ *
+ *   GET /v1/stream   Server-Sent Events; Authorization: Bearer or ?ticket=;
+ *                    Last-Event-ID resumes
+ *   GET /v1/poll     the same events as JSON: ?cursor=&timeout=
+ *
+ * Each connected user has one Redis subscription (c4a:live:<user>), shared
+ * by all that user's streams. A stream resumes without gap or duplicate:
+ * subscribe first, and only once Redis confirms it read the replay stream
+ * (c4a:ev:<user>) after the client's cursor; live events that arrive
+ * meanwhile wait, and any whose id is not past what was sent is dropped.
+ * A cursor older than what the stream still holds gets `reset`.
+ */
+#include "../lib/auth.h"
+#include "../lib/conf.h"
+#include "../lib/events.h"
+#include "../lib/log.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <hiredis.h>
+#include <async.h>
+#include <adapters/libevent.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define USER_BUCKETS 16384
+#define POLL_TIMEOUT_DEFAULT 25
+#define POLL_TIMEOUT_MAX 60
+
+struct client;
+
+struct user {
+	char id[37];
+	struct client *clients;
+	bool subscribed;	/* SUBSCRIBE sent */
+	bool confirmed;		/* ... and Redis said so: replays may start */
+	struct user *next;	/* hash chain */
+};
+
+struct client {
+	struct user *user;
+	struct evhttp_request *req;
+	bool poll;
+	bool live;		/* replay done: live events go straight out */
+	bool replay_wanted;	/* waiting for the subscription to start replay */
+	char last_id[48];	/* the last event id sent (or the cursor) */
+	struct evbuffer *held;	/* live events that came during the replay */
+	struct json_object *events;	/* poll: what the answer will carry */
+	struct event *timer;	/* SSE heartbeat, or the poll's timeout */
+	struct client *next;
+	int pending;		/* async Redis replies still due: free after them */
+	bool closed;
+	bool timed_out;		/* poll: answer as soon as the replay is done */
+};
+
+static struct conf conf;
+static struct event_base *base;
+static redisAsyncContext *sub, *cmd;
+static struct user *users[USER_BUCKETS];
+static long nstreams, nevents;
+
+/* ------------------------------------------------------------- helpers */
+
+static unsigned hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % USER_BUCKETS;
+}
+
+static struct user *user_find(const char *id)
+{
+	for (struct user *u = users[hash(id)]; u; u = u->next)
+		if (!strcmp(u->id, id))
+			return u;
+	return NULL;
+}
+
+/* Redis stream ids "ms-seq": compares numerically. */
+static int id_cmp(const char *a, const char *b)
+{
+	unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+	const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+	unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
+	unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+
+	if (am != bm)
+		return am < bm ? -1 : 1;
+	return as < bs ? -1 : as > bs;
+}
+
+static bool valid_id(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n && n < 21 && (s[n] == '\0' || (s[n] == '-' && strspn(s + n + 1, "0123456789") &&
+						 !s[n + 1 + strspn(s + n + 1, "0123456789")]));
+}
+
+static void problem(struct evhttp_request *req, int status, const char *slug, const char *detail)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "{\"type\":\"/problems/%s\",\"title\":\"%s\",\"status\":%d,"
+			       "\"detail\":\"%s\"}", slug, slug, status, detail);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/problem+json");
+	if (status == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+	evhttp_send_reply(req, status, slug, b);
+	evbuffer_free(b);
+}
+
+/* --------------------------------------------------------------- output */
+
+static void client_free(struct client *c);
+
+static void client_drop(struct client *c, const char *why)
+{
+	if (c->closed)
+		return;
+	log_line(LOG_INFO, NULL, NULL, "stream of %s closed: %s", c->user ? c->user->id : "?", why);
+	c->closed = true;
+	if (!c->poll && c->req)
+		evhttp_send_reply_end(c->req);
+	client_free(c);
+}
+
+/* A client that stops reading must not hold the process's memory. */
+static bool too_far_behind(struct client *c)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+
+	return bev && (long)evbuffer_get_length(bufferevent_get_output(bev)) > conf.stream_max_buffer;
+}
+
+static void sse_send(struct client *c, const char *id, const char *event, const char *data)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (id && *id)
+		evbuffer_add_printf(b, "id: %s\n", id);
+	evbuffer_add_printf(b, "event: %s\ndata: %s\n\n", event, data);
+	evhttp_send_reply_chunk(c->req, b);
+	evbuffer_free(b);
+	nevents++;
+	if (too_far_behind(c))
+		client_drop(c, "the client stopped reading");
+}
+
+static void poll_finish(struct client *c)
+{
+	struct json_object *o = json_object_new_object();
+	struct evbuffer *b = evbuffer_new();
+
+	json_object_object_add(o, "events", json_object_get(c->events));
+	json_object_object_add(o, "cursor", json_object_new_string(c->last_id));
+	evbuffer_add_printf(b, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type", "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-store");
+	evhttp_send_reply(c->req, 200, "OK", b);
+	evbuffer_free(b);
+	json_object_put(o);
+	c->closed = true;
+	client_free(c);
+}
+
+/* One event to one client, in order; ids not past what it has are dropped. */
+static void deliver(struct client *c, const char *id, const char *event, const char *data)
+{
+	if (c->closed)
+		return;
+	if (id && *id) {
+		if (c->last_id[0] && id_cmp(id, c->last_id) <= 0)
+			return;	/* sent already (replay and live overlap) */
+		snprintf(c->last_id, sizeof(c->last_id), "%s", id);
+	}
+	if (!c->poll) {
+		sse_send(c, id, event, data);
+		return;
+	}
+	struct json_object *e = json_object_new_object();
+	json_object_object_add(e, "id", id && *id ? json_object_new_string(id) : NULL);
+	json_object_object_add(e, "event", json_object_new_string(event));
+	json_object_object_add(e, "data", json_tokener_parse(data));
+	json_object_array_add(c->events, e);
+	nevents++;
+}
+
+/* ---------------------------------------------------------- the replay */
+
+static void start_replay(struct client *c);
+
+static void finish_replay(struct client *c)
+{
+	c->live = true;
+	/* what arrived live during the replay, past the replay's end */
+	while (c->held && evbuffer_get_length(c->held)) {
+		size_t n;
+		char *line = evbuffer_readln(c->held, &n, EVBUFFER_EOL_NUL);
+		if (!line)
+			break;
+		char *ev = strchr(line, '\n'), *data = ev ? strchr(ev + 1, '\n') : NULL;
+		if (ev && data) {
+			*ev++ = '\0';
+			*data++ = '\0';
+			deliver(c, line, ev, data);
+		}
+		free(line);
+	}
+	if (c->poll && !c->closed && (c->timed_out || json_object_array_length(c->events)))
+		poll_finish(c);
+}
+
+static void on_xrange(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct client *c = priv;
+	redisReply *rep = r;
+	(void)ac;
+
+	c->pending--;
+	if (c->closed) {
+		client_free(c);
+		return;
+	}
+	if (rep && rep->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < rep->elements && !c->closed; i++) {
+			redisReply *entry = rep->element[i], *fields;
+			const char *ev = NULL, *data = NULL;
+			if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
+				continue;
+			fields = entry->element[1];
+			for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+				if (!strcmp(fields->element[k]->str, "e"))
+					ev = fields->element[k + 1]->str;
+				else if (!strcmp(fields->element[k]->str, "d"))
+					data = fields->element[k + 1]->str;
+			}
+			if (ev && data)
+				deliver(c, entry->element[0]->str, ev, data);
+		}
+	if (!c->closed)
+		finish_replay(c);
+}
+
+/* XINFO STREAM tells the newest id and the newest id ever trimmed: a
+ * cursor before the latter has lost events, and gets `reset`. */
+static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct client *c = priv;
+	redisReply *rep = r;
+	const char *last = NULL, *trimmed = NULL;
+	(void)ac;
+
+	c->pending--;
+	if (c->closed) {
+		client_free(c);
+		return;
+	}
+	if (rep && rep->type == REDIS_REPLY_ARRAY)
+		for (size_t k = 0; k + 1 < rep->elements; k += 2) {
+			const char *name = rep->element[k]->str;
+			redisReply *v = rep->element[k + 1];
+			if (!name || v->type != REDIS_REPLY_STRING)
+				continue;
+			if (!strcmp(name, "last-generated-id"))
+				last = v->str;
+			else if (!strcmp(name, "max-deleted-entry-id"))
+				trimmed = v->str;
+		}
+	if (!c->last_id[0]) {
+		/* no cursor: from now on */
+		snprintf(c->last_id, sizeof(c->last_id), "%s", last ? last : "0-0");
+		finish_replay(c);
+		return;
+	}
+	if (trimmed && strcmp(trimmed, "0-0") && id_cmp(c->last_id, trimmed) < 0) {
+		snprintf(c->last_id, sizeof(c->last_id), "%s", last ? last : "0-0");
+		deliver(c, NULL, "reset", "{\"reason\":\"the cursor is older than the events kept\"}");
+		if (!c->closed)
+			finish_replay(c);
+		return;
+	}
+	char key[64], from[64];
+	events_stream_key(c->user->id, key);
+	snprintf(from, sizeof(from), "(%s", c->last_id);
+	c->pending++;
+	redisAsyncCommand(cmd, on_xrange, c, "XRANGE %s %s +", key, from);
+}
+
+static void start_replay(struct client *c)
+{
+	char key[64];
+
+	c->replay_wanted = false;
+	events_stream_key(c->user->id, key);
+	c->pending++;
+	if (!cmd || redisAsyncCommand(cmd, on_xinfo, c, "XINFO STREAM %s", key) != REDIS_OK) {
+		c->pending--;
+		finish_replay(c);	/* Redis is away: live from now, resumed on its return */
+	}
+}
+
+/* --------------------------------------------------------------- pub/sub */
+
+static void on_message(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = r;
+	struct user *u;
+	(void)ac;
+	(void)priv;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
+		return;
+	const char *kind = rep->element[0]->str, *chan = rep->element[1]->str;
+	if (!kind || !chan || strncmp(chan, "c4a:live:", 9) || !(u = user_find(chan + 9)))
+		return;
+	if (!strcmp(kind, "subscribe")) {
+		u->confirmed = true;
+		for (struct client *c = u->clients; c; c = c->next)
+			if (c->replay_wanted)
+				start_replay(c);
+		return;
+	}
+	if (strcmp(kind, "message") || rep->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	const char *msg = rep->element[2]->str;
+	const char *ev = strchr(msg, '\n'), *data = ev ? strchr(ev + 1, '\n') : NULL;
+	if (!ev || !data)
+		return;
+	char id[48], name[32];
+	snprintf(id, sizeof(id), "%.*s", (int)(ev - msg), msg);
+	snprintf(name, sizeof(name), "%.*s", (int)(data - ev - 1), ev + 1);
+	for (struct client *c = u->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->live) {
+			deliver(c, id, name, data + 1);
+			if (c->poll && !c->closed && json_object_array_length(c->events))
+				poll_finish(c);
+		} else {
+			/* held until the replay is done: "id\nevent\ndata\0" */
+			if (!c->held)
+				c->held = evbuffer_new();
+			evbuffer_add_printf(c->held, "%s", msg);
+			evbuffer_add(c->held, "", 1);
+		}
+	}
+}
+
+static void subscribe(struct user *u)
+{
+	char chan[64];
+
+	if (u->subscribed || !sub)
+		return;
+	events_live_channel(u->id, chan);
+	if (redisAsyncCommand(sub, on_message, NULL, "SUBSCRIBE %s", chan) == REDIS_OK)
+		u->subscribed = true;
+}
+
+static void unsubscribe(struct user *u)
+{
+	char chan[64];
+
+	if (!u->subscribed || !sub)
+		return;
+	events_live_channel(u->id, chan);
+	redisAsyncCommand(sub, NULL, NULL, "UNSUBSCRIBE %s", chan);
+}
+
+/* ------------------------------------------------------- Redis, again */
+
+static void redis_connect(void);
+
+static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	redis_connect();
+}
+
+static void schedule_reconnect(void)
+{
+	static int backoff_ms = 100;
+	static struct event *ev;
+	struct timeval tv = { backoff_ms / 1000, (backoff_ms % 1000) * 1000 };
+
+	if (!ev)
+		ev = evtimer_new(base, on_reconnect_timer, NULL);
+	if (evtimer_pending(ev, NULL))
+		return;
+	evtimer_add(ev, &tv);
+	backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)status;
+	log_warn(NULL, "redis %s connection lost; reconnecting", ac == sub ? "pub/sub" : "command");
+	if (ac == sub)
+		sub = NULL;
+	if (ac == cmd)
+		cmd = NULL;
+	/* with the pub/sub connection, every subscription went */
+	if (!sub)
+		for (unsigned i = 0; i < USER_BUCKETS; i++)
+			for (struct user *u = users[i]; u; u = u->next)
+				u->subscribed = u->confirmed = false;
+	schedule_reconnect();
+}
+
+static redisAsyncContext *open_async(void)
+{
+	redisAsyncContext *ac;
+
+	if (!strncmp(conf.redis, "unix:", 5)) {
+		ac = redisAsyncConnectUnix(conf.redis + 5);
+	} else {
+		char host[256];
+		const char *colon = strrchr(conf.redis, ':');
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - conf.redis) : (int)strlen(conf.redis),
+			 conf.redis);
+		ac = redisAsyncConnect(host, colon ? atoi(colon + 1) : 6379);
+	}
+	if (!ac || ac->err) {
+		if (ac)
+			redisAsyncFree(ac);
+		return NULL;
+	}
+	redisLibeventAttach(ac, base);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	return ac;
+}
+
+/* (Re)connects both connections; after a loss, every user subscribes
+ * again and every stream replays from its last id, filling the gap. */
+static void redis_connect(void)
+{
+	if (!cmd)
+		cmd = open_async();
+	if (!sub && cmd) {
+		sub = open_async();
+		if (sub)
+			for (unsigned i = 0; i < USER_BUCKETS; i++)
+				for (struct user *u = users[i]; u; u = u->next) {
+					u->subscribed = u->confirmed = false;
+					for (struct client *c = u->clients; c; c = c->next)
+						if (!c->closed) {
+							c->live = false;
+							c->replay_wanted = true;
+						}
+					subscribe(u);
+				}
+	}
+	if (!cmd || !sub) {
+		log_warn(NULL, "cannot reach redis at %s; retrying", conf.redis);
+		schedule_reconnect();
+	} else {
+		log_info(NULL, "redis connected");
+	}
+}
+
+/* --------------------------------------------------------------- clients */
+
+static void client_free(struct client *c)
+{
+	struct user *u = c->user;
+
+	if (c->pending > 0)
+		return;	/* a Redis reply is still due with this pointer */
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	if (u) {
+		struct client **pp = &u->clients;
+		while (*pp && *pp != c)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = c->next;
+		c->user = NULL;
+		if (!u->clients) {
+			struct user **up = &users[hash(u->id)];
+			unsubscribe(u);
+			while (*up && *up != u)
+				up = &(*up)->next;
+			if (*up)
+				*up = u->next;
+			free(u);
+		}
+		if (!c->poll)
+			nstreams--;
+	}
+	if (c->req) {
+		struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
+		if (conn)
+			evhttp_connection_set_closecb(conn, NULL, NULL);
+	}
+	if (c->held)
+		evbuffer_free(c->held);
+	json_object_put(c->events);
+	free(c);
+}
+
+static void on_close(struct evhttp_connection *conn, void *arg)
+{
+	struct client *c = arg;
+	(void)conn;
+
+	if (c->closed)
+		return;
+	c->closed = true;
+	c->req = NULL;
+	if (c->timer) {		/* nothing more may be written to it */
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	client_free(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	(void)fd;
+	(void)what;
+
+	if (c->poll) {
+		/* the timeout: whatever there is, maybe nothing — but never
+		 * before the cursor is known */
+		if (c->live)
+			poll_finish(c);
+		else
+			c->timed_out = true;
+		return;
+	}
+	/* a comment line keeps proxies and lighttpd from closing a quiet stream */
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add_printf(b, ": heartbeat\n\n");
+	evhttp_send_reply_chunk(c->req, b);
+	evbuffer_free(b);
+	if (too_far_behind(c))
+		client_drop(c, "the client stopped reading");
+}
+
+/* The caller is @user_id: open its stream or poll. */
+static void client_start(struct client *c, const char *user_id)
+{
+	struct user *u = user_find(user_id);
+
+	if (!u) {
+		u = calloc(1, sizeof(*u));
+		snprintf(u->id, sizeof(u->id), "%s", user_id);
+		u->next = users[hash(user_id)];
+		users[hash(user_id)] = u;
+	}
+	c->user = u;
+	c->next = u->clients;
+	u->clients = c;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), on_close, c);
+	if (!c->poll) {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+		evhttp_add_header(h, "Content-Type", "text/event-stream");
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "X-Accel-Buffering", "no");
+		evhttp_send_reply_start(c->req, 200, "OK");
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add_printf(b, "retry: 3000\n\n");
+		evhttp_send_reply_chunk(c->req, b);
+		evbuffer_free(b);
+		nstreams++;
+		struct timeval hb = { conf.stream_heartbeat, 0 };
+		c->timer = event_new(base, -1, EV_PERSIST, on_timer, c);
+		event_add(c->timer, &hb);
+	}
+	c->replay_wanted = true;
+	subscribe(u);
+	if (u->confirmed)
+		start_replay(c);
+}
+
+static void on_ticket(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct client *c = priv;
+	redisReply *rep = r;
+	(void)ac;
+
+	c->pending--;
+	if (c->closed) {
+		client_free(c);
+		return;
+	}
+	if (!rep || rep->type != REDIS_REPLY_STRING) {
+		problem(c->req, 401, "unauthorized", "the stream ticket is unknown, used or expired");
+		c->closed = true;
+		client_free(c);
+		return;
+	}
+	char user[37];
+	snprintf(user, sizeof(user), "%s", rep->str);
+	client_start(c, user);
+}
+
+static void on_revoked(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct client *c = priv;
+	redisReply *rep = r;
+	(void)ac;
+
+	c->pending--;
+	if (c->closed) {
+		client_free(c);
+		return;
+	}
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer > 0) {
+		problem(c->req, 401, "unauthorized", "this sign-in has ended");
+		c->closed = true;
+		client_free(c);
+		return;
+	}
+	client_start(c, rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+			       rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "");
+}
+
+static const char *query_value(struct evkeyvalq *q, const char *name)
+{
+	return evhttp_find_header(q, name);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = evhttp_uri_get_path(uri), *qs = evhttp_uri_get_query(uri);
+	struct evkeyvalq q;
+	struct client *c;
+	bool poll;
+	(void)arg;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		problem(req, 405, "method-not-allowed", "streams are read with GET");
+		return;
+	}
+	if (!path || (strcmp(path, "/v1/stream") && strcmp(path, "/v1/poll"))) {
+		problem(req, 404, "not-found", "no such stream");
+		return;
+	}
+	poll = !strcmp(path, "/v1/poll");
+	TAILQ_INIT(&q);
+	if (qs)
+		evhttp_parse_query_str(qs, &q);
+	c = calloc(1, sizeof(*c));
+	c->req = req;
+	c->poll = poll;
+	if (poll)
+		c->events = json_object_new_array();
+
+	/* where to resume: Last-Event-ID (SSE) or ?cursor= (poll) */
+	const char *from = poll ? query_value(&q, "cursor")
+				: evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+	if (!from && !poll)
+		from = query_value(&q, "last_event_id");
+	if (from && *from) {
+		if (!valid_id(from)) {
+			problem(req, 400, "validation", "the cursor is not one of ours");
+			goto refuse;
+		}
+		snprintf(c->last_id, sizeof(c->last_id), "%s", from);
+	}
+	if (poll) {
+		const char *t = query_value(&q, "timeout");
+		long timeout = t ? strtol(t, NULL, 10) : POLL_TIMEOUT_DEFAULT;
+		if (t && (timeout < 0 || timeout > POLL_TIMEOUT_MAX || strspn(t, "0123456789") != strlen(t))) {
+			problem(req, 400, "validation", "timeout must be 0 to 60 seconds");
+			goto refuse;
+		}
+		struct timeval tv = { timeout, 0 };
+		c->timer = evtimer_new(base, on_timer, c);
+		evtimer_add(c->timer, &tv);
+	}
+
+	const char *ticket = query_value(&q, "ticket");
+	const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	struct auth_claims claims;
+	if (!cmd) {
+		problem(req, 503, "unavailable", "the live path is reconnecting; retry shortly");
+		goto refuse;
+	}
+	if (ticket && *ticket && strlen(ticket) < 128) {
+		char key[160];
+		snprintf(key, sizeof(key), "c4a:ticket:%s", ticket);
+		c->pending++;
+		redisAsyncCommand(cmd, on_ticket, c, "GETDEL %s", key);
+	} else if (authz && !strncasecmp(authz, "Bearer ", 7) &&
+		   !auth_access_verify(conf.jwt_secret, authz + 7, time(NULL), &claims)) {
+		char key[64];
+		snprintf(key, sizeof(key), "c4a:revoked:%s", claims.sid);
+		c->pending++;
+		/* EXISTS and ECHO in one reply: the revocation, and who it is */
+		redisAsyncCommand(cmd, NULL, NULL, "MULTI");
+		redisAsyncCommand(cmd, NULL, NULL, "EXISTS %s", key);
+		redisAsyncCommand(cmd, NULL, NULL, "ECHO %s", claims.user_id);
+		redisAsyncCommand(cmd, on_revoked, c, "EXEC");
+	} else {
+		problem(req, 401, "unauthorized", "send Authorization: Bearer <token> or ?ticket=");
+		goto refuse;
+	}
+	evhttp_clear_headers(&q);
+	return;
+refuse:
+	evhttp_clear_headers(&q);
+	c->closed = true;
+	c->req = NULL;
+	client_free(c);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopexit(base, NULL);
+}
+
+static void on_stats(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_line(LOG_DEBUG, NULL, NULL, "streams %ld, events sent %ld", nstreams, nevents);
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	const char *pidfile = NULL;
+	struct rlimit rl;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
+			pidfile = argv[++i];
+	if (conf_load(&conf, NULL, err, sizeof(err))) {
+		fprintf(stderr, "chat4all-stream: %s\n", err);
+		return 1;
+	}
+	log_open(conf.log_file, conf.log_level, "stream");
+	if (!conf.jwt_secret || strlen(conf.jwt_secret) < 32) {
+		log_error(NULL, "jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)");
+		return 1;
+	}
+	/* each stream is a socket: take every descriptor the system allows */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	struct evhttp *http = evhttp_new(base);
+	evhttp_set_gencb(http, handle, NULL);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+					 EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	if (evhttp_bind_socket(http, "127.0.0.1", (unsigned short)conf.stream_port)) {
+		log_error(NULL, "cannot listen on 127.0.0.1:%ld", conf.stream_port);
+		return 1;
+	}
+	redis_connect();
+	struct event *term = evsignal_new(base, SIGTERM, on_signal, NULL);
+	struct event *intr = evsignal_new(base, SIGINT, on_signal, NULL);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+	struct event *stats = event_new(base, -1, EV_PERSIST, on_stats, NULL);
+	struct timeval minute = { 60, 0 };
+	event_add(stats, &minute);
+	if (pidfile) {
+		FILE *f = fopen(pidfile, "w");
+		if (f) {
+			fprintf(f, "%d\n", (int)getpid());
+			fclose(f);
+		}
+	}
+	log_info(NULL, "stream gateway listening on 127.0.0.1:%ld", conf.stream_port);
+	event_base_dispatch(base);
+	if (pidfile)
+		unlink(pidfile);
+	log_info(NULL, "stream gateway stopped");
+	return 0;
+}
