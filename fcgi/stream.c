@@ -259,13 +259,16 @@ static void on_xrange(redisAsyncContext *ac, void *r, void *priv)
 		finish_replay(c);
 }
 
-/* XINFO STREAM tells the newest id and the newest id ever trimmed: a
- * cursor before the latter has lost events, and gets `reset`. */
+/* XINFO STREAM tells the newest id, the oldest kept, and whether any were
+ * ever trimmed (entries-added > length; trimming only drops the oldest).
+ * A cursor before the oldest kept of a trimmed stream may have lost
+ * events: it gets `reset` (at worst one needless resync through REST). */
 static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct client *c = priv;
 	redisReply *rep = r;
-	const char *last = NULL, *trimmed = NULL;
+	const char *last = NULL, *first = NULL;
+	long long length = 0, added = 0;
 	(void)ac;
 
 	c->pending--;
@@ -277,20 +280,26 @@ static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 		for (size_t k = 0; k + 1 < rep->elements; k += 2) {
 			const char *name = rep->element[k]->str;
 			redisReply *v = rep->element[k + 1];
-			if (!name || v->type != REDIS_REPLY_STRING)
+			if (!name)
 				continue;
-			if (!strcmp(name, "last-generated-id"))
+			if (!strcmp(name, "last-generated-id") && v->type == REDIS_REPLY_STRING)
 				last = v->str;
-			else if (!strcmp(name, "max-deleted-entry-id"))
-				trimmed = v->str;
+			else if (!strcmp(name, "first-entry") && v->type == REDIS_REPLY_ARRAY &&
+				 v->elements == 2 && v->element[0]->type == REDIS_REPLY_STRING)
+				first = v->element[0]->str;
+			else if (!strcmp(name, "length") && v->type == REDIS_REPLY_INTEGER)
+				length = v->integer;
+			else if (!strcmp(name, "entries-added") && v->type == REDIS_REPLY_INTEGER)
+				added = v->integer;
 		}
+	bool trimmed = first && added > length;
 	if (!c->last_id[0]) {
 		/* no cursor: from now on */
 		snprintf(c->last_id, sizeof(c->last_id), "%s", last ? last : "0-0");
 		finish_replay(c);
 		return;
 	}
-	if (trimmed && strcmp(trimmed, "0-0") && id_cmp(c->last_id, trimmed) < 0) {
+	if (trimmed && id_cmp(c->last_id, first) < 0) {
 		snprintf(c->last_id, sizeof(c->last_id), "%s", last ? last : "0-0");
 		deliver(c, NULL, "reset", "{\"reason\":\"the cursor is older than the events kept\"}");
 		if (!c->closed)

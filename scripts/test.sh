@@ -37,7 +37,7 @@ rm -f "$FAKE_PORT_FILE"
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/chat4all-test.XXXXXX)
 chmod 755 "$TMP"
-export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) API_PROCS=4
+export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4
 cleanup() {
 	local rc=$?
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
@@ -65,6 +65,7 @@ export CHAT4ALL_TEST_STACK="$ROOT/scripts/stack.sh"
 PSQL="psql -h $VAR/run -p $PGPORT -U chat4all -d chat4all -qtAX"
 [ "$(id -u)" = 0 ] && PSQL="runuser -u postgres -- $PSQL"
 export CHAT4ALL_TEST_PSQL=$PSQL
+export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
 "$ROOT/build/integration/api_test" || failed=1
 
 echo "== restart: make stop leaves nothing running, a new start keeps the data"

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <jwt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1383,6 +1384,368 @@ static void test_out_of_order_decisions(void **state)
 	assert_true(wait_status(&a, m2, "sent"));
 }
 
+/* ------------------------------------------------------------ real time */
+
+/* An SSE client on its own thread: everything it reads, in one buffer. */
+struct sse {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	char *buf;
+	size_t len;
+	volatile int stop;
+	char url[512];
+	char auth[1100];
+	char last_event_id[96];
+	long status;
+};
+
+static size_t sse_on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct sse *s = arg;
+	pthread_mutex_lock(&s->mu);
+	char *nb = realloc(s->buf, s->len + size * n + 1);
+	if (nb) {
+		memcpy(nb + s->len, p, size * n);
+		s->buf = nb;
+		s->len += size * n;
+		s->buf[s->len] = '\0';
+	}
+	pthread_mutex_unlock(&s->mu);
+	return size * n;
+}
+
+static int sse_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a; (void)b; (void)c; (void)d;
+	return ((struct sse *)arg)->stop;	/* non-zero aborts the transfer */
+}
+
+static void *sse_run(void *arg)
+{
+	struct sse *s = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char line[200];
+
+	if (s->auth[0])
+		h = curl_slist_append(h, s->auth);
+	if (s->last_event_id[0]) {
+		snprintf(line, sizeof(line), "Last-Event-ID: %s", s->last_event_id);
+		h = curl_slist_append(h, line);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, s->url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+static void sse_open(struct sse *s, const char *token, const char *last_id, const char *query)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	snprintf(s->url, sizeof(s->url), "%s/v1/stream%s", getenv("CHAT4ALL_TEST_URL"), query ? query : "");
+	if (token)
+		snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", token);
+	if (last_id)
+		snprintf(s->last_event_id, sizeof(s->last_event_id), "%s", last_id);
+	pthread_create(&s->thread, NULL, sse_run, s);
+}
+
+static int sse_count(struct sse *s, const char *needle)
+{
+	int n = 0;
+	pthread_mutex_lock(&s->mu);
+	for (const char *p = s->buf; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Waits (at most 30 s: a liveness bound, not a measure) for @needle to
+ * have appeared @times times. */
+static bool sse_wait(struct sse *s, const char *needle, int times)
+{
+	for (int i = 0; i < 600; i++) {
+		if (sse_count(s, needle) >= times)
+			return true;
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "stream never showed '%s' %d times; it has:\n%s\n", needle, times,
+		s->buf ? s->buf : "");
+	return false;
+}
+
+/* The id of the last event carrying @needle. */
+static void sse_last_id(struct sse *s, char out[96])
+{
+	out[0] = '\0';
+	pthread_mutex_lock(&s->mu);
+	for (const char *p = s->buf; p && (p = strstr(p, "id: ")); p += 4)
+		snprintf(out, 96, "%.*s", (int)strcspn(p + 4, "\n"), p + 4);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void sse_close(struct sse *s)
+{
+	s->stop = 1;
+	pthread_join(s->thread, NULL);
+	free(s->buf);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static void test_stream_two_users(void **state)
+{
+	struct resp r;
+	struct user a, b, c;
+	struct sse sa, sb, sc;
+	char conv[37], msg_id[37], needle[128], path[160];
+	(void)state;
+
+	signup(&a, "live");
+	signup(&b, "live");
+	signup(&c, "live");
+	sse_open(&sa, a.access, NULL, NULL);
+	sse_open(&sb, b.access, NULL, NULL);
+	sse_open(&sc, c.access, NULL, NULL);
+	assert_true(sse_wait(&sa, "retry: 3000", 1));
+	assert_true(sse_wait(&sb, "retry: 3000", 1));
+	assert_true(sse_wait(&sc, "retry: 3000", 1));
+	private_conv(&a, &b, conv);
+	assert_true(sse_wait(&sb, "event: conversation", 1));
+
+	send_text(&r, &a, conv, "live-1", "hello over SSE");
+	snprintf(msg_id, sizeof(msg_id), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	/* b gets the released message; a its own pending copy, then "sent" */
+	assert_true(sse_wait(&sb, "hello over SSE", 1));
+	assert_true(sse_wait(&sa, "\"status\" : \"pending\"", 1));
+	snprintf(needle, sizeof(needle), "{\"message_id\":\"%s\"", msg_id);
+	assert_true(sse_wait(&sa, needle, 1));
+	assert_true(sse_wait(&sa, "\"status\":\"sent\"", 1));
+
+	/* receipts reach the sender; typing reaches the other member only */
+	snprintf(path, sizeof(path), "/v1/conversations/%s/receipts", conv);
+	json_post(&r, path, b.access, "{\"read_seq\":1}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	assert_true(sse_wait(&sa, "event: receipt", 1));
+	snprintf(path, sizeof(path), "/v1/conversations/%s/typing", conv);
+	http(&r, "POST", path, b.access, "", 0, NULL, NULL);
+	resp_free(&r);
+	assert_true(sse_wait(&sa, "event: typing", 1));
+	/* a rejected message goes to its sender alone, with the reason */
+	send_text(&r, &a, conv, "live-2", "you idiot");
+	resp_free(&r);
+	assert_true(sse_wait(&sa, "\"status\":\"rejected\"", 1));
+	assert_true(sse_wait(&sa, "\"reason\":\"harassment (lexicon)\"", 1));
+	send_text(&r, &a, conv, "live-3", "after the rejected one");
+	resp_free(&r);
+	assert_true(sse_wait(&sb, "after the rejected one", 1));
+	assert_int_equal(sse_count(&sb, "you idiot"), 0);
+	assert_int_equal(sse_count(&sb, "event: typing"), 0);	/* not to oneself */
+
+	/* nothing of theirs ever reached the outsider */
+	assert_int_equal(sse_count(&sc, "event: "), 0);
+	sse_close(&sa);
+	sse_close(&sb);
+	sse_close(&sc);
+}
+
+static void test_stream_resume(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	struct sse s;
+	char conv[37], last[96], key[16];
+	(void)state;
+
+	signup(&a, "resume");
+	signup(&b, "resume");
+	private_conv(&a, &b, conv);
+	send_text(&r, &a, conv, "r0", "before");
+	resp_free(&r);
+	sse_open(&s, b.access, "0-0", NULL);	/* from the beginning */
+	assert_true(sse_wait(&s, "before", 1));
+	sse_last_id(&s, last);
+	assert_true(last[0] != '\0');
+	sse_close(&s);
+
+	/* three messages while b is away */
+	for (int i = 1; i <= 3; i++) {
+		snprintf(key, sizeof(key), "r%d", i);
+		send_text(&r, &a, conv, key, "while away");
+		char id[37];
+		snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+		resp_free(&r);
+		assert_true(wait_status(&a, id, "sent"));
+	}
+	sse_open(&s, b.access, last, NULL);
+	assert_true(sse_wait(&s, "while away", 3));
+	usleep(300 * 1000);
+	assert_int_equal(sse_count(&s, "while away"), 3);	/* exactly the missed ones */
+	assert_int_equal(sse_count(&s, "before"), 0);
+	/* and live after the replay, without a gap */
+	send_text(&r, &a, conv, "r4", "live again");
+	resp_free(&r);
+	assert_true(sse_wait(&s, "live again", 1));
+	sse_close(&s);
+
+	/* the same through a ticket, which works once */
+	http(&r, "POST", "/v1/stream/ticket", b.access, "", 0, NULL, NULL);
+	assert_int_equal(r.status, 201);
+	char query[128];
+	snprintf(query, sizeof(query), "?ticket=%s&last_event_id=%s", jstr(r.json, "ticket"), last);
+	resp_free(&r);
+	sse_open(&s, NULL, NULL, query);
+	assert_true(sse_wait(&s, "live again", 1));
+	sse_close(&s);
+	sse_open(&s, NULL, NULL, query);
+	assert_true(sse_wait(&s, "/problems/unauthorized", 1));
+	sse_close(&s);
+	assert_int_equal(s.status, 401);
+}
+
+static void test_stream_refusals(void **state)
+{
+	struct resp r;
+	struct user u;
+	(void)state;
+
+	signup(&u, "refuse");
+	char *expired = token_with_exp(&u, -10);
+	get(&r, expired, "/v1/stream");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	free(expired);
+	get(&r, NULL, "/v1/poll");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+	get(&r, u.access, "/v1/poll?cursor=nonsense");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	get(&r, u.access, "/v1/poll?timeout=99");
+	assert_problem(&r, 400, "validation");
+	resp_free(&r);
+	get(&r, NULL, "/v1/stream?ticket=made-up");
+	assert_problem(&r, 401, "unauthorized");
+	resp_free(&r);
+}
+
+static void test_long_poll(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	char conv[37], cursor[96];
+	(void)state;
+
+	signup(&a, "poll");
+	signup(&b, "poll");
+	/* no cursor: the current position, at once */
+	assert_int_equal(get(&r, b.access, "/v1/poll?timeout=0"), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "events")), 0);
+	snprintf(cursor, sizeof(cursor), "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
+	/* nothing happens: empty after the timeout, same cursor */
+	assert_int_equal(get(&r, b.access, "/v1/poll?cursor=%s&timeout=1", cursor), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "events")), 0);
+	assert_string_equal(jstr(r.json, "cursor"), cursor);
+	resp_free(&r);
+	/* events waiting: they come back at once (a long timeout is not waited) */
+	private_conv(&a, &b, conv);
+	assert_int_equal(get(&r, b.access, "/v1/poll?cursor=%s&timeout=60", cursor), 200);
+	assert_true(json_object_array_length(jget(r.json, "events")) >= 1);
+	assert_string_equal(jstr(r.json, "events.0.event"), "conversation");
+	assert_string_equal(jstr(r.json, "events.0.data.id"), conv);
+	assert_string_not_equal(jstr(r.json, "cursor"), cursor);
+	snprintf(cursor, sizeof(cursor), "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
+	/* a wait that an event ends: send from another thread meanwhile */
+	struct race send = { .u = &a, .conv = conv, .client_id = "poll-1", .count = 1 };
+	pthread_t t;
+	pthread_create(&t, NULL, race_sender, &send);
+	assert_int_equal(get(&r, b.access, "/v1/poll?cursor=%s&timeout=60", cursor), 200);
+	pthread_join(t, NULL);
+	assert_string_equal(jstr(r.json, "events.0.event"), "message");
+	assert_string_equal(jstr(r.json, "events.0.data.text"), "race");
+	resp_free(&r);
+}
+
+/* A cursor older than what the replay stream still holds gets `reset`. */
+static void test_stale_cursor_reset(void **state)
+{
+	struct resp r;
+	struct user u;
+	char cmd[512];
+	(void)state;
+
+	signup(&u, "stale");
+	/* two events, then the stream loses its oldest (as MAXLEN trimming does) */
+	snprintf(cmd, sizeof(cmd), "%s XADD c4a:ev:%s 1-1 e x d '{}' >/dev/null && "
+		 "%s XADD c4a:ev:%s 2-1 e x d '{}' >/dev/null && %s XTRIM c4a:ev:%s MAXLEN 1 >/dev/null",
+		 getenv("CHAT4ALL_TEST_REDIS_CLI"), u.id, getenv("CHAT4ALL_TEST_REDIS_CLI"), u.id,
+		 getenv("CHAT4ALL_TEST_REDIS_CLI"), u.id);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(get(&r, u.access, "/v1/poll?cursor=0-5&timeout=0"), 200);
+	assert_string_equal(jstr(r.json, "events.0.event"), "reset");
+	assert_string_equal(jstr(r.json, "cursor"), "2-1");
+	resp_free(&r);
+	/* the cursor the reset handed out goes on without another */
+	snprintf(cmd, sizeof(cmd), "%s XADD c4a:ev:%s 3-1 e x d '{\"n\":3}' >/dev/null",
+		 getenv("CHAT4ALL_TEST_REDIS_CLI"), u.id);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(get(&r, u.access, "/v1/poll?cursor=2-1&timeout=0"), 200);
+	assert_int_equal(json_object_array_length(jget(r.json, "events")), 1);
+	assert_string_equal(jstr(r.json, "events.0.event"), "x");
+	assert_string_equal(jstr(r.json, "events.0.id"), "3-1");
+	assert_int_equal(jint(r.json, "events.0.data.n"), 3);
+	resp_free(&r);
+}
+
+/* Redis goes away and comes back: the API keeps accepting messages, the
+ * open stream survives, and events flow again. */
+static void test_redis_restart(void **state)
+{
+	struct resp r;
+	struct user a, b;
+	struct sse s;
+	char conv[37], cmd[1024];
+	(void)state;
+
+	signup(&a, "redis");
+	signup(&b, "redis");
+	private_conv(&a, &b, conv);
+	sse_open(&s, b.access, NULL, NULL);
+	assert_true(sse_wait(&s, "retry: 3000", 1));
+	snprintf(cmd, sizeof(cmd), "kill $(cat %s/run/redis.pid); "
+		 "for i in $(seq 100); do [ -e %s/run/redis.pid ] || break; sleep 0.05; done",
+		 getenv("VAR"), getenv("VAR"));
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(send_text(&r, &a, conv, "during", "while redis is down"), 202);
+	resp_free(&r);
+	snprintf(cmd, sizeof(cmd), "%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"));
+	assert_int_equal(system(cmd), 0);
+	/* what is sent now arrives on the stream that stayed open */
+	for (int i = 0; i < 60 && !sse_count(&s, "after redis came back"); i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "after-%d", i);
+		send_text(&r, &a, conv, key, "after redis came back");
+		resp_free(&r);
+		usleep(500 * 1000);
+	}
+	assert_true(sse_wait(&s, "after redis came back", 1));
+	sse_close(&s);
+}
+
 /* --------------------------------------------------------- rate limits */
 
 static void test_rate_limits(void **state)
@@ -1519,6 +1882,12 @@ int main(void)
 		cmocka_unit_test(test_dead_letters),
 		cmocka_unit_test(test_worker_sigkill),
 		cmocka_unit_test(test_out_of_order_decisions),
+		cmocka_unit_test(test_stream_two_users),
+		cmocka_unit_test(test_stream_resume),
+		cmocka_unit_test(test_stream_refusals),
+		cmocka_unit_test(test_long_poll),
+		cmocka_unit_test(test_stale_cursor_reset),
+		cmocka_unit_test(test_redis_restart),
 		cmocka_unit_test(test_rate_limits),
 		cmocka_unit_test(test_health_and_metrics),
 		cmocka_unit_test(test_admin_promote),
