@@ -81,6 +81,24 @@ int h_health_metrics(struct req *r)
 	free(mod);
 	metrics_free(mm);
 	free(path);
+
+	/* the stream gateway's: streams opened and closed, events sent */
+	path = metrics_path_for(r->app->conf.metrics_file, "stream");
+	mm = path ? metrics_attach(path, STREAM_NSERIES, 4) : NULL;
+	char *st = mm ? metrics_render_series(mm, metrics_stream_labels(), "chat4all_stream_total",
+					      NULL, "SSE streams opened and closed, events sent, "
+						    "slow readers dropped; connected = opened - closed.")
+		      : NULL;
+	if (st) {
+		char *all = NULL;
+		if (asprintf(&all, "%s%s", text, st) >= 0) {
+			free(text);
+			text = all;
+		}
+	}
+	free(st);
+	metrics_free(mm);
+	free(path);
 	r->content_type = "text/plain; version=0.0.4";
 	return req_reply_take(r, 200, text);
 }

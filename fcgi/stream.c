@@ -17,6 +17,7 @@
 #include "../lib/conf.h"
 #include "../lib/events.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -72,6 +73,7 @@ static struct event_base *base;
 static redisAsyncContext *sub, *cmd;
 static struct user *users[USER_BUCKETS];
 static long nstreams, nevents;
+static struct metrics *counters;	/* opened, closed, events, dropped: for /metrics */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -159,8 +161,11 @@ static void sse_send(struct client *c, const char *id, const char *event, const 
 	evhttp_send_reply_chunk(c->req, b);
 	evbuffer_free(b);
 	nevents++;
-	if (too_far_behind(c))
+	metrics_observe(counters, STREAM_EVENTS, 200, 0);
+	if (too_far_behind(c)) {
+		metrics_observe(counters, STREAM_DROPPED, 200, 0);
 		client_drop(c, "the client stopped reading");
+	}
 }
 
 static void poll_finish(struct client *c)
@@ -201,6 +206,7 @@ static void deliver(struct client *c, const char *id, const char *event, const c
 	json_object_object_add(e, "data", json_tokener_parse(data));
 	json_object_array_add(c->events, e);
 	nevents++;
+	metrics_observe(counters, STREAM_EVENTS, 200, 0);
 }
 
 /* ---------------------------------------------------------- the replay */
@@ -514,8 +520,10 @@ static void client_free(struct client *c)
 				*up = u->next;
 			free(u);
 		}
-		if (!c->poll)
+		if (!c->poll) {
 			nstreams--;
+			metrics_observe(counters, STREAM_CLOSED, 200, 0);
+		}
 	}
 	if (c->req) {
 		struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
@@ -594,6 +602,7 @@ static void client_start(struct client *c, const char *user_id)
 		evhttp_send_reply_chunk(c->req, b);
 		evbuffer_free(b);
 		nstreams++;
+		metrics_observe(counters, STREAM_OPENED, 200, 0);
 		struct timeval hb = { conf.stream_heartbeat, 0 };
 		c->timer = event_new(base, -1, EV_PERSIST, on_timer, c);
 		event_add(c->timer, &hb);
@@ -790,6 +799,9 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot listen on 127.0.0.1:%ld", conf.stream_port);
 		return 1;
 	}
+	char *mpath = metrics_path_for(conf.metrics_file, "stream");
+	counters = mpath ? metrics_open(mpath, STREAM_NSERIES, 4) : NULL;
+	free(mpath);
 	redis_connect();
 	struct event *term = evsignal_new(base, SIGTERM, on_signal, NULL);
 	struct event *intr = evsignal_new(base, SIGINT, on_signal, NULL);

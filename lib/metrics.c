@@ -315,11 +315,30 @@ char *metrics_render_series(struct metrics *m, const char *const *labels,
 		if (total_of(&sum[r]))
 			bprintf(&b, "%s{%s} %llu\n", counter, labels[r],
 				(unsigned long long)total_of(&sum[r]));
-	bprintf(&b, "# HELP %s Time taken, by the same labels.\n# TYPE %s histogram\n",
-		histogram, histogram);
-	for (unsigned r = 0; r < m->nroutes; r++)
-		if (total_of(&sum[r]))
-			render_histogram(&b, histogram, labels[r], &sum[r]);
+	if (histogram) {
+		bprintf(&b, "# HELP %s Time taken, by the same labels.\n# TYPE %s histogram\n",
+			histogram, histogram);
+		for (unsigned r = 0; r < m->nroutes; r++)
+			if (total_of(&sum[r]))
+				render_histogram(&b, histogram, labels[r], &sum[r]);
+	}
 	free(sum);
 	return b.s;
+}
+
+const char *const *metrics_stream_labels(void)
+{
+	static const char *const labels[STREAM_NSERIES] = {
+		"what=\"opened\"", "what=\"closed\"", "what=\"events\"", "what=\"dropped_slow\"",
+	};
+	return labels;
+}
+
+char *metrics_path_for(const char *metrics_file, const char *what)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s-%s", metrics_file, what) < 0)
+		return NULL;
+	return p;
 }

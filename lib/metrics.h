@@ -38,4 +38,11 @@ char *metrics_render(struct metrics *m, const char *const *names);
 char *metrics_render_series(struct metrics *m, const char *const *labels,
 			    const char *counter, const char *histogram, const char *help);
 
+/* The stream gateway's counters (its own file beside the API's). */
+enum stream_series { STREAM_OPENED, STREAM_CLOSED, STREAM_EVENTS, STREAM_DROPPED, STREAM_NSERIES };
+const char *const *metrics_stream_labels(void);
+
+/* metrics_path_for - "<metrics_file>-<what>", malloc()ed. */
+char *metrics_path_for(const char *metrics_file, const char *what);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "lexicon.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -437,9 +438,5 @@ const char *const *moderation_series_labels(void)
 
 char *moderation_metrics_path(const char *metrics_file)
 {
-	char *p = NULL;
-
-	if (asprintf(&p, "%s-moderation", metrics_file) < 0)
-		return NULL;
-	return p;
+	return metrics_path_for(metrics_file, "moderation");
 }

@@ -25,6 +25,10 @@ PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
 mkdir -p "$VAR"
 VAR=$(cd "$VAR" && pwd)
 
+# every open stream is a socket in the gateway and two in lighttpd: take
+# as many descriptors as this system lets us (root may raise the ceiling)
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 if [ "$(id -u)" = 0 ]; then
 	RUN_AS=${RUN_AS:-postgres}
 	as_user() { runuser -u "$RUN_AS" -- "$@"; }

@@ -1824,6 +1824,10 @@ static void test_health_and_metrics(void **state)
 				   "verdict=\"hold\",category=\"sexual\"} ") >= 1);
 	assert_non_null(strstr(r.body, "chat4all_moderation_provider_seconds_bucket{provider=\"lexicon\""));
 	assert_true(metric(r.body, "chat4all_jobs_queued{kind=\"dead\"} ") >= 1);
+	/* the gateway's, after the real-time tests opened and closed streams */
+	assert_true(metric(r.body, "chat4all_stream_total{what=\"opened\"} ") >= 5);
+	assert_true(metric(r.body, "chat4all_stream_total{what=\"events\"} ") >= 10);
+	assert_true(metric(r.body, "chat4all_stream_total{what=\"closed\"} ") >= 1);
 	resp_free(&r);
 	for (int i = 0; i < 20; i++) {
 		get(&r, NULL, "/healthz");
