@@ -109,7 +109,8 @@ test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/fcgi_insert
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/fcgi_insert $(BUILD)/bench/stream_idle \
+	    $(BUILD)/bench/stream_latency
 	@tests/bench/run.sh
 
 fmt:
@@ -143,3 +144,16 @@ $(BUILD)/integration/moderation_test: tests/integration/moderation_test.c $(LIB_
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
+
+$(BUILD)/bench/stream_idle: tests/bench/stream_idle.c $(BUILD)/libchat4all.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags libevent) -o $@ $< $(BUILD)/libchat4all.a \
+	    $(shell pkg-config --libs libevent) $(LDLIBS)
+
+$(BUILD)/bench/stream_latency: tests/bench/stream_latency.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	    -o $@ $< $(shell pkg-config --libs libcurl) -lpthread

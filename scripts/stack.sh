@@ -99,7 +99,9 @@ write_lighttpd_conf() {
 start_lighttpd() {
 	pid_alive "$VAR/run/lighttpd.pid" && return
 	write_lighttpd_conf
-	as_user lighttpd -f "$VAR/lighttpd.conf"
+	# runuser's PAM session sets the soft descriptor limit back to 1024,
+	# and lighttpd raises its own only when started as root
+	as_user bash -c 'ulimit -n "$(ulimit -Hn)"; exec lighttpd -f "$1"' lighttpd "$VAR/lighttpd.conf"
 }
 
 serve() {

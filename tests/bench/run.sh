@@ -20,7 +20,7 @@ export API_PROCS=${API_PROCS:-8} WORKERS=${WORKERS:-2}
 TMP=$(mktemp -d /tmp/chat4all-bench.XXXXXX)
 chmod 755 "$TMP"
 export VAR=$TMP PORT=$((30000 + RANDOM % 10000)) PGPORT=$((40000 + RANDOM % 10000))
-INSERT_PORT=$((PORT + 1))
+INSERT_PORT=$((PORT + 2))	# PORT + 1 is the stream gateway
 cleanup() {
 	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
@@ -139,6 +139,36 @@ read -r RELEASED P50_REL P99_REL <<<"$(psql_ -F' ' -c "SELECT count(*),
 	FROM messages WHERE client_id LIKE 'p%' AND sent_at IS NOT NULL")"
 sent_before=$(psql_ -c "SELECT count(*) FROM messages")
 
+# ---- real time: POST → the recipient's SSE event, at half the rate above
+LAT_RATE=$(( ${RPS[send_pipeline]:-200} / 2 ))
+SENDER=$(sed -n 2p "$DATA" | sed 's/.*token="\([^"]*\)".*/\1/')
+RECIPIENT=$(sed -n 3p "$DATA" | sed 's/.*token="\([^"]*\)".*/\1/')
+LAT_CONV=$(sed -n 2p "$DATA" | sed 's/.*conv="\([^"]*\)".*/\1/')
+LATENCY=$("$ROOT/build/bench/stream_latency" "$B" "$SENDER" "$RECIPIENT" "$LAT_CONV" "$LAT_RATE" "$DURATION" 2>&1 | tail -1)
+echo "$LATENCY" >&2
+
+# ---- idle streams held by the one gateway: directly, and through lighttpd
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$(cat "$VAR/run/stream.pid")/status"; }
+idle() {	# port count → "open/held … | KiB per stream"
+	local before after out
+	before=$(rss)
+	"$ROOT/build/bench/stream_idle" 127.0.0.1 "$1" "$2" 20 >"$VAR/idle.txt" 2>&1 &
+	local pid=$!
+	for _ in $(seq 150); do grep -q '^open' "$VAR/idle.txt" && break; sleep 0.1; done
+	sleep 1
+	after=$(rss)
+	out=$(grep '^open' "$VAR/idle.txt")
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+	awk -v o="$out" -v a="$after" -v b="$before" -v n="$2" \
+		'BEGIN { printf "%s; gateway RSS %d → %d KiB = %.1f KiB a stream", o, b, a, (a - b) / n }'
+}
+IDLE_DIRECT=$(CHAT4ALL_JWT_SECRET=$(cat "$VAR/secret/jwt") idle "$CHAT4ALL_STREAM_PORT" "${STREAMS:-10000}")
+echo "idle, direct: $IDLE_DIRECT" >&2
+sleep 2
+IDLE_PROXY=$(CHAT4ALL_JWT_SECRET=$(cat "$VAR/secret/jwt") idle "$PORT" "${PROXIED_STREAMS:-8000}")
+echo "idle, through lighttpd: $IDLE_PROXY" >&2
+
 # ---- a million messages: three very long conversations, the rest spread
 echo "storing $PRELOAD more messages..." >&2
 long=$((PRELOAD / 5))
@@ -191,6 +221,10 @@ pipeline ($WORKERS workers, lexicon moderation):
   alone: drained a backlog of $BACKLOG messages in ${DRAIN_ALONE}s = $PIPE_ALONE messages/s moderated and released
   beside the sends: $RELEASED released; accept → release p50 $P50_REL ms, p99 $P99_REL ms;
   queue depth each second: max $DEPTH_MAX [$DEPTH_SAMPLES]; drained ${DRAIN}s after the load stopped
+real time ($(nproc) cores, lexicon moderation, through lighttpd):
+  $LATENCY
+  idle SSE streams, one distinct user each, straight to the gateway: $IDLE_DIRECT
+  the same through lighttpd (2 descriptors a stream there; this machine allows $(ulimit -Hn)): $IDLE_PROXY
 send with ${stored} stored / send on empty history (both with the pipeline): $(ratio "${RPS[send_1m]}" "${RPS[send_pipeline]}")
 messages accepted in the first send run: $sent_before
 REPORT
