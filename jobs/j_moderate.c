@@ -1,8 +1,10 @@
 /*
  * j_moderate.c - the moderate stage: run the provider chain on a pending
  * message, record every attempt in moderation_log, write the verdict, and
- * enqueue the conversation's release. A message already decided is left
- * alone (the job ran before), so running it twice changes nothing twice.
+ * release the conversation (a batch does it in the same transaction; a
+ * job run alone, after its batch failed, enqueues a release job). A
+ * message already decided is left alone (the job ran before), so running
+ * it twice changes nothing twice.
  */
 #include "stage.h"
 
@@ -18,6 +20,8 @@ struct moderate_state {
 	char message_id[37];
 	char conversation_id[37];
 	bool pending;
+	bool announce;		/* the batch released this conversation: tell */
+	long long from, to;	/* ... what moved, (from, to] */
 	enum verdict verdict;
 	struct attempt attempts[MODERATION_MAX_ATTEMPTS];
 	int nattempts;
@@ -211,28 +215,76 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 		}
 	}
 	rc = 0;
-	if (json_object_array_length(decisions)) {
-		const char *params[] = {
-			json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
-			json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN),
-		};
-		if ((rc = db_exec(w->db, SQL_MODERATE_APPLY, params, &res))) {
-			snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s",
-				 db_sqlstate(w->db));
-		} else if (atoi(PQgetvalue(res, 0, 1)) > 0) {
-			PQclear(res);
-			res = NULL;
-			const char *np[] = { "release" };
-			rc = db_exec(w->db, SQL_JOB_NOTIFY, np, &res);
-		}
+	if (!json_object_array_length(decisions))
+		goto out;
+	/*
+	 * Decide and release in one transaction: lock the conversations first,
+	 * in id order (the batch is sorted by key, the conversation), as sends
+	 * and other workers do, then write the verdicts, then move each
+	 * watermark. One commit per batch, and no release jobs to queue.
+	 */
+	size_t len = 3 + (size_t)n * 40;
+	char *convs = malloc(len), *p = convs;
+	if (!convs) {
+		rc = ERR_INTERNAL;
+		goto out;
 	}
+	*p++ = '{';
+	for (int i = 0; i < n; i++) {
+		struct moderate_state *st = jobs[i].state;
+		if (!st || !st->pending || (p > convs + 1 && !strncmp(p - 36, st->conversation_id, 36)))
+			continue;
+		p += sprintf(p, "%s%s", p > convs + 1 ? "," : "", st->conversation_id);
+	}
+	strcpy(p, "}");
+	const char *lock[] = { convs };
+	const char *params[] = {
+		json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
+		json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN),
+	};
+	if ((rc = db_exec(w->db, SQL_CONV_LOCK_MANY, lock, &res)))
+		goto fail;
+	PQclear(res);
+	res = NULL;
+	if ((rc = db_exec(w->db, SQL_MODERATE_DECIDE, params, &res)))
+		goto fail;
+	PQclear(res);
+	res = NULL;
+	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, lock, &res)))
+		goto fail;
+	for (int r = 0; r < PQntuples(res); r++)
+		for (int i = 0; i < n; i++) {
+			struct moderate_state *st = jobs[i].state;
+			if (!st || strcmp(st->conversation_id, PQgetvalue(res, r, 0)) ||
+			    PQgetisnull(res, r, 1))
+				continue;
+			st->announce = true;
+			st->from = atoll(PQgetvalue(res, r, 1));
+			st->to = atoll(PQgetvalue(res, r, 2));
+			break;
+		}
+	free(convs);
+	goto out;
+fail:
+	snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s", db_sqlstate(w->db));
+	free(convs);
+out:
 	PQclear(res);
 	json_object_put(decisions);
 	json_object_put(attempts);
 	return rc;
 }
 
+static void after_commit(struct worker *w, struct job *jobs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct moderate_state *st = jobs[i].state;
+		if (st && st->announce)
+			release_announce(w, st->conversation_id, st->from, st->to);
+	}
+}
+
 const struct stage stage_moderate = {
 	.kind = "moderate", .prepare = prepare, .apply = apply, .cleanup = cleanup,
-	.prepare_batch = prepare_batch, .apply_batch = apply_batch,
+	.prepare_batch = prepare_batch, .apply_batch = apply_batch, .after_commit = after_commit,
 };

@@ -102,52 +102,58 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	return rc;
 }
 
+void release_announce(struct worker *w, const char *conv, long long from_seq, long long to_seq)
+{
+	PGresult *msgs = NULL, *members = NULL;
+	char from[24], to[24];
+
+	if (to_seq <= from_seq)
+		return;
+	snprintf(from, sizeof(from), "%lld", from_seq);
+	snprintf(to, sizeof(to), "%lld", to_seq);
+	const char *p1[] = { conv, from, to };
+	const char *p2[] = { conv };
+	if (db_exec(w->db, SQL_RELEASED_EVENTS, p1, &msgs) ||
+	    db_exec(w->db, SQL_MEMBER_IDS, p2, &members)) {
+		PQclear(msgs);
+		return;
+	}
+	int nm = PQntuples(members);
+	const char **others = calloc((size_t)nm + 1, sizeof(*others));
+	for (int m = 0; others && m < PQntuples(msgs); m++) {
+		const char *id = PQgetvalue(msgs, m, 0), *sender = PQgetvalue(msgs, m, 2);
+		const char *status = PQgetvalue(msgs, m, 3), *reason = PQgetvalue(msgs, m, 4);
+		struct json_object *st = json_object_new_object();
+		int k = 0;
+
+		json_object_object_add(st, "message_id", json_object_new_string(id));
+		json_object_object_add(st, "conversation_id", json_object_new_string(conv));
+		json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(msgs, m, 1))));
+		json_object_object_add(st, "status", json_object_new_string(status));
+		if (*reason)	/* an admin's words: json-c escapes them */
+			json_object_object_add(st, "reason", json_object_new_string(reason));
+		events_emit(w->kv, &sender, 1, "status",
+			    json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
+		json_object_put(st);
+		if (strcmp(status, "sent"))
+			continue;	/* rejected and held: the sender's alone */
+		for (int u = 0; u < nm; u++)
+			if (strcmp(PQgetvalue(members, u, 0), sender))
+				others[k++] = PQgetvalue(members, u, 0);
+		events_emit(w->kv, others, k, "message", PQgetvalue(msgs, m, 5), true);
+	}
+	free(others);
+	PQclear(msgs);
+	PQclear(members);
+}
+
 /* Tells everyone concerned what the batch released. */
 static void after_commit(struct worker *w, struct job *jobs, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct range *rg = jobs[i].state;
-		PGresult *msgs = NULL, *members = NULL;
-		char from[24], to[24];
-
-		if (!rg || rg->to <= rg->from)
-			continue;
-		snprintf(from, sizeof(from), "%lld", rg->from);
-		snprintf(to, sizeof(to), "%lld", rg->to);
-		const char *p1[] = { jobs[i].key, from, to };
-		const char *p2[] = { jobs[i].key };
-		if (db_exec(w->db, SQL_RELEASED_EVENTS, p1, &msgs) ||
-		    db_exec(w->db, SQL_MEMBER_IDS, p2, &members)) {
-			PQclear(msgs);
-			continue;
-		}
-		int nm = PQntuples(members);
-		const char **others = calloc((size_t)nm + 1, sizeof(*others));
-		for (int m = 0; others && m < PQntuples(msgs); m++) {
-			const char *id = PQgetvalue(msgs, m, 0), *sender = PQgetvalue(msgs, m, 2);
-			const char *status = PQgetvalue(msgs, m, 3), *reason = PQgetvalue(msgs, m, 4);
-			struct json_object *st = json_object_new_object();
-			int k = 0;
-
-			json_object_object_add(st, "message_id", json_object_new_string(id));
-			json_object_object_add(st, "conversation_id", json_object_new_string(jobs[i].key));
-			json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(msgs, m, 1))));
-			json_object_object_add(st, "status", json_object_new_string(status));
-			if (*reason)	/* an admin's words: json-c escapes them */
-				json_object_object_add(st, "reason", json_object_new_string(reason));
-			events_emit(w->kv, &sender, 1, "status",
-				    json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
-			json_object_put(st);
-			if (strcmp(status, "sent"))
-				continue;	/* rejected and held: the sender's alone */
-			for (int u = 0; u < nm; u++)
-				if (strcmp(PQgetvalue(members, u, 0), sender))
-					others[k++] = PQgetvalue(members, u, 0);
-			events_emit(w->kv, others, k, "message", PQgetvalue(msgs, m, 5), true);
-		}
-		free(others);
-		PQclear(msgs);
-		PQclear(members);
+		if (rg)
+			release_announce(w, jobs[i].key, rg->from, rg->to);
 	}
 }
 

@@ -50,6 +50,10 @@ struct stage {
 extern const struct stage stage_moderate;	/* j_moderate.c */
 extern const struct stage stage_release;	/* j_release.c */
 
+/* release_announce - after a commit that moved @conv's watermark from
+ * @from to @to: message events to the members, status events to senders. */
+void release_announce(struct worker *w, const char *conv, long long from, long long to);
+
 /* worker_run - claim and run jobs until SIGTERM/SIGINT; 0 on a clean stop. */
 int worker_run(struct worker *w);
 

@@ -219,6 +219,24 @@
 	X(MSG_FOR_MODERATION_MANY,                                             \
 	  "SELECT id, conversation_id, coalesce(text, ''), status FROM messages" \
 	  " WHERE id = ANY($1::uuid[])")                                       \
+	X(CONV_LOCK_MANY, /* $1 uuid[]: in id order, as sends and releases lock */ \
+	  "SELECT id FROM conversations WHERE id = ANY($1::uuid[])"            \
+	  " ORDER BY id FOR UPDATE")                                           \
+	X(MODERATE_DECIDE, /* $1 decisions, $2 attempts: MODERATE_APPLY without release jobs */ \
+	  "WITH d AS (UPDATE messages m SET status = x.status,"                \
+	  "             moderation_category = x.category, moderation_reason = x.reason" \
+	  "           FROM json_to_recordset($1::json)"                        \
+	  "                AS x(id uuid, status text, category text, reason text)" \
+	  "           WHERE m.id = x.id AND m.status = 'pending'"              \
+	  "           RETURNING m.id, m.conversation_id),"                     \
+	  " l AS (INSERT INTO moderation_log (message_id, provider, verdict,"  \
+	  "                                   category, score, latency_ms, raw)" \
+	  "       SELECT a.message_id, a.provider, a.verdict, a.category, a.score," \
+	  "              a.latency_ms, a.raw"                                  \
+	  "       FROM json_to_recordset($2::json) AS a(message_id uuid, provider text," \
+	  "            verdict text, category text, score real, latency_ms int, raw text)" \
+	  "       JOIN d ON d.id = a.message_id)"                              \
+	  " SELECT count(*) FROM d")                                           \
 	X(MODERATE_APPLY, /* $1 decisions, $2 attempts (JSON arrays of records) */ \
 	  "WITH d AS (UPDATE messages m SET status = x.status,"                \
 	  "             moderation_category = x.category, moderation_reason = x.reason" \
