@@ -1,11 +1,12 @@
 # Chat4All: one image for the API host (lighttpd + the FastCGI responders,
-# the default command) and the job workers (`build/chat4all-jobs worker`),
+# the default command), the job workers (`build/chat4all-jobs worker`) and
+# the stream gateway (`build/chat4all-stream`),
 # built from source on Debian 12 with Debian's libraries. PostgreSQL and
 # Redis are separate services (see docker-compose.yml).
 FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc make pkg-config libc6-dev libfcgi-dev libpq-dev libhiredis-dev \
-        libjson-c-dev libjwt-dev libargon2-dev libssl-dev libcurl4-openssl-dev \
+        libjson-c-dev libjwt-dev libargon2-dev libssl-dev libcurl4-openssl-dev libevent-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -17,11 +18,12 @@ RUN make all
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
         lighttpd libfcgi0ldbl libpq5 libhiredis0.14 libjson-c5 libjwt0 \
-        libargon2-1 libssl3 libcurl4 curl ca-certificates \
+        libargon2-1 libssl3 libcurl4 libevent-2.1-7 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/chat4all chat4all
 WORKDIR /opt/chat4all
-COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin /src/build/chat4all-jobs build/
+COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin /src/build/chat4all-jobs \
+     /src/build/chat4all-stream build/
 COPY conf conf
 COPY migrations migrations
 COPY scripts scripts

@@ -795,8 +795,8 @@ int main(int argc, char **argv)
 	evhttp_set_gencb(http, handle, NULL);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 					 EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
-	if (evhttp_bind_socket(http, "127.0.0.1", (unsigned short)conf.stream_port)) {
-		log_error(NULL, "cannot listen on 127.0.0.1:%ld", conf.stream_port);
+	if (evhttp_bind_socket(http, conf.stream_bind, (unsigned short)conf.stream_port)) {
+		log_error(NULL, "cannot listen on %s:%ld", conf.stream_bind, conf.stream_port);
 		return 1;
 	}
 	char *mpath = metrics_path_for(conf.metrics_file, "stream");
@@ -817,7 +817,7 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	log_info(NULL, "stream gateway listening on 127.0.0.1:%ld", conf.stream_port);
+	log_info(NULL, "stream gateway listening on %s:%ld", conf.stream_bind, conf.stream_port);
 	event_base_dispatch(base);
 	if (pidfile)
 		unlink(pidfile);

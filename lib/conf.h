@@ -46,7 +46,8 @@ struct conf {
 	char *gemini_base_url;
 	char *gemini_api_key;
 	char *gemini_model;
-	long stream_port;		/* chat4all-stream listens on 127.0.0.1 here */
+	char *stream_bind;		/* chat4all-stream listens on this address */
+	long stream_port;		/* ... and port */
 	long stream_heartbeat;		/* seconds between SSE comments on a quiet stream */
 	long stream_max_buffer;		/* bytes queued for a client before it is dropped */
 	long worker_batch;		/* jobs claimed and committed together */

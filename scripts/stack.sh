@@ -92,7 +92,7 @@ write_lighttpd_conf() {
 	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
 	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
-	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" \
+	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" -e "s|@STREAM_HOST@|${STREAM_HOST:-127.0.0.1}|g" \
 	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
 }
 
