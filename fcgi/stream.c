@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,15 +132,31 @@ static void problem(struct evhttp_request *req, int status, const char *slug, co
 
 static void client_free(struct client *c);
 
+/* Drops a client that fell too far behind: the socket is shut down at
+ * once (what it has not read is discarded), and libevent frees the
+ * connection when it sees that. */
 static void client_drop(struct client *c, const char *why)
 {
+	struct evhttp_connection *conn;
+	struct bufferevent *bev;
+
 	if (c->closed)
 		return;
 	log_line(LOG_INFO, NULL, NULL, "stream of %s closed: %s", c->user ? c->user->id : "?", why);
 	c->closed = true;
-	if (!c->poll && c->req)
-		evhttp_send_reply_end(c->req);
+	conn = c->req ? evhttp_request_get_connection(c->req) : NULL;
+	bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	if (bev) {
+		evbuffer_drain(bufferevent_get_output(bev),
+			       evbuffer_get_length(bufferevent_get_output(bev)));
+		shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+	}
 	client_free(c);
+	c = NULL;
 }
 
 /* A client that stops reading must not hold the process's memory. */

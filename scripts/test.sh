@@ -53,7 +53,7 @@ trap cleanup EXIT
 # bucket, a known signing key (the tests sign an expired token with it)
 export CHAT4ALL_ARGON2_ITERATIONS=1 CHAT4ALL_ARGON2_MEMORY_KIB=8192
 export CHAT4ALL_GROUP_MEMBER_LIMIT=5 CHAT4ALL_MODERATION_HOLD=sexual
-export CHAT4ALL_JOB_MAX_ATTEMPTS=3 CHAT4ALL_WORKER_LEASE=2
+export CHAT4ALL_JOB_MAX_ATTEMPTS=3 CHAT4ALL_WORKER_LEASE=2 CHAT4ALL_STREAM_MAX_BUFFER=65536
 export CHAT4ALL_SEND_RATE=1 CHAT4ALL_SEND_BURST=40
 export CHAT4ALL_SIGNIN_RATE=0.2 CHAT4ALL_SIGNIN_BURST=10
 export CHAT4ALL_REGISTER_RATE=1000 CHAT4ALL_REGISTER_BURST=100000
@@ -66,6 +66,7 @@ PSQL="psql -h $VAR/run -p $PGPORT -U chat4all -d chat4all -qtAX"
 [ "$(id -u)" = 0 ] && PSQL="runuser -u postgres -- $PSQL"
 export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
+export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
 "$ROOT/build/integration/api_test" || failed=1
 
 echo "== restart: make stop leaves nothing running, a new start keeps the data"

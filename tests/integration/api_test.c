@@ -11,7 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <jwt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1383,6 +1386,8 @@ static void test_out_of_order_decisions(void **state)
 				   m1, m2), 0);
 	assert_true(wait_status(&a, m2, "sent"));
 }
+
+static long long metric(const char *text, const char *line_prefix);
 
 /* ------------------------------------------------------------ real time */
 
