@@ -29,6 +29,18 @@ int h_health_ready(struct req *r)
 	return req_reply(r, db && kv ? 200 : 503, body);
 }
 
+/* Appends @more (taken) to *text. */
+static void append(char **text, char *more)
+{
+	char *all = NULL;
+
+	if (more && asprintf(&all, "%s%s", *text, more) >= 0) {
+		free(*text);
+		*text = all;
+	}
+	free(more);
+}
+
 int h_health_metrics(struct req *r)
 {
 	char *text;
@@ -71,14 +83,7 @@ int h_health_metrics(struct req *r)
 					       "chat4all_moderation_decisions_total",
 					       "chat4all_moderation_provider_seconds",
 					       "Moderation answers by provider, verdict and category.") : NULL;
-	if (mod) {
-		char *all = NULL;
-		if (asprintf(&all, "%s%s", text, mod) >= 0) {
-			free(text);
-			text = all;
-		}
-	}
-	free(mod);
+	append(&text, mod);
 	metrics_free(mm);
 	free(path);
 
@@ -89,14 +94,7 @@ int h_health_metrics(struct req *r)
 					      NULL, "SSE streams opened and closed, events sent, "
 						    "slow readers dropped; connected = opened - closed.")
 		      : NULL;
-	if (st) {
-		char *all = NULL;
-		if (asprintf(&all, "%s%s", text, st) >= 0) {
-			free(text);
-			text = all;
-		}
-	}
-	free(st);
+	append(&text, st);
 	metrics_free(mm);
 	free(path);
 	r->content_type = "text/plain; version=0.0.4";

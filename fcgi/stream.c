@@ -226,6 +226,17 @@ static void deliver(struct client *c, const char *id, const char *event, const c
 	metrics_observe(counters, STREAM_EVENTS, 200, 0);
 }
 
+/* Every Redis reply for a client starts here: one reply less is due, and
+ * a client that went away meanwhile is freed now (false: stop). */
+static bool still_there(struct client *c)
+{
+	c->pending--;
+	if (!c->closed)
+		return true;
+	client_free(c);
+	return false;
+}
+
 /* ---------------------------------------------------------- the replay */
 
 static void start_replay(struct client *c);
@@ -257,11 +268,8 @@ static void on_xrange(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *rep = r;
 	(void)ac;
 
-	c->pending--;
-	if (c->closed) {
-		client_free(c);
+	if (!still_there(c))
 		return;
-	}
 	if (rep && rep->type == REDIS_REPLY_ARRAY)
 		for (size_t i = 0; i < rep->elements && !c->closed; i++) {
 			redisReply *entry = rep->element[i], *fields;
@@ -294,11 +302,8 @@ static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 	long long length = 0, added = 0;
 	(void)ac;
 
-	c->pending--;
-	if (c->closed) {
-		client_free(c);
+	if (!still_there(c))
 		return;
-	}
 	if (rep && rep->type == REDIS_REPLY_ARRAY)
 		for (size_t k = 0; k + 1 < rep->elements; k += 2) {
 			const char *name = rep->element[k]->str;
@@ -636,11 +641,8 @@ static void on_ticket(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *rep = r;
 	(void)ac;
 
-	c->pending--;
-	if (c->closed) {
-		client_free(c);
+	if (!still_there(c))
 		return;
-	}
 	if (!rep || rep->type != REDIS_REPLY_STRING) {
 		problem(c->req, 401, "unauthorized", "the stream ticket is unknown, used or expired");
 		c->closed = true;
@@ -658,11 +660,8 @@ static void on_revoked(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *rep = r;
 	(void)ac;
 
-	c->pending--;
-	if (c->closed) {
-		client_free(c);
+	if (!still_there(c))
 		return;
-	}
 	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
 	    rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer > 0) {
 		problem(c->req, 401, "unauthorized", "this sign-in has ended");

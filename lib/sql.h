@@ -222,7 +222,7 @@
 	X(CONV_LOCK_MANY, /* $1 uuid[]: in id order, as sends and releases lock */ \
 	  "SELECT id FROM conversations WHERE id = ANY($1::uuid[])"            \
 	  " ORDER BY id FOR UPDATE")                                           \
-	X(MODERATE_DECIDE, /* $1 decisions, $2 attempts: MODERATE_APPLY without release jobs */ \
+	X(MODERATE_DECIDE, /* $1 decisions, $2 attempts (JSON arrays of records) */ \
 	  "WITH d AS (UPDATE messages m SET status = x.status,"                \
 	  "             moderation_category = x.category, moderation_reason = x.reason" \
 	  "           FROM json_to_recordset($1::json)"                        \
@@ -237,24 +237,6 @@
 	  "            verdict text, category text, score real, latency_ms int, raw text)" \
 	  "       JOIN d ON d.id = a.message_id)"                              \
 	  " SELECT count(*) FROM d")                                           \
-	X(MODERATE_APPLY, /* $1 decisions, $2 attempts (JSON arrays of records) */ \
-	  "WITH d AS (UPDATE messages m SET status = x.status,"                \
-	  "             moderation_category = x.category, moderation_reason = x.reason" \
-	  "           FROM json_to_recordset($1::json)"                        \
-	  "                AS x(id uuid, status text, category text, reason text)" \
-	  "           WHERE m.id = x.id AND m.status = 'pending'"              \
-	  "           RETURNING m.id, m.conversation_id),"                     \
-	  " l AS (INSERT INTO moderation_log (message_id, provider, verdict,"  \
-	  "                                   category, score, latency_ms, raw)" \
-	  "       SELECT a.message_id, a.provider, a.verdict, a.category, a.score," \
-	  "              a.latency_ms, a.raw"                                  \
-	  "       FROM json_to_recordset($2::json) AS a(message_id uuid, provider text," \
-	  "            verdict text, category text, score real, latency_ms int, raw text)" \
-	  "       JOIN d ON d.id = a.message_id),"                             \
-	  " r AS (INSERT INTO jobs (kind, key, payload)"                       \
-	  "       SELECT 'release', c, '{}'::jsonb"                            \
-	  "       FROM (SELECT DISTINCT conversation_id::text c FROM d) s RETURNING 1)" \
-	  " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM r)")        \
 	/* ---- administration ---- */                                         \
 	X(USER_ROLE, "SELECT role FROM users WHERE id = $1::uuid")             \
 	X(ADMIN_MODERATION_LIST, /* $1 status, $2 after (created µs), $3 after id, $4 limit */ \
