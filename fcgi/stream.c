@@ -132,6 +132,13 @@ static void problem(struct evhttp_request *req, int status, const char *slug, co
 
 static void client_free(struct client *c);
 
+static void free_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	client_free(arg);
+}
+
 /* Drops a client that fell too far behind: the socket is shut down at
  * once (what it has not read is discarded), and libevent frees the
  * connection when it sees that. */
@@ -155,8 +162,9 @@ static void client_drop(struct client *c, const char *why)
 			       evbuffer_get_length(bufferevent_get_output(bev)));
 		shutdown(bufferevent_getfd(bev), SHUT_RDWR);
 	}
-	client_free(c);
-	c = NULL;
+	/* freed on the next loop turn: the caller may still be walking the
+	 * user's clients, this one among them */
+	event_base_once(base, -1, EV_TIMEOUT, free_later, c, NULL);
 }
 
 /* A client that stops reading must not hold the process's memory. */
