@@ -36,7 +36,6 @@ static int require_admin(struct req *r)
 int h_admin_moderation_list(struct req *r)
 {
 	char status[16] = "held", micros[24], id[37], limit_s[16];
-	PGresult *res = NULL;
 	int limit, rc;
 
 	if ((rc = require_admin(r)))
@@ -49,12 +48,7 @@ int h_admin_moderation_list(struct req *r)
 		return ERR_VALIDATION;
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
 	const char *params[] = { status, micros, id, limit_s };
-	if ((rc = db_exec(r->app->db, SQL_ADMIN_MODERATION_LIST, params, &res)))
-		goto out;
-	rc = list_reply_by_time(r, res, limit);
-out:
-	PQclear(res);
-	return rc;
+	return list_query_by_time(r, SQL_ADMIN_MODERATION_LIST, params, limit);
 }
 
 /* {verdict: approve | reject, reason?}: an approved message below the

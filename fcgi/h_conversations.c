@@ -194,20 +194,14 @@ out:
 int h_conversations_list(struct req *r)
 {
 	char micros[24], cid[37], limit_s[16];
-	PGresult *res = NULL;
-	int limit, rc;
+	int limit;
 
 	list_time_cursor(r, micros, cid);
 	if ((limit = req_query_limit(r, 50, 100)) < 0 || r->errors)
 		return ERR_VALIDATION;
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
 	const char *params[] = { r->user.user_id, micros, cid, limit_s };
-	if ((rc = db_exec(r->app->db, SQL_CONV_LIST, params, &res)))
-		goto out;
-	rc = list_reply_by_time(r, res, limit);
-out:
-	PQclear(res);
-	return rc;
+	return list_query_by_time(r, SQL_CONV_LIST, params, limit);
 }
 
 int h_conversations_get(struct req *r)

@@ -76,7 +76,7 @@ int h_health_metrics(struct req *r)
 	PQclear(res);
 
 	/* what the workers counted: decisions and provider latency */
-	char *path = moderation_metrics_path(r->app->conf.metrics_file);
+	char *path = metrics_path_for(r->app->conf.metrics_file, "moderation");
 	struct metrics *mm = path ? metrics_attach(path, MODERATION_SERIES,
 						   (unsigned)r->app->conf.metrics_slots) : NULL;
 	char *mod = mm ? metrics_render_series(mm, moderation_series_labels(),

@@ -67,3 +67,14 @@ int list_reply_by_time(struct req *r, PGresult *res, int limit)
 			 PQgetvalue(res, n - 1, 2));
 	return list_reply(r, res, limit, n ? next : NULL, false);
 }
+
+int list_query_by_time(struct req *r, enum sql_stmt stmt, const char *const *params, int limit)
+{
+	PGresult *res = NULL;
+	int rc = db_exec(r->app->db, stmt, params, &res);
+
+	if (!rc)
+		rc = list_reply_by_time(r, res, limit);
+	PQclear(res);
+	return rc;
+}

@@ -28,4 +28,7 @@ int list_reply(struct req *r, PGresult *res, int limit, const char *cursor,
 void list_time_cursor(struct req *r, char micros[24], char id[37]);
 int list_reply_by_time(struct req *r, PGresult *res, int limit);
 
+/* list_query_by_time - run @stmt with @params and answer its rows as above. */
+int list_query_by_time(struct req *r, enum sql_stmt stmt, const char *const *params, int limit);
+
 #endif

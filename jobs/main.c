@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 	}
 	if (!(w.db = db_open(w.conf.database_url)) || !(w.kv = kv_open(w.conf.redis)))
 		goto out;
-	char *mpath = moderation_metrics_path(w.conf.metrics_file);
+	char *mpath = metrics_path_for(w.conf.metrics_file, "moderation");
 	w.moderation_metrics = mpath ? metrics_open(mpath, MODERATION_SERIES,
 						    (unsigned)w.conf.metrics_slots) : NULL;
 	free(mpath);

@@ -10,7 +10,6 @@
 
 #include "lexicon.h"
 #include "log.h"
-#include "metrics.h"
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -434,9 +433,4 @@ const char *const *moderation_series_labels(void)
 					ptrs[i] = labels[i];
 				}
 	return ptrs;
-}
-
-char *moderation_metrics_path(const char *metrics_file)
-{
-	return metrics_path_for(metrics_file, "moderation");
 }

@@ -49,8 +49,4 @@ const char *verdict_name(enum verdict v);
 unsigned moderation_series(const struct attempt *a);
 const char *const *moderation_series_labels(void);
 
-/* moderation_metrics_path - where workers keep these figures, beside the
- * API's own metrics file. The caller frees it. */
-char *moderation_metrics_path(const char *metrics_file);
-
 #endif
