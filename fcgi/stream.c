@@ -132,16 +132,27 @@ static void problem(struct evhttp_request *req, int status, const char *slug, co
 
 static void client_free(struct client *c);
 
+/* A dropped client's connection is ended here, on a loop turn of its own:
+ * the dropper may still be walking the user's clients. The close callback
+ * is cleared first, so evhttp frees the request without calling back. */
 static void free_later(evutil_socket_t fd, short what, void *arg)
 {
+	struct client *c = arg;
+	struct evhttp_connection *conn = c->req ? evhttp_request_get_connection(c->req) : NULL;
 	(void)fd;
 	(void)what;
-	client_free(arg);
+
+	if (conn) {
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+		c->req = NULL;
+		evhttp_connection_free(conn);
+	}
+	client_free(c);
 }
 
-/* Drops a client that fell too far behind: the socket is shut down at
- * once (what it has not read is discarded), and libevent frees the
- * connection when it sees that. */
+/* Drops a client that fell too far behind: what it has not read is
+ * discarded and the socket shut down at once; the connection and the
+ * client are freed on the next loop turn. */
 static void client_drop(struct client *c, const char *why)
 {
 	struct evhttp_connection *conn;
@@ -162,8 +173,6 @@ static void client_drop(struct client *c, const char *why)
 			       evbuffer_get_length(bufferevent_get_output(bev)));
 		shutdown(bufferevent_getfd(bev), SHUT_RDWR);
 	}
-	/* freed on the next loop turn: the caller may still be walking the
-	 * user's clients, this one among them */
 	event_base_once(base, -1, EV_TIMEOUT, free_later, c, NULL);
 }
 
@@ -571,10 +580,10 @@ static void on_close(struct evhttp_connection *conn, void *arg)
 	struct client *c = arg;
 	(void)conn;
 
+	c->req = NULL;		/* evhttp frees it after this returns */
 	if (c->closed)
-		return;
+		return;		/* dropped already: free_later frees the client */
 	c->closed = true;
-	c->req = NULL;
 	if (c->timer) {		/* nothing more may be written to it */
 		event_free(c->timer);
 		c->timer = NULL;

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <jwt.h>
@@ -1716,6 +1717,116 @@ static void test_stale_cursor_reset(void **state)
 	resp_free(&r);
 }
 
+/* A raw socket to the gateway itself with a small receive window, so
+ * that not reading it backs up into the gateway (lighttpd in between
+ * would buffer some more, and the test is about the gateway's bound). */
+static int slow_reader_open(const struct user *u)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 1 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), window = 4096;
+	char req[1400];
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof(window));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sa.sin_port = htons((uint16_t)atoi(getenv("CHAT4ALL_TEST_STREAM_PORT")));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int n = snprintf(req, sizeof(req), "GET /v1/stream HTTP/1.1\r\nHost: test\r\n"
+			 "Authorization: Bearer %s\r\n\r\n", u->access);
+	assert_int_equal(write(fd, req, (size_t)n), n);
+	return fd;
+}
+
+/* Reads until @needle shows, EOF, or @seconds pass; the bytes read. */
+static size_t slow_reader_read(int fd, const char *needle, int seconds, bool *eof)
+{
+	char buf[65536], tail[64] = "";
+	size_t total = 0;
+	time_t end = time(NULL) + seconds;
+
+	*eof = false;
+	while (time(NULL) < end) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			*eof = true;
+			break;
+		}
+		if (n < 0)
+			continue;
+		total += (size_t)n;
+		buf[n] = '\0';
+		if (needle && (strstr(buf, needle) || strstr(tail, needle)))
+			break;
+		size_t keep = n > 32 ? 32 : (size_t)n;	/* a needle split across reads */
+		memcpy(tail, buf + n - keep, keep + 1);
+	}
+	return total;
+}
+
+/* A client that stops reading is dropped when its backlog passes the
+ * bound (64 KiB in the tests); a reading client of the same events gets
+ * every one of them meanwhile. */
+static void test_stream_slow_reader(void **state)
+{
+	enum { EVENTS = 200, PAD = 32 * 1024 };
+	struct resp r;
+	struct user slow, fast;
+	struct sse s;
+	char cmd[1024], path[] = "/tmp/c4a-slow-XXXXXX";
+	long long dropped_before, dropped_after;
+	bool eof;
+	(void)state;
+
+	signup(&slow, "slow");
+	signup(&fast, "fast");
+	assert_int_equal(get(&r, NULL, "/metrics"), 200);
+	dropped_before = metric(r.body, "chat4all_stream_total{what=\"dropped_slow\"}");
+	resp_free(&r);
+
+	int fd = slow_reader_open(&slow);
+	assert_true(slow_reader_read(fd, "retry: 3000", 10, &eof) > 0);
+	assert_false(eof);
+	sse_open(&s, fast.access, NULL, NULL);
+	assert_true(sse_wait(&s, "retry: 3000", 1));
+
+	/* EVENTS events of 32 KiB to both, through the live channel */
+	int tmp = mkstemp(path);
+	assert_true(tmp >= 0);
+	FILE *f = fdopen(tmp, "w");
+	char *pad = malloc(PAD + 1);
+	memset(pad, 'x', PAD);
+	pad[PAD] = '\0';
+	long long ms = (long long)time(NULL) * 1000;
+	for (int i = 1; i <= EVENTS; i++) {
+		fprintf(f, "PUBLISH c4a:live:%s \"%lld-%d\\nbulk\\n{\\\"n\\\":%d,\\\"pad\\\":\\\"%s\\\"}\"\n",
+			slow.id, ms, i, i, pad);
+		fprintf(f, "PUBLISH c4a:live:%s \"%lld-%d\\nbulk\\n{\\\"n\\\":%d,\\\"pad\\\":\\\"%s\\\"}\"\n",
+			fast.id, ms, i, i, pad);
+	}
+	fclose(f);
+	free(pad);
+	snprintf(cmd, sizeof(cmd), "%s < %s >/dev/null", getenv("CHAT4ALL_TEST_REDIS_CLI"), path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+
+	/* the reader has all of them; the other was cut off part way */
+	char last[32];
+	snprintf(last, sizeof(last), "\"n\":%d,", EVENTS);
+	assert_true(sse_wait(&s, last, 1));
+	assert_int_equal(sse_count(&s, "event: bulk"), EVENTS);
+	size_t got = slow_reader_read(fd, NULL, 20, &eof);
+	assert_true(eof);
+	assert_true(got < (size_t)EVENTS * PAD);
+	close(fd);
+	sse_close(&s);
+
+	assert_int_equal(get(&r, NULL, "/metrics"), 200);
+	dropped_after = metric(r.body, "chat4all_stream_total{what=\"dropped_slow\"}");
+	resp_free(&r);
+	assert_true(dropped_after > dropped_before);
+}
+
 /* Redis goes away and comes back: the API keeps accepting messages, the
  * open stream survives, and events flow again. */
 static void test_redis_restart(void **state)
@@ -1896,6 +2007,7 @@ int main(void)
 		cmocka_unit_test(test_stream_refusals),
 		cmocka_unit_test(test_long_poll),
 		cmocka_unit_test(test_stale_cursor_reset),
+		cmocka_unit_test(test_stream_slow_reader),
 		cmocka_unit_test(test_redis_restart),
 		cmocka_unit_test(test_rate_limits),
 		cmocka_unit_test(test_health_and_metrics),
@@ -1904,5 +2016,7 @@ int main(void)
 
 	http_init();
 	snprintf(run_tag, sizeof(run_tag), "%lx", (unsigned long)time(NULL) % 0xfffff);
+	if (getenv("TEST_FILTER"))	/* e.g. TEST_FILTER='test_stream_*' make test */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }
