@@ -192,6 +192,33 @@ out:
 	return rc;
 }
 
+/* Status events for the messages of others that receipt @moved (new and
+ * old horizons) made delivered or read, each to its sender. A failure here
+ * costs only events: the receipt stands, and GET shows the status. */
+#define STATUS_EVENTS_MAX "100"	/* a long backlog read: the newest; `receipt` covers the rest */
+
+static void announce_crossed(struct req *r, struct events_batch *b, PGresult *moved)
+{
+	const char *params[] = { r->params[0], r->user.user_id, PQgetvalue(moved, 0, 2),
+				 PQgetvalue(moved, 0, 0), PQgetvalue(moved, 0, 3),
+				 PQgetvalue(moved, 0, 1), STATUS_EVENTS_MAX };
+	PGresult *res = NULL;
+	char data[256];
+
+	if (!strcmp(params[2], params[3]) && !strcmp(params[4], params[5]))
+		return;	/* nothing moved */
+	if (db_exec(r->app->db, SQL_RECEIPT_CROSSED, params, &res))
+		return;
+	for (int i = PQntuples(res) - 1; i >= 0; i--) {	/* oldest first */
+		const char *sender = PQgetvalue(res, i, 1);
+		snprintf(data, sizeof(data), "{\"message_id\":\"%s\",\"conversation_id\":\"%s\","
+			 "\"seq\":%s,\"status\":\"%s\"}", PQgetvalue(res, i, 0), r->params[0],
+			 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+		events_batch_add(b, &sender, 1, "status", data, true);
+	}
+	PQclear(res);
+}
+
 /* Horizons only move forward (GREATEST in SQL), read implies delivered,
  * and neither passes the conversation's last seq. */
 int h_messages_receipts(struct req *r)
@@ -225,7 +252,10 @@ int h_messages_receipts(struct req *r)
 	snprintf(data, sizeof(data),
 		 "{\"conversation_id\":\"%s\",\"user_id\":\"%s\",\"delivered_seq\":%s,\"read_seq\":%s}",
 		 r->params[0], r->user.user_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-	notify_members(r, r->params[0], NULL, "receipt", data, true);
+	struct events_batch *b = events_batch_new();
+	notify_members_add(r, b, r->params[0], NULL, "receipt", data, true);
+	announce_crossed(r, b, res);
+	events_batch_send(r->app->kv, b);
 	rc = req_reply(r, 204, NULL);
 out:
 	PQclear(res);

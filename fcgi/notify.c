@@ -15,6 +15,15 @@ void notify_user(struct req *r, const char *user, const char *event, const char 
 void notify_members(struct req *r, const char *conv, const char *except, const char *event,
 		    const char *data, bool stored)
 {
+	struct events_batch *b = events_batch_new();
+
+	notify_members_add(r, b, conv, except, event, data, stored);
+	events_batch_send(r->app->kv, b);
+}
+
+void notify_members_add(struct req *r, struct events_batch *b, const char *conv, const char *except,
+			const char *event, const char *data, bool stored)
+{
 	const char *params[] = { conv };
 	PGresult *res = NULL;
 	const char **users = NULL;
@@ -27,7 +36,7 @@ void notify_members(struct req *r, const char *conv, const char *except, const c
 		if (!except || strcmp(PQgetvalue(res, i, 0), except))
 			users[n++] = PQgetvalue(res, i, 0);
 	if (users)
-		events_emit(r->app->kv, users, n, event, data, stored);
+		events_batch_add(b, users, n, event, data, stored);
 	free(users);
 	PQclear(res);
 }

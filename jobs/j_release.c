@@ -105,6 +105,7 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 void release_announce(struct worker *w, const char *conv, long long from_seq, long long to_seq)
 {
 	PGresult *msgs = NULL, *members = NULL;
+	struct events_batch *batch;
 	char from[24], to[24];
 
 	if (to_seq <= from_seq)
@@ -120,7 +121,8 @@ void release_announce(struct worker *w, const char *conv, long long from_seq, lo
 	}
 	int nm = PQntuples(members);
 	const char **others = calloc((size_t)nm + 1, sizeof(*others));
-	for (int m = 0; others && m < PQntuples(msgs); m++) {
+	batch = events_batch_new();
+	for (int m = 0; others && batch && m < PQntuples(msgs); m++) {
 		const char *id = PQgetvalue(msgs, m, 0), *sender = PQgetvalue(msgs, m, 2);
 		const char *status = PQgetvalue(msgs, m, 3), *reason = PQgetvalue(msgs, m, 4);
 		struct json_object *st = json_object_new_object();
@@ -132,16 +134,17 @@ void release_announce(struct worker *w, const char *conv, long long from_seq, lo
 		json_object_object_add(st, "status", json_object_new_string(status));
 		if (*reason)	/* an admin's words: json-c escapes them */
 			json_object_object_add(st, "reason", json_object_new_string(reason));
-		events_emit(w->kv, &sender, 1, "status",
-			    json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
+		events_batch_add(batch, &sender, 1, "status",
+				 json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
 		json_object_put(st);
 		if (strcmp(status, "sent"))
 			continue;	/* rejected and held: the sender's alone */
 		for (int u = 0; u < nm; u++)
 			if (strcmp(PQgetvalue(members, u, 0), sender))
 				others[k++] = PQgetvalue(members, u, 0);
-		events_emit(w->kv, others, k, "message", PQgetvalue(msgs, m, 5), true);
+		events_batch_add(batch, others, k, "message", PQgetvalue(msgs, m, 5), true);
 	}
+	events_batch_send(w->kv, batch);	/* one round trip for the whole range */
 	free(others);
 	PQclear(msgs);
 	PQclear(members);

@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,54 +25,144 @@ void events_live_channel(const char *user, char out[64])
 	snprintf(out, 64, "c4a:live:%s", user);
 }
 
-int events_emit(struct kv *kv, const char *const *users, int nusers, const char *name,
-		const char *data, bool stored)
-{
-	char keep[16], (*keys)[2][64] = NULL, *msg = NULL;
-	const char *(*argvs)[8] = NULL;
-	const char *const **rows = NULL;
-	int *argcs = NULL, rc = ERR_INTERNAL;
+/* One Redis command per (event, user); every string the batch owns. */
+struct events_batch {
+	int n, cap;		/* commands */
+	int *argcs;
+	const char *(*argvs)[8];
+	char **owned;
+	int nowned, capowned;
+	int events;		/* added events, for the log line */
+	bool failed;		/* out of memory: sends nothing, says so */
+};
 
-	if (nusers <= 0)
-		return 0;
-	snprintf(keep, sizeof(keep), "%d", EVENTS_KEEP);
-	keys = calloc((size_t)nusers, sizeof(*keys));
-	argvs = calloc((size_t)nusers, sizeof(*argvs));
-	argcs = calloc((size_t)nusers, sizeof(*argcs));
-	rows = calloc((size_t)nusers, sizeof(*rows));
-	if (!keys || !argvs || !argcs || !rows)
-		goto out;
-	if (!stored && asprintf(&msg, "\n%s\n%s", name, data) < 0) {
-		msg = NULL;
-		goto out;
+struct events_batch *events_batch_new(void)
+{
+	return calloc(1, sizeof(struct events_batch));
+}
+
+static const char *own(struct events_batch *b, char *s)
+{
+	if (!s || b->failed)
+		goto fail;
+	if (b->nowned == b->capowned) {
+		int cap = b->capowned ? 2 * b->capowned : 16;
+		char **o = realloc(b->owned, (size_t)cap * sizeof(*o));
+		if (!o)
+			goto fail;
+		b->owned = o;
+		b->capowned = cap;
 	}
-	for (int i = 0; i < nusers; i++) {
-		events_stream_key(users[i], keys[i][0]);
-		events_live_channel(users[i], keys[i][1]);
+	b->owned[b->nowned++] = s;
+	return s;
+fail:
+	free(s);
+	b->failed = true;
+	return "";
+}
+
+static char *printed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *printed(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static const char **next_command(struct events_batch *b)
+{
+	if (b->n == b->cap) {
+		int cap = b->cap ? 2 * b->cap : 8;
+		int *argcs = realloc(b->argcs, (size_t)cap * sizeof(*argcs));
+		if (argcs)
+			b->argcs = argcs;
+		const char *(*argvs)[8] = realloc(b->argvs, (size_t)cap * sizeof(*argvs));
+		if (argvs)
+			b->argvs = argvs;
+		if (!argcs || !argvs) {
+			b->failed = true;
+			return NULL;
+		}
+		b->cap = cap;
+	}
+	return b->argvs[b->n++];
+}
+
+void events_batch_add(struct events_batch *b, const char *const *users, int nusers,
+		      const char *name, const char *data, bool stored)
+{
+	if (!b || b->failed || nusers <= 0)
+		return;
+	b->events++;
+	const char *n = own(b, strdup(name)), *d = own(b, strdup(data));
+	const char *keep = own(b, printed("%d", EVENTS_KEEP));
+	const char *msg = stored ? NULL : own(b, printed("\n%s\n%s", name, data));
+
+	for (int i = 0; i < nusers && !b->failed; i++) {
+		char key[64], live[64];
+		events_stream_key(users[i], key);
+		events_live_channel(users[i], live);
+		const char *chan = own(b, strdup(live));
+		const char **argv = next_command(b);
+		if (!argv)
+			return;
 		if (stored) {
 			/* EVAL, not EVALSHA: Redis caches the script by its hash
 			 * anyway, and a restart never leaves us with NOSCRIPT */
-			const char *a[8] = { "EVAL", emit_lua, "2", keys[i][0], keys[i][1],
-					     name, data, keep };
-			memcpy(argvs[i], a, sizeof(a));
-			argcs[i] = 8;
+			const char *a[8] = { "EVAL", emit_lua, "2", own(b, strdup(key)),
+					     chan, n, d, keep };
+			memcpy(argv, a, sizeof(a));
+			b->argcs[b->n - 1] = 8;
 		} else {
-			argvs[i][0] = "PUBLISH";
-			argvs[i][1] = keys[i][1];
-			argvs[i][2] = msg;
-			argcs[i] = 3;
+			argv[0] = "PUBLISH";
+			argv[1] = chan;
+			argv[2] = msg;
+			b->argcs[b->n - 1] = 3;
 		}
 	}
-	for (int i = 0; i < nusers; i++)
-		rows[i] = argvs[i];
-	rc = kv_pipeline(kv, nusers, argcs, rows);
-	if (rc)
-		log_warn(NULL, "event %s not delivered to %d users (redis)", name, nusers);
-out:
-	free(msg);
-	free(keys);
-	free(argvs);
-	free(argcs);
-	free(rows);
+}
+
+int events_batch_send(struct kv *kv, struct events_batch *b)
+{
+	int rc = 0;
+
+	if (!b)
+		return ERR_INTERNAL;
+	if (b->failed) {
+		log_error(NULL, "%d events not sent: out of memory", b->events);
+		rc = ERR_INTERNAL;
+	} else if (b->n) {
+		const char *const **rows = calloc((size_t)b->n, sizeof(*rows));
+		for (int i = 0; rows && i < b->n; i++)
+			rows[i] = b->argvs[i];
+		rc = rows ? kv_pipeline(kv, b->n, b->argcs, rows) : ERR_INTERNAL;
+		free(rows);
+		if (rc)
+			log_warn(NULL, "%d events to %d streams not delivered (redis)", b->events, b->n);
+	}
+	for (int i = 0; i < b->nowned; i++)
+		free(b->owned[i]);
+	free(b->owned);
+	free(b->argcs);
+	free(b->argvs);
+	free(b);
 	return rc;
+}
+
+int events_emit(struct kv *kv, const char *const *users, int nusers, const char *name,
+		const char *data, bool stored)
+{
+	struct events_batch *b;
+
+	if (nusers <= 0)
+		return 0;
+	if (!(b = events_batch_new()))
+		return ERR_INTERNAL;
+	events_batch_add(b, users, nusers, name, data, stored);
+	return events_batch_send(kv, b);
 }

@@ -26,6 +26,20 @@
 int events_emit(struct kv *kv, const char *const *users, int nusers, const char *name,
 		const char *data, bool stored);
 
+/*
+ * A batch: several events, each to its own users, sent in one pipelined
+ * round trip (a release announces a status to each sender and a message
+ * to the others). The batch copies what it is given.
+ */
+struct events_batch;
+
+struct events_batch *events_batch_new(void);
+void events_batch_add(struct events_batch *b, const char *const *users, int nusers,
+		      const char *name, const char *data, bool stored);
+/* events_batch_send - sends what was added (nothing: no round trip) and
+ * frees @b. 0, or ERR_UNAVAILABLE / ERR_INTERNAL as kv_pipeline. */
+int events_batch_send(struct kv *kv, struct events_batch *b);
+
 /* events_stream_key / events_live_channel - the Redis names for @user. */
 void events_stream_key(const char *user, char out[64]);
 void events_live_channel(const char *user, char out[64]);

@@ -162,14 +162,40 @@
 	  "       FROM members x WHERE x.conversation_id = m.conversation_id"  \
 	  "        AND x.user_id <> m.sender_id) h ON true"                    \
 	  " WHERE m.id = $1::uuid")                                            \
-	X(RECEIPT_ADVANCE, /* $1 conv, $2 me, $3 delivered, $4 read; monotonic */ \
+	X(RECEIPT_ADVANCE, /* $1 conv, $2 me, $3 delivered, $4 read; monotonic; \
+			     returns the new horizons, then the old ones */ \
 	  "UPDATE members m SET"                                               \
 	  "   read_seq = GREATEST(m.read_seq, LEAST($4::bigint, c.last_seq)),"  \
 	  "   delivered_seq = GREATEST(m.delivered_seq, LEAST($3::bigint, c.last_seq)," \
 	  "                            LEAST($4::bigint, c.last_seq))"          \
-	  " FROM conversations c WHERE c.id = m.conversation_id"               \
+	  " FROM conversations c, (SELECT delivered_seq, read_seq FROM members" \
+	  "   WHERE conversation_id = $1::uuid AND user_id = $2::uuid FOR UPDATE) old" \
+	  " WHERE c.id = m.conversation_id"                                    \
 	  "   AND m.conversation_id = $1::uuid AND m.user_id = $2::uuid"       \
-	  " RETURNING m.delivered_seq, m.read_seq")                            \
+	  " RETURNING m.delivered_seq, m.read_seq, old.delivered_seq, old.read_seq") \
+	/* The messages of others that a receipt of mine (horizons $3 -> $4    \
+	 * delivered, $5 -> $6 read) made delivered or read: every member but  \
+	 * the sender is past them now. The two laggards other than me are    \
+	 * enough to know the slowest member who is not the sender. Newest    \
+	 * first, at most $7: the receipt event covers the rest. */           \
+	X(RECEIPT_CROSSED,                                                     \
+	  "WITH d AS (SELECT user_id, delivered_seq AS v FROM members"          \
+	  "           WHERE conversation_id = $1::uuid AND user_id <> $2::uuid" \
+	  "           ORDER BY delivered_seq LIMIT 2),"                         \
+	  "     r AS (SELECT user_id, read_seq AS v FROM members"               \
+	  "           WHERE conversation_id = $1::uuid AND user_id <> $2::uuid" \
+	  "           ORDER BY read_seq LIMIT 2)"                               \
+	  "SELECT m.id, m.sender_id, m.seq,"                                   \
+	  "       CASE WHEN m.seq > $5::bigint AND m.seq <= LEAST($6::bigint, mr.v)" \
+	  "            THEN 'read' ELSE 'delivered' END"                        \
+	  " FROM messages m,"                                                  \
+	  "  LATERAL (SELECT coalesce(min(v), m.seq) AS v FROM d WHERE user_id <> m.sender_id) md," \
+	  "  LATERAL (SELECT coalesce(min(v), m.seq) AS v FROM r WHERE user_id <> m.sender_id) mr" \
+	  " WHERE m.conversation_id = $1::uuid AND m.sender_id <> $2::uuid"    \
+	  "   AND m.status = 'sent' AND m.seq > $5::bigint AND m.seq <= $4::bigint" \
+	  "   AND ((m.seq > $3::bigint AND m.seq <= md.v)"                      \
+	  "        OR (m.seq <= $6::bigint AND m.seq <= mr.v))"                 \
+	  " ORDER BY m.seq DESC LIMIT $7::int")                                \
 	/* ---- the job queue (lib/queue.c) ---- */                            \
 	X(JOB_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds */      \
 	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \

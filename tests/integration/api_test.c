@@ -1686,6 +1686,97 @@ static void test_long_poll(void **state)
 	resp_free(&r);
 }
 
+/* The `status` events of @a's poll since @cursor (moved on), as
+ * "seq:status" words in order, into @out. */
+static void poll_statuses(struct user *a, char cursor[96], char *out, size_t len)
+{
+	struct resp r;
+
+	out[0] = '\0';
+	assert_int_equal(get(&r, a->access, "/v1/poll?cursor=%s&timeout=0", cursor), 200);
+	struct json_object *ev = jget(r.json, "events");
+	for (size_t i = 0; i < json_object_array_length(ev); i++) {
+		struct json_object *e = json_object_array_get_idx(ev, i);
+		if (strcmp(jstr(e, "event"), "status"))
+			continue;
+		size_t at = strlen(out);
+		snprintf(out + at, len - at, "%s%lld:%s", at ? " " : "", jint(e, "data.seq"),
+			 jstr(e, "data.status"));
+	}
+	snprintf(cursor, 96, "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
+}
+
+/* In a group a message is delivered (read) for its sender when every
+ * other member has it: the receipt that completes it brings a `status`
+ * event to the sender, and only that one. */
+static void test_status_events(void **state)
+{
+	struct resp r;
+	struct user a, b, c;
+	char conv[37], cursor[96], path[160], got[256], ids[3][37];
+	(void)state;
+
+	signup(&a, "ticks");
+	signup(&b, "ticks");
+	signup(&c, "ticks");
+	json_post(&r, "/v1/conversations", a.access,
+		  "{\"type\":\"group\",\"title\":\"ticks\",\"members\":[\"%s\",\"%s\"]}", b.id, c.id);
+	assert_int_equal(r.status, 201);
+	snprintf(conv, sizeof(conv), "%s", jstr(r.json, "id"));
+	resp_free(&r);
+	for (int i = 0; i < 3; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "t%d", i);
+		assert_int_equal(send_text(&r, &a, conv, key, "tick"), 202);
+		snprintf(ids[i], sizeof(ids[i]), "%s", jstr(r.json, "id"));
+		resp_free(&r);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_true(wait_status(&a, ids[i], "sent"));
+	assert_int_equal(get(&r, a.access, "/v1/poll?timeout=0"), 200);
+	snprintf(cursor, sizeof(cursor), "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/conversations/%s/receipts", conv);
+
+	/* b alone: nothing is delivered to everyone yet */
+	json_post(&r, path, b.access, "{\"read_seq\":2}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	poll_statuses(&a, cursor, got, sizeof(got));
+	assert_string_equal(got, "");
+	/* c has all three: 1 and 2 are delivered (b has 2), 3 is not */
+	json_post(&r, path, c.access, "{\"delivered_seq\":3}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	poll_statuses(&a, cursor, got, sizeof(got));
+	assert_string_equal(got, "1:delivered 2:delivered");
+	/* c reads all: 1 and 2 are read by both */
+	json_post(&r, path, c.access, "{\"read_seq\":3}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	poll_statuses(&a, cursor, got, sizeof(got));
+	assert_string_equal(got, "1:read 2:read");
+	/* b reads the last one: straight to read; again: no event */
+	for (int i = 0; i < 2; i++) {
+		json_post(&r, path, b.access, "{\"read_seq\":3}");
+		assert_int_equal(r.status, 204);
+		resp_free(&r);
+		poll_statuses(&a, cursor, got, sizeof(got));
+		assert_string_equal(got, i ? "" : "3:read");
+	}
+	/* what the events said is what GET says */
+	assert_int_equal(get(&r, a.access, "/v1/messages/%s", ids[2]), 200);
+	assert_string_equal(jstr(r.json, "status"), "read");
+	resp_free(&r);
+	/* a's receipts never tell a about its own messages */
+	json_post(&r, path, a.access, "{\"read_seq\":3}");
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	poll_statuses(&a, cursor, got, sizeof(got));
+	assert_string_equal(got, "");
+}
+
 /* A cursor older than what the replay stream still holds gets `reset`. */
 static void test_stale_cursor_reset(void **state)
 {
@@ -2006,6 +2097,7 @@ int main(void)
 		cmocka_unit_test(test_stream_resume),
 		cmocka_unit_test(test_stream_refusals),
 		cmocka_unit_test(test_long_poll),
+		cmocka_unit_test(test_status_events),
 		cmocka_unit_test(test_stale_cursor_reset),
 		cmocka_unit_test(test_stream_slow_reader),
 		cmocka_unit_test(test_redis_restart),
