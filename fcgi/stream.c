@@ -28,6 +28,8 @@
 #include <async.h>
 #include <adapters/libevent.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -631,6 +633,13 @@ static void client_start(struct client *c, const char *user_id)
 	u->clients = c;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), on_close, c);
 	if (!c->poll) {
+		/* each event is a small write that must leave at once: with
+		 * Nagle's algorithm it waits for the ACK of the one before,
+		 * which the peer delays by up to 40 ms */
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(
+			evhttp_request_get_connection(c->req));
+		int one = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
 		evhttp_add_header(h, "Content-Type", "text/event-stream");
 		evhttp_add_header(h, "Cache-Control", "no-store");

@@ -18,8 +18,8 @@
 
 static const char *base_url, *sender, *recipient, *conv;
 static double rate, seconds;
-static double samples[MAX_SAMPLES];
-static int nsamples, sent, errors;
+static double samples[MAX_SAMPLES], posts[MAX_SAMPLES];	/* ms: POST → event; the POST alone */
+static int nsamples, nposts, sent, errors;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile int stop_reader;
 static char carry[65536];
@@ -121,9 +121,13 @@ static void *writer(void *arg)
 			 getpid(), id, k++, (long)time(NULL), now_us());
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		long status = 0;
+		double t0 = now_us();
 		if (curl_easy_perform(c) == CURLE_OK)
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		double took = (now_us() - t0) / 1000.0;
 		pthread_mutex_lock(&mu);
+		if (nposts < MAX_SAMPLES)
+			posts[nposts++] = took;
 		sent++;
 		if (status != 202)
 			errors++;
@@ -165,12 +169,15 @@ int main(int argc, char **argv)
 	stop_reader = 1;
 	pthread_join(r, NULL);
 	qsort(samples, (size_t)nsamples, sizeof(double), cmp);
+	qsort(posts, (size_t)nposts, sizeof(double), cmp);
 	if (!nsamples) {
 		printf("latency: no events received (%d sent, %d errors)\n", sent, errors);
 		return 1;
 	}
 	printf("latency POST → SSE at %.0f msg/s for %.0f s: %d sent, %d received, %d errors; "
-	       "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rate, seconds, sent, nsamples, errors,
-	       samples[nsamples / 2], samples[(int)(nsamples * 0.99)], samples[nsamples - 1]);
+	       "p50 %.1f ms, p99 %.1f ms, max %.1f ms (the POST alone: p50 %.1f ms, p99 %.1f ms)\n",
+	       rate, seconds, sent, nsamples, errors, samples[nsamples / 2],
+	       samples[(int)(nsamples * 0.99)], samples[nsamples - 1], posts[nposts / 2],
+	       posts[(int)(nposts * 0.99)]);
 	return 0;
 }
