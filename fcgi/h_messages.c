@@ -44,8 +44,8 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 		req_field_error(r, "client_id", "is required (or the Idempotency-Key header)");
 	text = req_str(r, o, "text", false, TEXT_MAX);
 	file_id = req_str(r, o, "file_id", false, 36);
-	if (file_id)
-		req_field_error(r, "file_id", "file messages are not supported yet");
+	if (file_id && !validate_uuid(file_id))
+		req_field_error(r, "file_id", "must be a file id");
 	if (json_object_object_get_ex(o, "channels", &channels) &&
 	    !json_object_is_type(channels, json_type_null))
 		req_field_error(r, "channels", "channel delivery is not supported yet");
@@ -59,7 +59,7 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	char id[37];
 	if (auth_uuid7(id))
 		return ERR_INTERNAL;
-	const char *params[] = { id, conv, r->user.user_id, client_id, text, NULL, r->id };
+	const char *params[] = { id, conv, r->user.user_id, client_id, text, file_id, r->id };
 	if ((rc = db_exec(r->app->db, SQL_MSG_SEND, params, &res)))
 		goto out;
 	const char *outcome = PQgetvalue(res, 0, 0);
@@ -69,6 +69,9 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	} else if (!strcmp(outcome, "forbidden")) {
 		req_detail(r, "you are not a member of conversation %s", conv);
 		rc = ERR_FORBIDDEN;
+	} else if (!strcmp(outcome, "badfile")) {
+		req_field_error(r, "file_id", "must be one of your files, completely uploaded and verified");
+		rc = ERR_VALIDATION;
 	} else if (!strcmp(outcome, "conflict")) {
 		req_detail(r, "client_id '%s' was used for a message in another conversation",
 			   client_id);

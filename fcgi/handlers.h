@@ -33,6 +33,15 @@ int h_messages_get(struct req *r);
 int h_messages_receipts(struct req *r);
 int h_messages_typing(struct req *r);
 
+/* h_files.c */
+int h_files_options(struct req *r);
+int h_files_create(struct req *r);
+int h_files_head(struct req *r);
+int h_files_patch(struct req *r);
+int h_files_delete(struct req *r);
+int h_files_get(struct req *r);
+int h_files_content(struct req *r);
+
 /* h_admin.c */
 int h_admin_moderation_list(struct req *r);
 int h_admin_moderation_decide(struct req *r);

@@ -81,6 +81,7 @@ void req_release(struct req *r)
 	free(r->body);
 	free(r->out);
 	free(r->detail);
+	free(r->sendfile);
 	json_object_put(r->errors);
 	memset(r, 0, sizeof(*r));
 }
@@ -114,8 +115,26 @@ int req_body(struct req *r)
 	return 0;
 }
 
+long long req_content_length(const struct req *r)
+{
+	const char *cl = req_env(r, "CONTENT_LENGTH");
+	char *end;
+	long long n;
+
+	if (!cl || !*cl)
+		return -1;
+	n = strtoll(cl, &end, 10);
+	return *end || n < 0 ? -1 : n;
+}
+
+int req_read(struct req *r, char *buf, int len)
+{
+	int n = FCGX_GetStr(buf, len, fr(r)->in);
+	return n > 0 ? n : 0;
+}
+
 /* The media type without parameters, compared case-insensitively. */
-static bool content_type_is(const struct req *r, const char *type)
+bool req_content_type_is(const struct req *r, const char *type)
 {
 	const char *ct = req_env(r, "CONTENT_TYPE");
 	size_t n = strlen(type);
@@ -130,7 +149,7 @@ int req_json(struct req *r, struct json_object **out)
 	int rc;
 
 	*out = NULL;
-	if (!content_type_is(r, "application/json")) {
+	if (!req_content_type_is(r, "application/json")) {
 		req_detail(r, "send the body as application/json");
 		return ERR_MEDIATYPE;
 	}
@@ -325,14 +344,17 @@ void req_send(struct req *r)
 	const char *type = r->content_type ? r->content_type
 			 : r->status >= 400 ? "application/problem+json"
 					    : "application/json";
-	char head[512];
+	char head[5120];	/* the X-Sendfile path can be long */
 	int n;
 
 	/* libfcgi's own printf knows no %zu: format here */
 	n = snprintf(head, sizeof(head),
 		     "Status: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n",
 		     r->status, r->id);
-	if (r->out)
+	if (r->sendfile)	/* lighttpd sets the length, and answers Range */
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: %s\r\nX-Sendfile: %s\r\n",
+			      r->file_type, r->sendfile);
+	else if (r->out)
 		n += snprintf(head + n, sizeof(head) - (size_t)n,
 			      "Content-Type: %s\r\nContent-Length: %zu\r\n", type, len);
 	else if (r->status != 204)

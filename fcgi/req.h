@@ -40,7 +40,9 @@ struct req {
 	char *detail;			/* problem detail, malloc()ed */
 	struct json_object *errors;	/* problem "errors" array */
 	int retry_after;
-	char headers[1024];		/* extra response header lines */
+	char headers[4096];		/* extra response header lines */
+	char *sendfile;			/* lighttpd sends this file as the body (X-Sendfile), malloc()ed */
+	char file_type[128];		/* the sent file's Content-Type */
 	size_t headers_len;
 };
 
@@ -49,6 +51,16 @@ const char *req_env(const struct req *r, const char *name);
 
 /* req_body - read the body once, refusing one over conf.max_body. */
 int req_body(struct req *r);
+
+/*
+ * For bodies too large to hold (uploads): req_content_length is the
+ * declared length (-1 when none); req_read reads up to @len bytes of the
+ * body as they arrive, 0 at its end or when the client went away.
+ */
+long long req_content_length(const struct req *r);
+/* req_content_type_is - the request's media type (parameters ignored). */
+bool req_content_type_is(const struct req *r, const char *type);
+int req_read(struct req *r, char *buf, int len);
 
 /*
  * req_json - the body as a strict JSON object (Content-Type

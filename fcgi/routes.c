@@ -18,7 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-enum { PUBLIC = 0, AUTH = 1 };
+/* AUTH: a valid token is required; AUTH_IF_SENT: checked when one is sent
+ * (the handler has another way in: a signed link). */
+enum { PUBLIC = 0, AUTH = 1, AUTH_IF_SENT = 2 };
 
 /* Route classes with a per-user token bucket (sign-in and sign-up have
  * their own, by username and address, in h_auth.c). */
@@ -55,6 +57,13 @@ static const struct route routes[] = {
 	{ "POST", "/v1/admin/moderation/{id}", h_admin_moderation_decide, AUTH, NO_LIMIT },
 	{ "GET", "/v1/admin/jobs/dead", h_admin_dead_list, AUTH, NO_LIMIT },
 	{ "POST", "/v1/admin/jobs/dead/{n}/retry", h_admin_dead_retry, AUTH, NO_LIMIT },
+	{ "OPTIONS", "/v1/files", h_files_options, PUBLIC, NO_LIMIT },
+	{ "POST", "/v1/files", h_files_create, AUTH, NO_LIMIT },
+	{ "HEAD", "/v1/files/{id}", h_files_head, AUTH, NO_LIMIT },
+	{ "PATCH", "/v1/files/{id}", h_files_patch, AUTH, NO_LIMIT },
+	{ "DELETE", "/v1/files/{id}", h_files_delete, AUTH, NO_LIMIT },
+	{ "GET", "/v1/files/{id}", h_files_get, AUTH, NO_LIMIT },
+	{ "GET", "/v1/files/{id}/content", h_files_content, AUTH_IF_SENT, NO_LIMIT },
 	{ "GET", "/healthz", h_health_live, PUBLIC, NO_LIMIT },
 	{ "GET", "/readyz", h_health_ready, PUBLIC, NO_LIMIT },
 	{ "GET", "/metrics", h_health_metrics, PUBLIC, NO_LIMIT },
@@ -126,6 +135,10 @@ static const struct {
 	{ ERR_CONFLICT, 409, "conflict", "Conflict" },
 	{ ERR_TOOLARGE, 413, "too-large", "Too large" },
 	{ ERR_MEDIATYPE, 415, "unsupported-media-type", "Unsupported media type" },
+	{ ERR_GONE, 410, "gone", "Gone" },
+	{ ERR_PRECONDITION, 412, "precondition-failed", "Precondition failed" },
+	{ ERR_CHECKSUM, 460, "checksum-mismatch", "Checksum mismatch" },
+	{ ERR_STORAGE, 507, "insufficient-storage", "Insufficient storage" },
 	{ ERR_RATELIMITED, 429, "rate-limited", "Too many requests" },
 	{ ERR_UNAVAILABLE, 503, "unavailable", "Temporarily unavailable" },
 	{ ERR_INTERNAL, 500, "internal", "Internal error" },
@@ -242,7 +255,8 @@ void routes_handle(struct app *app, void *fcgi)
 			rc = ERR_NOTFOUND;
 			req_detail(&r, "%s does not exist", r.path);
 		}
-	} else if (routes[found].flags & AUTH &&
+	} else if ((routes[found].flags & AUTH ||
+		    (routes[found].flags & AUTH_IF_SENT && req_env(&r, "HTTP_AUTHORIZATION"))) &&
 		   (rc = authenticate(&r, routes[found].limit))) {
 		/* answered below */
 	} else {

@@ -1,12 +1,16 @@
 /*
  * chat4all-jobs - the asynchronous side of Chat4All.
- *   chat4all-jobs worker [--pidfile FILE]   moderate and release messages
+ *   chat4all-jobs worker [--pidfile FILE]   moderate and release messages,
+ *                                          verify uploaded files
+ *   chat4all-jobs cron [--every SECONDS] [--pidfile FILE]
+ *                                          expired uploads, orphaned files
  * Several workers run side by side; each claims its own jobs.
  */
 #include "stage.h"
 
 #include "../lib/log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +18,8 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: chat4all-jobs worker [--pidfile FILE]\n");
+	fprintf(stderr, "usage: chat4all-jobs worker [--pidfile FILE]\n"
+			"       chat4all-jobs cron [--every SECONDS] [--pidfile FILE]\n");
 	return 2;
 }
 
@@ -25,11 +30,16 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc = 1;
 
-	if (argc < 2 || strcmp(argv[1], "worker"))
+	if (argc < 2 || (strcmp(argv[1], "worker") && strcmp(argv[1], "cron")))
 		return usage();
+	bool cron = !strcmp(argv[1], "cron");
+	int every = 0;
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
 			pidfile = argv[++i];
+		else if (cron && !strcmp(argv[i], "--every") && i + 1 < argc &&
+			 (every = atoi(argv[++i])) > 0)
+			continue;
 		else
 			return usage();
 	}
@@ -37,7 +47,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chat4all-jobs: %s\n", err);
 		return 1;
 	}
-	if (log_open(w.conf.log_file, w.conf.log_level, "worker")) {
+	if (log_open(w.conf.log_file, w.conf.log_level, cron ? "cron" : "worker")) {
 		fprintf(stderr, "chat4all-jobs: cannot open log '%s'\n", w.conf.log_file);
 		goto out;
 	}
@@ -61,7 +71,7 @@ int main(int argc, char **argv)
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
 	}
-	rc = worker_run(&w);
+	rc = cron ? cron_run(&w, every) : worker_run(&w);
 	if (pidfile)
 		unlink(pidfile);
 out:

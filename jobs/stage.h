@@ -49,6 +49,7 @@ struct stage {
 
 extern const struct stage stage_moderate;	/* j_moderate.c */
 extern const struct stage stage_release;	/* j_release.c */
+extern const struct stage stage_file_verify;	/* j_file_verify.c */
 
 /* release_announce - after a commit that moved @conv's watermark from
  * @from to @to: message events to the members, status events to senders. */
@@ -56,5 +57,9 @@ void release_announce(struct worker *w, const char *conv, long long from, long l
 
 /* worker_run - claim and run jobs until SIGTERM/SIGINT; 0 on a clean stop. */
 int worker_run(struct worker *w);
+
+/* cron_run - housekeeping (cron.c) once (@every 0), or every @every
+ * seconds until SIGTERM/SIGINT. */
+int cron_run(struct worker *w, int every);
 
 #endif

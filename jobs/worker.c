@@ -36,7 +36,8 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
-static const struct stage *const stages[] = { &stage_moderate, &stage_release };
+static const struct stage *const stages[] = { &stage_moderate, &stage_release,
+					       &stage_file_verify };
 
 static const struct stage *stage_for(const char *kind)
 {
@@ -160,6 +161,8 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 		failed = true;
 	if (failed)
 		db_run(w->db, "ROLLBACK");
+	else if (s && s->after_commit)
+		s->after_commit(w, jobs, n);
 	return failed ? ERR_DB : 0;
 }
 

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <jwt.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,4 +172,28 @@ void auth_token_digest(const char *token, char hex[65])
 bool auth_equal(const void *a, const void *b, size_t len)
 {
 	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void auth_link_sign(const char *secret, const char *subject, long long expires, char sig[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	char msg[256];
+	int len = snprintf(msg, sizeof(msg), "%s\n%lld", subject, expires);
+
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg,
+	     (size_t)len, md, &n);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(sig + 2 * i, 3, "%02x", md[i]);
+}
+
+bool auth_link_verify(const char *secret, const char *subject, long long expires,
+		      const char *sig, time_t now)
+{
+	char want[65];
+
+	if (expires < (long long)now || strlen(sig) != 64)
+		return false;
+	auth_link_sign(secret, subject, expires, want);
+	return auth_equal(want, sig, 64);
 }

@@ -55,4 +55,13 @@ void auth_token_digest(const char *token, char hex[65]);
 /* auth_equal - compares in time independent of where they differ. */
 bool auth_equal(const void *a, const void *b, size_t len);
 
+/*
+ * Signed links: whoever holds one may fetch @subject until @expires (Unix
+ * seconds) without a token — an <img src>, a download handed to a channel.
+ * The signature is hex HMAC-SHA256 of "@subject\n@expires" with @secret.
+ */
+void auth_link_sign(const char *secret, const char *subject, long long expires, char sig[65]);
+bool auth_link_verify(const char *secret, const char *subject, long long expires,
+		      const char *sig, time_t now);
+
 #endif

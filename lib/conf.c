@@ -67,6 +67,11 @@ static const struct conf_key conf_keys[] = {
 	KEY(worker_linger_ms, CONF_LONG, "10"),
 	KEY(worker_lease, CONF_LONG, "30"),
 	KEY(job_max_attempts, CONF_LONG, "8"),
+	KEY(files_dir, CONF_STR, "var/files"),
+	KEY(file_max_size, CONF_LONG, "2147483648"),
+	KEY(file_quota, CONF_LONG, "10737418240"),
+	KEY(upload_expiry, CONF_LONG, "86400"),
+	KEY(file_link_ttl, CONF_LONG, "3600"),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

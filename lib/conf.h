@@ -54,6 +54,11 @@ struct conf {
 	long worker_linger_ms;		/* wait after a small batch for more to gather */
 	long worker_lease;		/* seconds a claim lasts before others may take it */
 	long job_max_attempts;
+	char *files_dir;		/* where uploaded bytes live */
+	long file_max_size;		/* bytes; larger uploads get 413 */
+	long file_quota;		/* bytes of files a user may hold */
+	long upload_expiry;		/* seconds an unfinished upload lives after its last PATCH */
+	long file_link_ttl;		/* seconds a signed download link is valid */
 };
 
 /*

@@ -15,6 +15,10 @@ const char *err_name(int code)
 	case ERR_MEDIATYPE: return "unsupported-media-type";
 	case ERR_METHOD: return "method-not-allowed";
 	case ERR_UNAVAILABLE: return "unavailable";
+	case ERR_PRECONDITION: return "precondition-failed";
+	case ERR_CHECKSUM: return "checksum-mismatch";
+	case ERR_STORAGE: return "insufficient-storage";
+	case ERR_GONE: return "gone";
 	case ERR_DB: return "internal";
 	default: return "internal";
 	}

@@ -23,6 +23,10 @@ enum err {
 	ERR_UNAVAILABLE = -11,	/* a dependency is down: retry later */
 	ERR_DB = -12,		/* unexpected database failure */
 	ERR_INTERNAL = -13,
+	ERR_PRECONDITION = -14,	/* a protocol version or state the request assumes */
+	ERR_CHECKSUM = -15,	/* the data does not match its checksum */
+	ERR_STORAGE = -16,	/* the disk is full */
+	ERR_GONE = -17,		/* it existed and has expired */
 };
 
 /* err_name - a stable lowercase word for logs ("conflict"). */

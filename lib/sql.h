@@ -299,6 +299,66 @@
 	  "SELECT kind, count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)" \
 	  " FROM jobs GROUP BY kind"                                           \
 	  " UNION ALL SELECT 'dead', count(*), 0 FROM dead_jobs")              \
+	/* ---- files (fcgi/h_files.c, jobs/j_file_verify.c, jobs/cron.c) ---- */ \
+	X(FILE_CREATE, /* $1 id, $2 owner, $3 name, $4 mime, $5 size, $6 sha256 \
+			  claimed, $7 quota, $8 expiry s; no row: over quota */ \
+	  "WITH q AS (UPDATE users SET storage_used = storage_used + $5::bigint" \
+	  "           WHERE id = $2::uuid AND storage_used + $5::bigint <= $7::bigint" \
+	  "           RETURNING id)"                                            \
+	  " INSERT INTO files (id, owner_id, filename, mime, size, sha256_claimed, expires_at)" \
+	  " SELECT $1::uuid, q.id, $3, $4, $5::bigint, $6,"                     \
+	  "        now() + make_interval(secs => $8::int) FROM q"              \
+	  " RETURNING extract(epoch FROM expires_at)::bigint")                  \
+	X(FILE_UPLOAD_STATE, /* $1 id, $2 owner: the upload as tus sees it */  \
+	  "SELECT size, upload_offset, status,"                                \
+	  "       coalesce(extract(epoch FROM expires_at)::bigint, 0),"        \
+	  "       coalesce(expires_at < now(), false)"                          \
+	  " FROM files WHERE id = $1::uuid AND owner_id = $2::uuid")           \
+	/* $1 id, $2 offset before, $3 after, $4 expiry s: the bytes up to $3 \
+	 * are on disk; the last ones make it `verifying` and queue the hash */ \
+	X(FILE_PROGRESS,                                                       \
+	  "WITH f AS (UPDATE files SET upload_offset = $3::bigint,"            \
+	  "             status = CASE WHEN $3::bigint = size THEN 'verifying' ELSE status END," \
+	  "             expires_at = CASE WHEN $3::bigint = size THEN NULL"    \
+	  "                          ELSE now() + make_interval(secs => $4::int) END" \
+	  "           WHERE id = $1::uuid AND upload_offset = $2::bigint AND status = 'uploading'" \
+	  "             AND expires_at >= now()"                                \
+	  "           RETURNING id, status, expires_at),"                       \
+	  "     j AS (INSERT INTO jobs (kind, key, payload)"                    \
+	  "           SELECT 'file_verify', f.id::text, jsonb_build_object('file_id', f.id)" \
+	  "           FROM f WHERE f.status = 'verifying' RETURNING 1)"         \
+	  " SELECT f.status, coalesce(extract(epoch FROM f.expires_at)::bigint, 0)," \
+	  "        (SELECT count(*) FROM j),"                                   \
+	  "        CASE WHEN f.status = 'verifying' THEN pg_notify('chat4all_jobs', 'file_verify') END" \
+	  " FROM f")                                                           \
+	X(FILE_DELETE, "SELECT file_delete($1::uuid, $2::uuid)")              \
+	X(FILE_META, /* $1 id, $2 viewer: owner, or ready and sent where they see it */ \
+	  "SELECT json_build_object('id', f.id, 'filename', f.filename, 'mime', f.mime," \
+	  "         'size', f.size, 'sha256', f.sha256, 'status', f.status," \
+	  "         'created_at', rfc3339(f.created_at))::text, f.filename, f.mime, f.status" \
+	  " FROM files f WHERE f.id = $1::uuid"                                \
+	  "   AND (f.owner_id = $2::uuid OR (f.status = 'ready' AND file_visible(f.id, $2::uuid)))") \
+	X(FILE_READY, /* $1 id: for a signed link */                           \
+	  "SELECT NULL, filename, mime, status FROM files WHERE id = $1::uuid AND status = 'ready'") \
+	X(FILE_FOR_VERIFY, "SELECT sha256_claimed FROM files"                   \
+	  " WHERE id = $1::uuid AND status = 'verifying'")                     \
+	X(FILE_VERIFIED, /* $1 id, $2 sha256 (NULL: unreadable): ready or corrupt */ \
+	  "UPDATE files SET sha256 = $2::text, completed_at = now(),"          \
+	  "  status = CASE WHEN $2::text IS NOT NULL AND coalesce(sha256_claimed = $2::text, true)" \
+	  "                THEN 'ready' ELSE 'corrupt' END"                     \
+	  " WHERE id = $1::uuid AND status = 'verifying' RETURNING owner_id, status") \
+	X(FILES_EXPIRE, /* $1 how many: unfinished uploads past their time */  \
+	  "WITH f AS (DELETE FROM files WHERE id IN"                           \
+	  "             (SELECT id FROM files WHERE status = 'uploading' AND expires_at < now()" \
+	  "              ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED)" \
+	  "           RETURNING id, owner_id, size),"                           \
+	  "     u AS (UPDATE users SET storage_used = storage_used - s.total"   \
+	  "           FROM (SELECT owner_id, sum(size) AS total FROM f GROUP BY owner_id) s" \
+	  "           WHERE users.id = s.owner_id RETURNING 1)"                 \
+	  " SELECT id FROM f")                                                 \
+	X(FILES_UNKNOWN, /* $1 uuid[]: those without a row */                  \
+	  "SELECT u FROM unnest($1::uuid[]) u WHERE NOT EXISTS"                \
+	  " (SELECT 1 FROM files WHERE id = u)")                               \
 	/* ---- operations ---- */                                             \
 	X(PING, "SELECT 1")                                                    \
 	X(MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = $1") \

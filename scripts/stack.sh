@@ -18,6 +18,7 @@ VAR=${VAR:-$ROOT/var}
 PORT=${PORT:-8080}
 BIND=${BIND:-127.0.0.1}
 API_PROCS=${API_PROCS:-4}
+FILES_PROCS=${FILES_PROCS:-2}	# responders for uploads and downloads
 WORKERS=${WORKERS:-2}
 STREAM_PORT=${STREAM_PORT:-$((PORT + 1))}
 PGPORT=${PGPORT:-55432}
@@ -47,6 +48,7 @@ instance_env() {
 	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$ROOT/migrations"}
 	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$ROOT/conf/moderation"}
 	export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-$STREAM_PORT}
+	export CHAT4ALL_FILES_DIR=${CHAT4ALL_FILES_DIR:-"$VAR/files"}
 	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
 		export CHAT4ALL_JWT_SECRET_FILE=${CHAT4ALL_JWT_SECRET_FILE:-"$VAR/secret/jwt"}
 	if [ -z "${CHAT4ALL_CONF:-}" ] && [ -f "$ROOT/conf/chat4all.conf" ]; then
@@ -93,6 +95,7 @@ write_lighttpd_conf() {
 	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
 	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" -e "s|@STREAM_HOST@|${STREAM_HOST:-127.0.0.1}|g" \
+	    -e "s|@FILES_PROCS@|$FILES_PROCS|g" -e "s|@FILES_DIR@|$CHAT4ALL_FILES_DIR|g" \
 	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
 }
 
@@ -105,7 +108,7 @@ start_lighttpd() {
 }
 
 serve() {
-	mkdir -p "$VAR"/{run,log,files}
+	mkdir -p "$VAR"/{run,log,files,tmp}
 	[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$VAR"
 	instance_env
 	export CHAT4ALL_LOG_FILE=${CHAT4ALL_LOG_FILE_SERVE:-/dev/stderr}
@@ -143,6 +146,17 @@ start_workers() {
 	done
 }
 
+# Housekeeping every few minutes: expired uploads, orphaned file bytes.
+start_cron() {
+	pid_alive "$VAR/run/cron.pid" && return
+	rm -f "$VAR/run/cron.pid"
+	as_user setsid "$ROOT/build/chat4all-jobs" cron --every "${CRON_EVERY:-300}" \
+		--pidfile "$VAR/run/cron.pid" </dev/null >>"$VAR/log/jobs.log" 2>&1 &
+	for _ in $(seq 100); do pid_alive "$VAR/run/cron.pid" && return; sleep 0.05; done
+	echo "the cron did not start: see $VAR/log/jobs.log" >&2
+	exit 1
+}
+
 wait_ready() {
 	local url="http://$BIND:$PORT/readyz"
 	for _ in $(seq 200); do
@@ -155,7 +169,7 @@ wait_ready() {
 
 start() {
 	[ -x "$ROOT/build/chat4all-api" ] || { echo "build first: make" >&2; exit 1; }
-	mkdir -p "$VAR"/{pg,run,log,redis,secret,files}
+	mkdir -p "$VAR"/{pg,run,log,redis,secret,files,tmp}
 	chmod 755 "$VAR"
 	chmod 700 "$VAR/pg" "$VAR/secret"
 	[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$VAR"
@@ -170,6 +184,7 @@ start() {
 	start_stream
 	start_lighttpd
 	start_workers
+	start_cron
 	wait_ready
 	echo "Chat4All is running at http://$BIND:$PORT/  (data in $VAR; stop with: make stop)"
 }
@@ -188,6 +203,7 @@ stop() {
 		[ -e "$f" ] && stop_pidfile "$f" worker
 		rm -f "$f"
 	done
+	stop_pidfile "$VAR/run/cron.pid" cron
 	stop_pidfile "$VAR/run/lighttpd.pid" lighttpd
 	stop_pidfile "$VAR/run/stream.pid" stream
 	rm -f "$VAR/run/lighttpd.pid"
@@ -200,7 +216,7 @@ stop() {
 status() {
 	local rc=0
 	for p in "lighttpd:$VAR/run/lighttpd.pid" "redis:$VAR/run/redis.pid" \
-		 "postgresql:$VAR/pg/postmaster.pid" "stream:$VAR/run/stream.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "worker:$f"; done); do
+		 "postgresql:$VAR/pg/postmaster.pid" "stream:$VAR/run/stream.pid" "cron:$VAR/run/cron.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "worker:$f"; done); do
 		if pid_alive "${p#*:}"; then echo "${p%%:*}: running"; else echo "${p%%:*}: stopped"; rc=1; fi
 	done
 	return $rc

@@ -1,0 +1,154 @@
+#include "filestore.h"
+
+#include "err.h"
+#include "validate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+int filestore_path(const char *dir, const char *id, char *out, size_t len)
+{
+	size_t n = strlen(id);
+
+	if (n != 36 || !validate_uuid(id))
+		return ERR_VALIDATION;
+	if ((size_t)snprintf(out, len, "%s/%.2s/%.2s/%s", dir, id + 32, id + 34, id) >= len)
+		return ERR_INTERNAL;
+	return 0;
+}
+
+/* mkdir -p of @path's parent folders */
+static int make_parents(char *path)
+{
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		int rc = mkdir(path, 0750);
+		*p = '/';
+		if (rc && errno != EEXIST)
+			return -1;
+	}
+	return 0;
+}
+
+int filestore_open(const char *dir, const char *id, long long offset)
+{
+	char path[4096];
+	struct stat st;
+	int fd, rc;
+
+	if ((rc = filestore_path(dir, id, path, sizeof(path))))
+		return rc;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640)) < 0 &&
+	    (errno != ENOENT || make_parents(path) ||
+	     (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640)) < 0))
+		return errno == ENOSPC || errno == EDQUOT ? ERR_STORAGE : ERR_INTERNAL;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return errno == EWOULDBLOCK ? ERR_CONFLICT : ERR_INTERNAL;
+	}
+	if (fstat(fd, &st) || (st.st_size != offset && ftruncate(fd, offset)) ||
+	    lseek(fd, offset, SEEK_SET) != offset) {
+		close(fd);
+		return ERR_INTERNAL;
+	}
+	return fd;
+}
+
+int filestore_remove(const char *dir, const char *id)
+{
+	char path[4096];
+	int rc;
+
+	if ((rc = filestore_path(dir, id, path, sizeof(path))))
+		return rc;
+	return unlink(path) && errno != ENOENT ? ERR_INTERNAL : 0;
+}
+
+int filestore_sha256(const char *path, char out[65])
+{
+	static unsigned char buf[1 << 20];
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = ERR_INTERNAL;
+	ssize_t n;
+
+	if (fd < 0 || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+			goto out;
+	if (n < 0 || !EVP_DigestFinal_ex(ctx, md, &mdlen))
+		goto out;
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+long long filestore_free(const char *dir)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v))
+		return -1;
+	return (long long)v.f_bavail * (long long)v.f_frsize;
+}
+
+static bool hex2(const char *s)
+{
+	return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+}
+
+int filestore_walk(const char *dir, void (*fn)(const char *path, const char *id, long age, void *arg),
+		   void *arg)
+{
+	DIR *d1 = opendir(dir);
+	struct dirent *e1, *e2, *e3;
+	char path[4096];
+	time_t now = time(NULL);
+
+	if (!d1)
+		return errno == ENOENT ? 0 : ERR_INTERNAL;
+	while ((e1 = readdir(d1))) {
+		if (!hex2(e1->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e1->d_name);
+		DIR *d2 = opendir(path);
+		while (d2 && (e2 = readdir(d2))) {
+			if (!hex2(e2->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/%s", dir, e1->d_name, e2->d_name);
+			DIR *d3 = opendir(path);
+			while (d3 && (e3 = readdir(d3))) {
+				struct stat st;
+				if (!validate_uuid(e3->d_name))
+					continue;
+				snprintf(path, sizeof(path), "%s/%s/%s/%s", dir, e1->d_name,
+					 e2->d_name, e3->d_name);
+				if (!stat(path, &st) && S_ISREG(st.st_mode))
+					fn(path, e3->d_name, (long)(now - st.st_mtime), arg);
+			}
+			if (d3)
+				closedir(d3);
+		}
+		if (d2)
+			closedir(d2);
+	}
+	closedir(d1);
+	return 0;
+}
