@@ -76,14 +76,17 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_SRC) $(wildcard lib/*.h)
 	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
 
-# ---- integration client: libcurl + cmocka against the running stack ----
-$(BUILD)/integration/api_test: tests/integration/api_test.c tests/integration/http.c tests/integration/http.h
+# ---- integration suites: libcurl + cmocka against the running stack ----
+INTEG_COMMON := tests/integration/http.c tests/integration/client.c
+INTEG_DEPS   := $(INTEG_COMMON) tests/integration/http.h tests/integration/client.h
+
+$(BUILD)/integration/%: tests/integration/%.c $(INTEG_DEPS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
-	    $(shell pkg-config --cflags json-c libcurl cmocka) -o $@ \
-	    tests/integration/api_test.c tests/integration/http.c \
-	    $(shell pkg-config --libs json-c libcurl cmocka libjwt) -lpthread
+	    $(shell pkg-config --cflags json-c libcurl cmocka libcrypto) -o $@ \
+	    $< $(INTEG_COMMON) \
+	    $(shell pkg-config --libs json-c libcurl cmocka libjwt libcrypto) -lpthread
 
 deps:
 	@scripts/deps.sh
@@ -102,6 +105,7 @@ status:
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/integration/api_test \
+	    $(BUILD)/integration/files_test \
 	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation
 	@scripts/test.sh $(UNIT_BINS)
 

@@ -393,6 +393,10 @@ int h_files_create(struct req *r)
 			      "application/offset+octet-stream");
 		return ERR_MEDIATYPE;
 	}
+	if (body > size) {
+		req_detail(r, "%lld bytes sent for an upload of %lld", body, size);
+		return ERR_TOOLARGE;
+	}
 	if (with_body && (rc = checksum_start(r, &sum)))
 		goto out;
 	long long free_bytes = filestore_free(r->app->conf.files_dir);
@@ -429,9 +433,15 @@ int h_files_create(struct req *r)
 		rc = 0;
 	} else {
 		expires_header(r, atoll(PQgetvalue(res, 0, 0)));
-		if (size == 0) {	/* nothing to wait for */
+		if (size == 0) {	/* complete already: an empty file, verified as any */
 			bool done;
 			long long exp;
+			int fd = filestore_open(r->app->conf.files_dir, id, 0);
+			if (fd < 0) {
+				rc = fd;
+				goto out;
+			}
+			close(fd);
 			if ((rc = record_progress(r, id, 0, 0, &done, &exp)))
 				goto out;
 		}

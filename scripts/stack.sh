@@ -2,7 +2,10 @@
 # One Chat4All instance under $VAR: PostgreSQL and Redis on sockets in
 # $VAR/run, lighttpd on $BIND:$PORT with the FastCGI API behind it.
 #
-#   scripts/stack.sh start | stop | status | env | serve
+#   scripts/stack.sh start | stop | status | env | serve | cron
+#
+# cron runs the housekeeping (expired uploads, orphaned files) once, now;
+# `start` also runs it every CRON_EVERY seconds (300).
 #
 # serve is for containers: PostgreSQL and Redis are elsewhere (their
 # addresses in CHAT4ALL_DATABASE_URL and CHAT4ALL_REDIS); it migrates and
@@ -227,6 +230,7 @@ start) start ;;
 stop) stop ;;
 status) status ;;
 serve) serve ;;
+cron) instance_env; as_user "$ROOT/build/chat4all-jobs" cron ;;
 env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf 'export %s=%q\n' "$n" "${!n}"; done ;;
-*) echo "usage: $0 start|stop|status|env|serve" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|env|serve|cron" >&2; exit 2 ;;
 esac

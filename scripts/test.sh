@@ -37,7 +37,7 @@ rm -f "$FAKE_PORT_FILE"
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/chat4all-test.XXXXXX)
 chmod 755 "$TMP"
-export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4
+export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4 FILES_PROCS=2
 cleanup() {
 	local rc=$?
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
@@ -57,6 +57,7 @@ export CHAT4ALL_JOB_MAX_ATTEMPTS=3 CHAT4ALL_WORKER_LEASE=2 CHAT4ALL_STREAM_MAX_B
 export CHAT4ALL_SEND_RATE=1 CHAT4ALL_SEND_BURST=40
 export CHAT4ALL_SIGNIN_RATE=0.2 CHAT4ALL_SIGNIN_BURST=10
 export CHAT4ALL_REGISTER_RATE=1000 CHAT4ALL_REGISTER_BURST=100000
+export CHAT4ALL_FILE_MAX_SIZE=4194304 CHAT4ALL_FILE_QUOTA=6291456	# 4 and 6 MiB
 export CHAT4ALL_JWT_SECRET="test-secret-$(head -c 24 /dev/urandom | base64 -w0)"
 "$ROOT/scripts/stack.sh" start
 export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
@@ -67,7 +68,9 @@ PSQL="psql -h $VAR/run -p $PGPORT -U chat4all -d chat4all -qtAX"
 export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
 export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
+export CHAT4ALL_TEST_FILES_DIR="$VAR/files"
 "$ROOT/build/integration/api_test" || failed=1
+"$ROOT/build/integration/files_test" || failed=1
 
 echo "== restart: make stop leaves nothing running, a new start keeps the data"
 check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; failed=1; fi; }

@@ -75,8 +75,13 @@ long http(struct resp *out, const char *method, const char *path, const char *to
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	}
 	h = curl_slist_append(h, "Expect:");
-	if (extra)
-		h = curl_slist_append(h, extra);
+	/* @extra may hold several header lines, one per "\n" */
+	for (const char *e = extra; e && *e;) {
+		size_t n = strcspn(e, "\n");
+		snprintf(line, sizeof(line), "%.*s", (int)n, e);
+		h = curl_slist_append(h, line);
+		e += n + (e[n] == '\n');
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

@@ -21,7 +21,8 @@ void http_init(void);
 
 /*
  * http - @method @path with optional bearer @token, @body (sent with
- * @content_type, default application/json) and one @extra header line.
+ * @content_type, default application/json) and @extra header lines
+ * (several separated by "\n").
  * Returns the status (0 when no answer came).
  */
 long http(struct resp *out, const char *method, const char *path, const char *token,

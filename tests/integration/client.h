@@ -1,0 +1,42 @@
+/*
+ * client.h - the integration suites' way of using the API: users, their
+ * tokens, conversations, messages, and assertions on problem+json.
+ */
+#ifndef CHAT4ALL_TEST_CLIENT_H
+#define CHAT4ALL_TEST_CLIENT_H
+
+#include "http.h"
+
+#include <stdbool.h>
+
+extern char run_tag[16];	/* makes this run's usernames unique: set by main */
+
+struct user {
+	char id[37];
+	char name[40];
+	char access[1024];
+	char refresh[64];
+};
+
+void json_post(struct resp *r, const char *path, const char *token, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+long get(struct resp *r, const char *token, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Asserts a problem+json answer of @status with type /problems/@slug. */
+void assert_problem(struct resp *r, long status, const char *slug);
+/* Asserts that field @field is named in the problem's errors. */
+void assert_field_error(struct resp *r, const char *field);
+
+void signin(struct user *u, const char *password);
+/* A new user named after @who, signed in (password "correct horse"). */
+void signup(struct user *u, const char *who);
+void private_conv(struct user *a, struct user *b, char id[37]);
+long send_text(struct resp *r, struct user *u, const char *conv, const char *client_id,
+	       const char *text);
+/* How many messages @u sees in @conv (all pages). */
+int history_count(struct user *u, const char *conv);
+/* Polls @u's view of message @id until its status is @status (30 s at most). */
+bool wait_status(struct user *u, const char *id, const char *status);
+
+#endif
