@@ -16,6 +16,10 @@ for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing+=("$p")
 done
+# node and npm run the tests of real JavaScript clients (tus-js-client);
+# a node that is there already (with its own npm) is fine
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 ((${#missing[@]})) || exit 0
 
 echo "installing: ${missing[*]}"

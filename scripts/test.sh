@@ -71,6 +71,12 @@ export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
 export CHAT4ALL_TEST_FILES_DIR="$VAR/files"
 "$ROOT/build/integration/api_test" || failed=1
 "$ROOT/build/integration/files_test" || failed=1
+echo "== an existing tus client, unchanged: tus-js-client under node"
+if (cd "$ROOT/tests/tus" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+	node "$ROOT/tests/tus/upload.mjs" || failed=1
+else
+	echo "FAILED: npm ci in tests/tus"; failed=1
+fi
 
 echo "== restart: make stop leaves nothing running, a new start keeps the data"
 check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; failed=1; fi; }
