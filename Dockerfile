@@ -21,7 +21,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         libargon2-1 libssl3 libcurl4 libevent-2.1-7 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/chat4all chat4all \
-    && install -d -o chat4all -g chat4all /var/lib/chat4all /var/lib/chat4all/run
+    && install -d -o chat4all -g chat4all /var/lib/chat4all /var/lib/chat4all/run \
+                                          /var/lib/chat4all/files /var/lib/chat4all/tmp
 WORKDIR /opt/chat4all
 COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin /src/build/chat4all-jobs \
      /src/build/chat4all-stream build/

@@ -4,7 +4,8 @@
 #   static   lighttpd serving a static file
 #   insert   lighttpd → FastCGI → one prepared INSERT (synchronous commit)
 #   send     POST /v1/conversations/{id}/messages through chat4all-api
-# then the same send and history reads with a million messages stored.
+# then a 1 GiB file up and down beside dd (files.sh), and the same send
+# and history reads with a million messages stored.
 # wrk shares the 2 cores with everything it measures. Figures only: no
 # threshold here, benchmarks report and tests assert.
 set -euo pipefail
@@ -76,6 +77,7 @@ echo "}" >>"$DATA"
 export BENCH_DATA=$DATA
 
 # ---- measuring
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 declare -A RPS P50 P99 ERR
 to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms/,"",v) } else if (v ~ /s$/) { sub(/s/,"",v); v*=1000 } printf "%.2f", v }'; }
 measure() {
@@ -169,6 +171,10 @@ sleep 2
 IDLE_PROXY=$(CHAT4ALL_JWT_SECRET=$(cat "$VAR/secret/jwt") idle "$PORT" "${PROXIED_STREAMS:-8000}")
 echo "idle, through lighttpd: $IDLE_PROXY" >&2
 
+# ---- files: a 1 GiB upload and download beside dd
+source "$ROOT/tests/bench/files.sh"
+bench_files
+
 # ---- a million messages: three very long conversations, the rest spread
 echo "storing $PRELOAD more messages..." >&2
 long=$((PRELOAD / 5))
@@ -202,7 +208,6 @@ echo "== $stored messages stored, the longest conversation $longest" >&2
 BENCH_TAG=m measure send_1m "$B/" tests/bench/send.lua
 BENCH_DATA=$VAR/history-data.lua measure history_1m "$B/" tests/bench/history.lua
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 cat <<REPORT
 
 Chat4All bench, $(date -u +%FT%TZ), $(nproc) cores shared by wrk and the stack
@@ -225,6 +230,7 @@ real time ($(nproc) cores, lexicon moderation, through lighttpd):
   $LATENCY
   idle SSE streams, one distinct user each, straight to the gateway: $IDLE_DIRECT
   the same through lighttpd (2 descriptors a stream there; this machine allows $(ulimit -Hn)): $IDLE_PROXY
+$FILES_REPORT
 send with ${stored} stored / send on empty history (both with the pipeline): $(ratio "${RPS[send_1m]}" "${RPS[send_pipeline]}")
 messages accepted in the first send run: $sent_before
 REPORT
