@@ -31,6 +31,13 @@ ALTER TABLE users ADD COLUMN storage_used bigint NOT NULL DEFAULT 0;
 -- was sent to (messages.file_id exists since 0001).
 CREATE INDEX messages_file ON messages (file_id) WHERE file_id IS NOT NULL;
 
+-- What a message shows of its file, copied at send: a file is sendable
+-- only once ready, and then nothing of it changes. A copy, not a join:
+-- message_json must stay free of sub-SELECTs, or PostgreSQL stops inlining
+-- it and every history page and send pays a function call per row
+-- (measured: history pages 1082 → 581/s).
+ALTER TABLE messages ADD COLUMN file jsonb;
+
 CREATE FUNCTION file_json(f files) RETURNS json LANGUAGE sql STABLE AS $$
 	SELECT json_build_object('id', f.id, 'filename', f.filename, 'mime', f.mime,
 	                         'size', f.size, 'sha256', f.sha256)
@@ -44,7 +51,7 @@ LANGUAGE sql STABLE AS $$
 	                         'seq', m.seq, 'sender_id', m.sender_id,
 	                         'client_id', CASE WHEN m.sender_id = viewer THEN m.client_id END,
 	                         'text', m.text,
-	                         'file', (SELECT file_json(f) FROM files f WHERE f.id = m.file_id),
+	                         'file', m.file,
 	                         'status', message_status(m, viewer, min_delivered, min_read),
 	                         'created_at', rfc3339(m.created_at))
 $$;
@@ -60,6 +67,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	m messages;
 	v_seq bigint;
+	v_file jsonb;
 BEGIN
 	-- a replay answers without taking the conversation's lock
 	SELECT * INTO m FROM messages WHERE sender_id = p_sender AND client_id = p_client;
@@ -69,8 +77,8 @@ BEGIN
 		RETURN;
 	END IF;
 	IF p_file IS NOT NULL THEN
-		PERFORM 1 FROM files WHERE id = p_file AND owner_id = p_sender AND status = 'ready'
-		    FOR SHARE;
+		SELECT file_json(f)::jsonb INTO v_file FROM files f
+		 WHERE id = p_file AND owner_id = p_sender AND status = 'ready' FOR SHARE;
 		IF NOT FOUND THEN
 			outcome := 'badfile';
 			RETURN;
@@ -87,8 +95,8 @@ BEGIN
 		                THEN 'forbidden' ELSE 'notfound' END;
 		RETURN;
 	END IF;
-	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id)
-	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file)
+	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id, file)
+	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file, v_file)
 	ON CONFLICT (sender_id, client_id) DO NOTHING
 	RETURNING * INTO m;
 	IF FOUND THEN

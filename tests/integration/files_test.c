@@ -437,6 +437,10 @@ static void test_creation_with_upload(void **state)
 	(void)state;
 
 	signup(&u, "cwu");
+	assert_int_equal(get(&r, u.access, "/v1/poll?timeout=0"), 200);
+	char cursor[96];
+	snprintf(cursor, sizeof(cursor), "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
 	http(&r, "POST", "/v1/files", u.access, "hello", 5, OCTETS, TUS "\nUpload-Length: 11");
 	assert_int_equal(r.status, 201);
 	assert_string_equal(resp_header(&r, "Upload-Offset", v, sizeof(v)), "5");
@@ -445,6 +449,13 @@ static void test_creation_with_upload(void **state)
 	assert_int_equal(patch(&r, &u, loc + strlen("/v1/files/"), 5, " world", 6, NULL), 204);
 	resp_free(&r);
 	assert_true(file_status(&u, loc + strlen("/v1/files/"), "ready"));
+	/* the owner heard of it */
+	assert_int_equal(get(&r, u.access, "/v1/poll?cursor=%s&timeout=10", cursor), 200);
+	assert_string_equal(jstr(r.json, "events.0.event"), "file");
+	assert_string_equal(jstr(r.json, "events.0.data.id"), loc + strlen("/v1/files/"));
+	assert_string_equal(jstr(r.json, "events.0.data.status"), "ready");
+	assert_int_equal(strlen(jstr(r.json, "events.0.data.sha256")), 64);
+	resp_free(&r);
 	assert_int_equal(get(&r, u.access, "%s/content", loc), 200);
 	assert_int_equal(r.len, 11);
 	assert_memory_equal(r.body, "hello world", 11);
