@@ -41,6 +41,7 @@ export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) A
 cleanup() {
 	local rc=$?
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	mountpoint -q "$TMP/small-disk" 2>/dev/null && umount "$TMP/small-disk"
 	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
 		echo "-- last lines of the instance's logs:"
 		tail -n 20 "$TMP"/log/*.log 2>/dev/null | cut -c1-400
@@ -94,6 +95,19 @@ desc="stop ends lighttpd, the API responders, Redis and PostgreSQL"; check all_s
 desc="a user made before the restart signs in after it"
 check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
+
+echo "== a full disk: the files folder on an 8 MiB tmpfs"
+SMALL=$VAR/small-disk
+if [ "$(id -u)" = 0 ] && mkdir -p "$SMALL" && mount -t tmpfs -o size=8m,mode=755 tmpfs "$SMALL"; then
+	"$ROOT/scripts/stack.sh" stop
+	CHAT4ALL_FILES_DIR=$SMALL "$ROOT/scripts/stack.sh" start >/dev/null
+	CHAT4ALL_TEST_FILES_DIR=$SMALL CHAT4ALL_TEST_SMALL_DISK=1 TEST_FILTER=test_disk_full \
+		"$ROOT/build/integration/files_test" || failed=1
+	"$ROOT/scripts/stack.sh" stop
+	umount "$SMALL"
+else
+	echo "SKIPPED: mounting a tmpfs needs root"
+fi
 
 echo "== docker-compose.yml"
 if docker-compose -f "$ROOT/docker-compose.yml" config -q; then

@@ -659,6 +659,57 @@ static void test_expiry_and_orphans(void **state)
 	assert_int_equal(status, 404);
 }
 
+/* A full disk, with the files folder on a small tmpfs (the harness mounts
+ * one and sets CHAT4ALL_TEST_SMALL_DISK; elsewhere this test is skipped):
+ * a file that cannot fit is refused up front, one that runs out of room
+ * keeps what was written, says 507, and is never reported complete. */
+static void test_disk_full(void **state)
+{
+	struct resp r;
+	struct user u[4];
+	char id[4][37], v[64];
+	unsigned char *data = random_bytes(4 * MiB, 5);
+	(void)state;
+
+	if (!getenv("CHAT4ALL_TEST_SMALL_DISK"))
+		skip();		/* run by scripts/test.sh on an 8 MiB tmpfs */
+	for (int i = 0; i < 4; i++)
+		signup(&u[i], "full");
+	/* 4 MiB of the 8 are used, two 3 MiB uploads each fit when created */
+	upload(&u[0], data, 4 * MiB, "a.bin", "application/octet-stream", id[0]);
+	assert_int_equal(create(&r, &u[1], 3 * MiB, NULL, id[1]), 201);
+	resp_free(&r);
+	assert_int_equal(create(&r, &u[2], 3 * MiB, NULL, id[2]), 201);
+	resp_free(&r);
+	assert_int_equal(patch(&r, &u[1], id[1], 0, data, 3 * MiB, NULL), 204);
+	resp_free(&r);
+	/* the second finds about 1 MiB left: what fitted is kept, and said */
+	assert_int_equal(patch(&r, &u[2], id[2], 0, data, 3 * MiB, NULL), 507);
+	assert_problem(&r, 507, "insufficient-storage");
+	long long kept = atoll(resp_header(&r, "Upload-Offset", v, sizeof(v)));
+	resp_free(&r);
+	assert_true(kept > 0 && kept < 3 * MiB);
+	assert_int_equal(offset_of(&u[2], id[2], NULL), kept);
+	assert_int_equal(get(&r, u[2].access, "/v1/files/%s", id[2]), 200);
+	assert_string_equal(jstr(r.json, "status"), "uploading");
+	resp_free(&r);
+	/* a file bigger than what is free is refused before anything is kept */
+	assert_int_equal(create(&r, &u[3], 2 * MiB, NULL, NULL), 507);
+	assert_problem(&r, 507, "insufficient-storage");
+	resp_free(&r);
+	assert_int_equal(storage_used(&u[3]), 0);
+	/* room again: the interrupted one resumes where it stopped */
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/files/%s", id[1]);
+	http(&r, "DELETE", path, u[1].access, NULL, 0, NULL, TUS);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	assert_int_equal(patch(&r, &u[2], id[2], kept, data + kept, (size_t)(3 * MiB - kept), NULL), 204);
+	resp_free(&r);
+	assert_true(file_status(&u[2], id[2], "ready"));
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_file),
 		cmocka_unit_test(test_file_message_and_download),
 		cmocka_unit_test(test_expiry_and_orphans),
+		cmocka_unit_test(test_disk_full),
 	};
 
 	http_init();
