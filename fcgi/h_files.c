@@ -159,7 +159,9 @@ static int parse_metadata(struct req *r, struct upload_meta *m)
 			else
 				safe_filename((char *)val, m->filename, sizeof(m->filename));
 		} else if (klen == 8 && !strncmp(h, "filetype", 8)) {
-			if (!text || n >= (int)sizeof(m->mime) || !mime_ok((char *)val))
+			if (n == 0)
+				;	/* a browser that does not know the type: the default */
+			else if (!text || n >= (int)sizeof(m->mime) || !mime_ok((char *)val))
 				req_field_error(r, "filetype", "must be a media type (type/subtype)");
 			else
 				snprintf(m->mime, sizeof(m->mime), "%s", (char *)val);

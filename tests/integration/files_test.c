@@ -397,6 +397,14 @@ static void test_creation_refusals(void **state)
 	assert_int_equal(create(&r, &u, 5, meta, NULL), 400);
 	assert_field_error(&r, "filetype");
 	resp_free(&r);
+	/* no type (a browser that does not know it): the generic one */
+	char blank[37];
+	metadata(meta, sizeof(meta), "notes", "", NULL);
+	assert_int_equal(create(&r, &u, 0, meta, blank), 201);
+	resp_free(&r);
+	assert_int_equal(get(&r, u.access, "/v1/files/%s", blank), 200);
+	assert_string_equal(jstr(r.json, "mime"), "application/octet-stream");
+	resp_free(&r);
 	metadata(meta, sizeof(meta), "a.txt", "text/plain", "abc123");
 	assert_int_equal(create(&r, &u, 5, meta, NULL), 400);
 	assert_field_error(&r, "sha256");
