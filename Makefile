@@ -31,7 +31,7 @@ JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs \
         $(BUILD)/chat4all-stream
 
-.PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps
+.PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps web
 all: $(BINS)
 
 # `make V=1` shows the commands
@@ -91,10 +91,23 @@ $(BUILD)/integration/%: tests/integration/%.c $(INTEG_DEPS)
 deps:
 	@scripts/deps.sh
 
+# ---- what comes from npm (package.json, locked): the web UI's tus client,
+# copied into web/vendor so that lighttpd serves it (no CDN), and the
+# browser tests' playwright-core
+node_modules/.package-lock.json: package.json package-lock.json
+	@echo "  NPM     ci"
+	$(Q)npm ci --no-audit --no-fund --loglevel=error >/dev/null
+
+web/vendor/tus.min.js: node_modules/.package-lock.json
+	@mkdir -p $(dir $@)
+	$(Q)cp node_modules/tus-js-client/dist/tus.min.js $@
+
+web: web/vendor/tus.min.js
+
 # deps first, then a fresh make: pkg-config answers only once the -dev
 # packages are there, so the flags must be read after they are installed.
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all web
 	@VAR=$(VAR) PORT=$(PORT) scripts/stack.sh start
 
 stop:
@@ -104,7 +117,7 @@ status:
 	@VAR=$(VAR) scripts/stack.sh status
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/integration/api_test \
+	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(BUILD)/integration/api_test \
 	    $(BUILD)/integration/files_test \
 	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation
 	@scripts/test.sh $(UNIT_BINS)

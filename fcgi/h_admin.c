@@ -6,6 +6,7 @@
  * the audit log.
  */
 #include "handlers.h"
+#include "notify.h"
 #include "list.h"
 
 #include "../lib/audit.h"
@@ -51,6 +52,34 @@ int h_admin_moderation_list(struct req *r)
 	return list_query_by_time(r, SQL_ADMIN_MODERATION_LIST, params, limit);
 }
 
+/* A verdict on a message the conversation has already passed (held, or
+ * rejected) takes effect at once, so it is announced here: the sender
+ * gets its `status`, and an approved message reaches the other members.
+ * ("approved" ones wait for their turn: the release stage announces them.) */
+static void announce_decision(struct req *r, PGresult *d)
+{
+	const char *conv = PQgetvalue(d, 0, 0), *status = PQgetvalue(d, 0, 1);
+	const char *sender = PQgetvalue(d, 0, 2), *reason = PQgetvalue(d, 0, 4);
+	struct json_object *st;
+	struct events_batch *b;
+
+	if (strcmp(status, "sent") && strcmp(status, "rejected"))
+		return;
+	b = events_batch_new();
+	st = json_object_new_object();
+	json_object_object_add(st, "message_id", json_object_new_string(r->params[0]));
+	json_object_object_add(st, "conversation_id", json_object_new_string(conv));
+	json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(d, 0, 3))));
+	json_object_object_add(st, "status", json_object_new_string(status));
+	if (*reason)
+		json_object_object_add(st, "reason", json_object_new_string(reason));
+	events_batch_add(b, &sender, 1, "status", json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
+	json_object_put(st);
+	if (!strcmp(status, "sent"))
+		notify_members_add(r, b, conv, sender, "message", PQgetvalue(d, 0, 5), true);
+	events_batch_send(r->app->kv, b);
+}
+
 /* {verdict: approve | reject, reason?}: an approved message below the
  * release watermark is sent at once; above it, release sends it in order. */
 int h_admin_moderation_decide(struct req *r)
@@ -85,21 +114,29 @@ int h_admin_moderation_decide(struct req *r)
 	char conv[37], status[16];
 	snprintf(conv, sizeof(conv), "%s", PQgetvalue(res, 0, 0));
 	snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 1));
-	PQclear(res);
+	PGresult *decided = res;	/* for the events after the commit */
 	res = NULL;
 	const char *log[] = { r->params[0], "admin", verdict, NULL, NULL, "0",
 			      reason ? reason : "" };
-	if ((rc = db_exec(r->app->db, SQL_MODLOG_INSERT, log, &res)))
+	if ((rc = db_exec(r->app->db, SQL_MODLOG_INSERT, log, &res))) {
+		PQclear(decided);
 		goto out;
+	}
 	if (!strcmp(status, "approved")) {
 		char payload[128];
 		snprintf(payload, sizeof(payload), "{\"req_id\":\"%s\"}", r->id);
-		if ((rc = queue_enqueue(r->app->db, "release", conv, payload)))
+		if ((rc = queue_enqueue(r->app->db, "release", conv, payload))) {
+			PQclear(decided);
 			goto out;
+		}
 	}
-	if ((rc = db_run(r->app->db, "COMMIT")))
+	if ((rc = db_run(r->app->db, "COMMIT"))) {
+		PQclear(decided);
 		goto out;
+	}
 	began = false;
+	announce_decision(r, decided);
+	PQclear(decided);
 	char detail[160];
 	snprintf(detail, sizeof(detail), "{\"verdict\":\"%s\",\"status\":\"%s\"}", verdict, status);
 	audit_write(r->app->db, r->user.user_id, "moderation-override", r->params[0], req_ip(r),

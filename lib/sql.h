@@ -285,7 +285,8 @@
 	  "                  THEN clock_timestamp() END"                       \
 	  " FROM conversations c WHERE c.id = m.conversation_id"               \
 	  "   AND m.id = $1::uuid AND m.status IN ('held', 'rejected', 'pending', 'approved')" \
-	  " RETURNING m.conversation_id, m.status")                            \
+	  " RETURNING m.conversation_id, m.status, m.sender_id, m.seq,"       \
+	  "   coalesce(m.moderation_reason, ''), message_json(m, NULL::uuid, 0, 0)::text") \
 	X(DEAD_LIST, /* $1 after id, $2 limit */                               \
 	  "SELECT json_build_object('id', id, 'kind', kind, 'key', key,"       \
 	  "  'payload', payload, 'attempts', attempts, 'last_error', last_error," \

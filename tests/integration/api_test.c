@@ -1053,11 +1053,29 @@ static void test_admin_moderation(void **state)
 	get(&r, admin.access, "/v1/admin/moderation?status=weird");
 	assert_problem(&r, 400, "validation");
 	resp_free(&r);
+	char cur_a[96], cur_b[96];
+	assert_int_equal(get(&r, a.access, "/v1/poll?timeout=0"), 200);
+	snprintf(cur_a, sizeof(cur_a), "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
+	assert_int_equal(get(&r, b.access, "/v1/poll?timeout=0"), 200);
+	snprintf(cur_b, sizeof(cur_b), "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
 	json_post(&r, path, admin.access, "{\"verdict\":\"approve\",\"reason\":\"art\"}");
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 	assert_true(wait_status(&a, held, "sent"));
 	assert_int_equal(get(&r, b.access, "/v1/messages/%s", held), 200);
+	resp_free(&r);
+	/* it took effect at once, and both heard of it: the sender its status,
+	 * the other member the message */
+	assert_int_equal(get(&r, a.access, "/v1/poll?cursor=%s&timeout=10", cur_a), 200);
+	assert_string_equal(jstr(r.json, "events.0.event"), "status");
+	assert_string_equal(jstr(r.json, "events.0.data.message_id"), held);
+	assert_string_equal(jstr(r.json, "events.0.data.status"), "sent");
+	resp_free(&r);
+	assert_int_equal(get(&r, b.access, "/v1/poll?cursor=%s&timeout=10", cur_b), 200);
+	assert_string_equal(jstr(r.json, "events.0.event"), "message");
+	assert_string_equal(jstr(r.json, "events.0.data.id"), held);
 	resp_free(&r);
 	/* an override of a rejection */
 	snprintf(path, sizeof(path), "/v1/admin/moderation/%s", rejected);

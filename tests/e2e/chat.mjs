@@ -1,0 +1,181 @@
+// The web UI end to end, in headless Chromium (Debian's chromium driven by
+// playwright-core) against the real stack the harness started: Alice and
+// Bob, each in a browser context of their own, sign up, find each other,
+// chat live, watch the ticks go delivered → read, see each other type,
+// send a picture and download it on the other side; a moderated word is
+// rejected for the sender only; an XSS payload stays text; an admin
+// approves a held message. Screenshots of the main views go to E2E_OUT.
+//
+//   CHAT4ALL_TEST_URL=http://127.0.0.1:8080 CHAT4ALL_TEST_ADMIN=scripts/chat4all-admin \
+//     node tests/e2e/chat.mjs
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const base = process.env.CHAT4ALL_TEST_URL;
+const out = process.env.E2E_OUT || 'build/e2e';
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+assert.ok(base, 'set CHAT4ALL_TEST_URL');
+mkdirSync(out, { recursive: true });
+
+const tag = (Date.now() % 1e6).toString(36);
+const alice = { username: `alice_${tag}`, name: 'Alice Martin', password: 'alice password' };
+const bob = { username: `bob_${tag}`, name: 'Bob Silva', password: 'bob password' };
+const WAIT = { timeout: 15000 };
+
+// A real PNG (a 64×64 gradient), made here: no fixture files.
+function png(w = 64, h = 64) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    rows.push(0);
+    for (let x = 0; x < w; x++) rows.push(59 + x * 2, 91 + y, 219);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+const errors = [];
+
+async function person(viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`${e.message}`));
+  page.on('console', (m) => { if (process.env.E2E_DEBUG) console.log(viewport.width, m.text()); });
+  return { context, page };
+}
+
+async function signUp(page, who, shot) {
+  await page.goto(base);
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.getByLabel('Username').fill(who.username);
+  await page.getByLabel('Display name (optional)').fill(who.name);
+  await page.getByLabel('Password').fill(who.password);
+  if (shot) await page.screenshot({ path: `${out}/01-sign-up.png` });
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('status').filter({ hasText: 'live' }).waitFor(WAIT);
+}
+
+const msgs = (page, side) => page.locator(`#messages .msg.${side}`);
+
+try {
+  const A = await person();
+  const B = await person();
+  await signUp(A.page, alice, true);
+  await signUp(B.page, bob);
+
+  // Alice finds Bob and writes before he opens the conversation
+  await A.page.getByLabel('Find people by name').fill(bob.username);
+  await A.page.getByRole('button', { name: `Chat with ${bob.name}` }).click();
+  await A.page.getByLabel('Write a message').fill('Hello Bob 👋');
+  await A.page.keyboard.press('Enter');
+  const first = msgs(A.page, 'mine').filter({ hasText: 'Hello Bob' });
+  // Bob's browser got it live (his list shows it): delivered, not read
+  await B.page.locator('.conv-preview', { hasText: 'Hello Bob' }).waitFor(WAIT);
+  await first.locator('.tick.delivered').waitFor(WAIT);
+  assert.equal(await B.page.locator('.badge').innerText(), '1', 'one unread for Bob');
+  await A.page.screenshot({ path: `${out}/02-delivered.png` });
+
+  // Bob opens it: it is on his screen, so it is read
+  await B.page.getByRole('button', { name: new RegExp(alice.name) }).click();
+  await msgs(B.page, 'theirs').filter({ hasText: 'Hello Bob 👋' }).waitFor(WAIT);
+  await first.locator('.tick.read').waitFor(WAIT);
+
+  // Bob types, Alice sees it; Bob answers, live
+  await B.page.getByLabel('Write a message').pressSequentially('Hi Al', { delay: 30 });
+  await A.page.locator('#typing', { hasText: `${bob.name} is typing` }).waitFor(WAIT);
+  await B.page.getByLabel('Write a message').pressSequentially('ice! Lunch at noon?');
+  await B.page.keyboard.press('Enter');
+  await msgs(A.page, 'theirs').filter({ hasText: 'Hi Alice! Lunch at noon?' }).waitFor(WAIT);
+
+  // markup in a message is text, and runs nothing
+  const xss = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+  await A.page.getByLabel('Write a message').fill(xss);
+  await A.page.keyboard.press('Enter');
+  await msgs(B.page, 'theirs').filter({ hasText: '<img src=x onerror' }).waitFor(WAIT);
+  assert.equal(await msgs(B.page, 'theirs').last().locator('.text').innerText(), xss);
+  assert.equal(await B.page.evaluate(() => window.__xss), undefined);
+  assert.equal(await A.page.evaluate(() => window.__xss), undefined);
+  assert.equal(await B.page.locator('#messages img:not(.preview)').count(), 0);
+
+  // a moderated word: rejected for Alice, with the reason; Bob never sees it
+  await A.page.getByLabel('Write a message').fill('you idiot');
+  await A.page.keyboard.press('Enter');
+  await msgs(A.page, 'mine').filter({ hasText: 'you idiot' }).locator('.reason').waitFor(WAIT);
+  assert.match(await msgs(A.page, 'mine').filter({ hasText: 'you idiot' }).locator('.reason').innerText(), /Not delivered: harassment/);
+  await A.page.getByLabel('Write a message').fill('sorry, wrong chat');
+  await A.page.keyboard.press('Enter');
+  await msgs(B.page, 'theirs').filter({ hasText: 'sorry, wrong chat' }).waitFor(WAIT);
+  assert.equal(await B.page.locator('#messages').getByText('idiot').count(), 0);
+
+  // a picture: uploaded with tus (progress bar), previewed and downloaded by Bob
+  const picture = png();
+  await A.page.locator('#file-input').setInputFiles({ name: 'lunch spot.png', mimeType: 'image/png', buffer: picture });
+  const img = msgs(B.page, 'theirs').locator('img.preview');
+  await img.waitFor(WAIT);
+  await B.page.waitForFunction(() => [...document.querySelectorAll('img.preview')].every((i) => i.complete && i.naturalWidth === 64), null, WAIT);
+  const [download] = await Promise.all([
+    B.page.waitForEvent('download', WAIT),
+    msgs(B.page, 'theirs').locator('a.download').last().click(),
+  ]);
+  assert.equal(download.suggestedFilename(), 'lunch spot.png');
+  assert.ok(readFileSync(await download.path()).equals(picture), 'Bob downloads the very bytes Alice sent');
+  await A.page.screenshot({ path: `${out}/03-chat-alice.png` });
+  await B.page.screenshot({ path: `${out}/04-chat-bob.png` });
+
+  // Alice's conversation list on a phone
+  const P = await person({ width: 390, height: 844 });
+  await P.page.goto(base);
+  await P.page.getByLabel('Username').fill(alice.username);
+  await P.page.getByLabel('Password').fill(alice.password);
+  await P.page.getByRole('button', { name: 'Sign in' }).click();
+  await P.page.locator('.conv').first().waitFor(WAIT);
+  await P.page.screenshot({ path: `${out}/05-phone-list.png` });
+  await P.page.locator('.conv').first().click();
+  await msgs(P.page, 'theirs').first().waitFor(WAIT);
+  await P.page.screenshot({ path: `${out}/06-phone-chat.png` });
+
+  // the admin's review: a held message, approved, reaches Bob
+  execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['promote', alice.username], { stdio: 'ignore' });
+  await B.page.getByLabel('Write a message').fill('look at these nudes of the beach');
+  await B.page.keyboard.press('Enter');
+  await msgs(B.page, 'mine').filter({ hasText: 'nudes' }).locator('.tick.held').waitFor(WAIT);
+  await A.page.reload();
+  await A.page.getByRole('button', { name: 'Review' }).click();
+  const held = A.page.locator('.review-item', { hasText: 'nudes of the beach' });
+  await held.waitFor(WAIT);
+  await A.page.screenshot({ path: `${out}/07-admin-review.png` });
+  await held.getByRole('button', { name: 'Approve' }).click();
+  await msgs(B.page, 'mine').filter({ hasText: 'nudes' }).locator('.tick.sent, .tick.delivered, .tick.read').waitFor(WAIT);
+
+  assert.deepEqual(errors, [], 'no script errors in the pages');
+  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, phone view, admin review; screenshots in ${out}`);
+} finally {
+  await browser.close();
+}
