@@ -7,7 +7,8 @@
 // approves a held message. Screenshots of the main views go to E2E_OUT.
 //
 //   CHAT4ALL_TEST_URL=http://127.0.0.1:8080 CHAT4ALL_TEST_ADMIN=scripts/chat4all-admin \
-//     node tests/e2e/chat.mjs
+//   CHAT4ALL_TEST_STACK=scripts/stack.sh VAR=… node tests/e2e/chat.mjs
+// (scripts/test.sh sets these; the instance must hold "sexual" for review)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -149,6 +150,47 @@ try {
   await A.page.screenshot({ path: `${out}/03-chat-alice.png` });
   await B.page.screenshot({ path: `${out}/04-chat-bob.png` });
 
+  // Bob's stream breaks (the gateway goes down); what he missed arrives,
+  // once each, when it is back
+  const streamPid = readFileSync(`${process.env.VAR}/run/stream.pid`, 'utf8').trim();
+  execFileSync('kill', [streamPid]);
+  await B.page.locator('#conn.reconnecting').waitFor(WAIT);
+  for (const text of ['while you were away (1)', 'while you were away (2)']) {
+    await A.page.getByLabel('Write a message').fill(text);
+    await A.page.keyboard.press('Enter');
+    await msgs(A.page, 'mine').filter({ hasText: text }).locator('.tick.pending').waitFor(WAIT);	// accepted
+  }
+  execFileSync(process.env.CHAT4ALL_TEST_STACK, ['start'], { stdio: 'ignore' });
+  await msgs(B.page, 'theirs').filter({ hasText: 'while you were away (2)' }).waitFor(WAIT);
+  assert.equal(await msgs(B.page, 'theirs').filter({ hasText: 'while you were away' }).count(), 2);
+  await msgs(A.page, 'mine').filter({ hasText: 'while you were away (2)' }).locator('.tick.delivered, .tick.read').waitFor(WAIT);
+
+  // Alice's send fails on a dead line: marked, retried by hand, sent once
+  await A.context.setOffline(true);
+  await A.page.getByLabel('Write a message').fill('sent over a bad line');
+  await A.page.keyboard.press('Enter');
+  const retry = A.page.getByRole('button', { name: 'Not sent — retry' });
+  await retry.waitFor(WAIT);
+  await A.context.setOffline(false);
+  await retry.click();
+  await msgs(B.page, 'theirs').filter({ hasText: 'sent over a bad line' }).waitFor(WAIT);
+  await msgs(A.page, 'mine').filter({ hasText: 'sent over a bad line' }).locator('.tick.sent, .tick.delivered, .tick.read').waitFor(WAIT);
+  assert.equal(await msgs(B.page, 'theirs').filter({ hasText: 'sent over a bad line' }).count(), 1);
+
+  // a group, made in the UI
+  await A.page.getByRole('button', { name: 'New group' }).click();
+  await A.page.getByLabel('Group name').fill('Lunch crew');
+  await A.page.getByLabel('Add people').fill(bob.username);
+  await A.page.locator('dialog .person').first().click();
+  await A.page.getByRole('button', { name: 'Create group' }).click();
+  await A.page.locator('.chat-title h2', { hasText: 'Lunch crew' }).waitFor(WAIT);
+  await A.page.getByLabel('Write a message').fill('Who is in for Friday?');
+  await A.page.keyboard.press('Enter');
+  await B.page.getByRole('button', { name: /Lunch crew/ }).click();
+  await msgs(B.page, 'theirs').filter({ hasText: 'Who is in for Friday?' }).waitFor(WAIT);
+  assert.equal(await msgs(B.page, 'theirs').filter({ hasText: 'Who is in for Friday?' }).locator('.author').innerText(), alice.name);
+  await B.page.screenshot({ path: `${out}/05-group-bob.png` });
+
   // Alice's conversation list on a phone
   const P = await person({ width: 390, height: 844 });
   await P.page.goto(base);
@@ -156,10 +198,10 @@ try {
   await P.page.getByLabel('Password').fill(alice.password);
   await P.page.getByRole('button', { name: 'Sign in' }).click();
   await P.page.locator('.conv').first().waitFor(WAIT);
-  await P.page.screenshot({ path: `${out}/05-phone-list.png` });
-  await P.page.locator('.conv').first().click();
+  await P.page.screenshot({ path: `${out}/06-phone-list.png` });
+  await P.page.getByRole('button', { name: new RegExp(bob.name) }).click();
   await msgs(P.page, 'theirs').first().waitFor(WAIT);
-  await P.page.screenshot({ path: `${out}/06-phone-chat.png` });
+  await P.page.screenshot({ path: `${out}/07-phone-chat.png` });
 
   // the admin's review: a held message, approved, reaches Bob
   execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['promote', alice.username], { stdio: 'ignore' });
@@ -170,12 +212,12 @@ try {
   await A.page.getByRole('button', { name: 'Review' }).click();
   const held = A.page.locator('.review-item', { hasText: 'nudes of the beach' });
   await held.waitFor(WAIT);
-  await A.page.screenshot({ path: `${out}/07-admin-review.png` });
+  await A.page.screenshot({ path: `${out}/08-admin-review.png` });
   await held.getByRole('button', { name: 'Approve' }).click();
   await msgs(B.page, 'mine').filter({ hasText: 'nudes' }).locator('.tick.sent, .tick.delivered, .tick.read').waitFor(WAIT);
 
   assert.deepEqual(errors, [], 'no script errors in the pages');
-  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, phone view, admin review; screenshots in ${out}`);
+  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped network, retry of a failed send, a group, phone view, admin review; screenshots in ${out}`);
 } finally {
   await browser.close();
 }

@@ -280,7 +280,7 @@ function newGroupDialog() {
       },
     },
     el('h2#group-title', { text: 'New group' }),
-    el('label', { for: 'group-name', text: 'Name' }),
+    el('label', { for: 'group-name', text: 'Group name' }),
     el('input#group-name', { required: true, maxlength: 100 }),
     el('label', { for: 'group-search', text: 'Add people' }),
     el('input#group-search', {
