@@ -10,7 +10,7 @@
 //   CHAT4ALL_TEST_STACK=scripts/stack.sh VAR=… node tests/e2e/chat.mjs
 // (scripts/test.sh sets these; the instance must hold "sexual" for review)
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -191,6 +191,35 @@ try {
   assert.equal(await msgs(B.page, 'theirs').filter({ hasText: 'Who is in for Friday?' }).locator('.author').innerText(), alice.name);
   await B.page.screenshot({ path: `${out}/05-group-bob.png` });
 
+  // a long history pages in upward as Bob scrolls to the top
+  const api = async (path, init = {}) => (await fetch(base + path, init)).json();
+  const login = await api('/v1/auth/token', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: alice.username, password: alice.password }),
+  });
+  const auth = { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/json' };
+  const bobId = (await api(`/v1/users?q=${bob.username}`, { headers: auth })).items[0].id;
+  const archive = await api('/v1/conversations', {
+    method: 'POST', headers: auth, body: JSON.stringify({ type: 'group', title: 'Archive', members: [bobId] }),
+  });
+  const aliceId = (await api('/v1/me', { headers: auth })).id;
+  execSync(`${process.env.CHAT4ALL_TEST_PSQL} -c "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, status, created_at)
+    SELECT gen_random_uuid(), '${archive.id}', g, '${aliceId}', 'archive-' || g, 'archived message ' || g, 'sent',
+           now() - interval '1 hour' + g * interval '1 second' FROM generate_series(1, 120) g;
+    UPDATE conversations SET last_seq = 120, released_seq = 120, last_activity = now() WHERE id = '${archive.id}'"`);
+  await B.page.reload();
+  await B.page.getByRole('button', { name: /Archive/ }).click();
+  await msgs(B.page, 'theirs').filter({ hasText: 'archived message 120' }).waitFor(WAIT);
+  assert.equal(await msgs(B.page, 'theirs').count(), 50, 'the newest page first');
+  const beginning = B.page.locator('.day', { hasText: 'The beginning of this conversation' });
+  for (let i = 0; i < 10 && !(await beginning.count()); i++) {
+    await B.page.locator('#messages').evaluate((list) => { list.scrollTop = 0; list.dispatchEvent(new Event('scroll')); });
+    await B.page.waitForTimeout(300);
+  }
+  await beginning.waitFor(WAIT);
+  assert.equal(await msgs(B.page, 'theirs').count(), 120, 'every message, once');
+  assert.equal(await msgs(B.page, 'theirs').first().locator('.text').innerText(), 'archived message 1');
+
   // Alice's conversation list on a phone
   const P = await person({ width: 390, height: 844 });
   await P.page.goto(base);
@@ -217,7 +246,7 @@ try {
   await msgs(B.page, 'mine').filter({ hasText: 'nudes' }).locator('.tick.sent, .tick.delivered, .tick.read').waitFor(WAIT);
 
   assert.deepEqual(errors, [], 'no script errors in the pages');
-  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped network, retry of a failed send, a group, phone view, admin review; screenshots in ${out}`);
+  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped stream, retry of a failed send, a group, 120 messages paged in upward, phone view, admin review; screenshots in ${out}`);
 } finally {
   await browser.close();
 }
