@@ -245,8 +245,15 @@ try {
   await held.getByRole('button', { name: 'Approve' }).click();
   await msgs(B.page, 'mine').filter({ hasText: 'nudes' }).locator('.tick.sent, .tick.delivered, .tick.read').waitFor(WAIT);
 
+  // signing out ends the sign-in: a reload does not bring it back
+  await B.page.getByRole('button', { name: 'Sign out' }).click();
+  await B.page.getByText('You are signed out.').waitFor(WAIT);
+  assert.equal(await B.page.evaluate(() => localStorage.getItem('chat4all.refresh')), null);
+  await B.page.reload();
+  await B.page.getByRole('button', { name: 'Sign in' }).waitFor(WAIT);
+
   assert.deepEqual(errors, [], 'no script errors in the pages');
-  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped stream, retry of a failed send, a group, 120 messages paged in upward, phone view, admin review; screenshots in ${out}`);
+  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped stream, retry of a failed send, a group, 120 messages paged in upward, phone view, admin review, sign-out; screenshots in ${out}`);
 } finally {
   await browser.close();
 }
