@@ -122,6 +122,13 @@ int h_admin_moderation_decide(struct req *r)
 		PQclear(decided);
 		goto out;
 	}
+	if (!strcmp(status, "sent")) {	/* out to the channels too, in this transaction */
+		const char *dq[] = { conv, PQgetvalue(decided, 0, 3) };
+		if ((rc = db_exec(r->app->db, SQL_DELIVERIES_ENQUEUE, dq, NULL))) {
+			PQclear(decided);
+			goto out;
+		}
+	}
 	if (!strcmp(status, "approved")) {
 		char payload[128];
 		snprintf(payload, sizeof(payload), "{\"req_id\":\"%s\"}", r->id);

@@ -11,6 +11,7 @@
 #include "list.h"
 #include "notify.h"
 
+#include "../lib/channels.h"
 #include "../lib/err.h"
 #include "../lib/validate.h"
 
@@ -46,9 +47,25 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	file_id = req_str(r, o, "file_id", false, 36);
 	if (file_id && !validate_uuid(file_id))
 		req_field_error(r, "file_id", "must be a file id");
+	/* channels: where the message may go outside the app (default: everywhere) */
+	char chans[128] = "";
 	if (json_object_object_get_ex(o, "channels", &channels) &&
-	    !json_object_is_type(channels, json_type_null))
-		req_field_error(r, "channels", "channel delivery is not supported yet");
+	    !json_object_is_type(channels, json_type_null)) {
+		size_t n = json_object_is_type(channels, json_type_array) ? json_object_array_length(channels) : 0;
+		bool ok = json_object_is_type(channels, json_type_array) && n <= 4;
+		char *p = chans;
+		*p++ = '{';
+		for (size_t i = 0; ok && i < n; i++) {
+			const char *c = json_object_get_string(json_object_array_get_idx(channels, i));
+			ok = json_object_is_type(json_object_array_get_idx(channels, i), json_type_string) &&
+			     channel_known(c);
+			if (ok)
+				p += sprintf(p, "%s%s", i ? "," : "", c);
+		}
+		strcpy(p, "}");
+		if (!ok)
+			req_field_error(r, "channels", "must be a list of whatsapp, telegram, messenger, instagram");
+	}
 	if (!text && !file_id && !json_object_object_get_ex(o, "text", NULL))
 		req_field_error(r, "text", "a message needs text or a file_id");
 	else if (text && !*text && !file_id)
@@ -59,7 +76,8 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	char id[37];
 	if (auth_uuid7(id))
 		return ERR_INTERNAL;
-	const char *params[] = { id, conv, r->user.user_id, client_id, text, file_id, r->id };
+	const char *params[] = { id, conv, r->user.user_id, client_id, text, file_id, r->id,
+				 chans[0] ? chans : NULL };
 	if ((rc = db_exec(r->app->db, SQL_MSG_SEND, params, &res)))
 		goto out;
 	const char *outcome = PQgetvalue(res, 0, 0);

@@ -42,6 +42,14 @@ int h_files_delete(struct req *r);
 int h_files_get(struct req *r);
 int h_files_content(struct req *r);
 
+/* h_channels.c */
+int h_webhook_verify(struct req *r);
+int h_webhook_receive(struct req *r);
+int h_identities_list(struct req *r);
+int h_identities_add(struct req *r);
+int h_identities_delete(struct req *r);
+int h_messages_deliveries(struct req *r);
+
 /* h_admin.c */
 int h_admin_moderation_list(struct req *r);
 int h_admin_moderation_decide(struct req *r);

@@ -50,6 +50,8 @@ struct stage {
 extern const struct stage stage_moderate;	/* j_moderate.c */
 extern const struct stage stage_release;	/* j_release.c */
 extern const struct stage stage_file_verify;	/* j_file_verify.c */
+extern const struct stage stage_deliver;	/* j_deliver.c */
+extern const struct stage stage_inbound;	/* j_inbound.c */
 
 /* release_announce - after a commit that moved @conv's watermark from
  * @from to @to: message events to the members, status events to senders. */

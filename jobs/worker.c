@@ -37,7 +37,8 @@ static void on_term(int sig)
 }
 
 static const struct stage *const stages[] = { &stage_moderate, &stage_release,
-					       &stage_file_verify };
+					       &stage_file_verify, &stage_inbound,
+					       &stage_deliver };
 
 static const struct stage *stage_for(const char *kind)
 {

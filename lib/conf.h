@@ -59,6 +59,25 @@ struct conf {
 	long file_quota;		/* bytes of files a user may hold */
 	long upload_expiry;		/* seconds an unfinished upload lives after its last PATCH */
 	long file_link_ttl;		/* seconds a signed download link is valid */
+	/* channels: base URLs (tests point them at local fakes), ids, secrets */
+	char *public_url;		/* how providers reach us (file links): https://chat.example.com */
+	char *channel_owner;		/* username that owns conversations started from a channel */
+	char *graph_base_url;		/* WhatsApp Cloud, Messenger and Instagram: Meta's Graph API */
+	char *graph_api_version;
+	char *whatsapp_phone_number_id;
+	char *whatsapp_token;
+	char *messenger_page_id;
+	char *messenger_token;
+	char *instagram_account_id;
+	char *instagram_token;
+	char *meta_app_secret;		/* signs Meta's webhooks (X-Hub-Signature-256) */
+	char *meta_verify_token;	/* hub.verify_token of the webhook subscription */
+	char *telegram_base_url;
+	char *telegram_bot_token;
+	char *telegram_webhook_secret;	/* X-Telegram-Bot-Api-Secret-Token */
+	long channel_timeout_ms;	/* a provider's answer, at most */
+	long channel_concurrency;	/* requests in flight per worker batch */
+	long delivery_max_attempts;	/* then the delivery is failed */
 };
 
 /*

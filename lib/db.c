@@ -125,7 +125,8 @@ int db_exec(struct db *db, enum sql_stmt s, const char *const *params,
 		    PQstatus(db->conn) != CONNECTION_OK;
 	int rc;
 
-	*res = NULL;
+	if (res)
+		*res = NULL;
 	db->sqlstate[0] = '\0';
 	for (int attempt = 0;; attempt++) {
 		if (idle && (rc = db_ensure(db)))
@@ -139,7 +140,10 @@ int db_exec(struct db *db, enum sql_stmt s, const char *const *params,
 				   NULL, NULL, 0);
 		ExecStatusType st = PQresultStatus(r);
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-			*res = r;
+			if (res)
+				*res = r;
+			else
+				PQclear(r);
 			return 0;
 		}
 		/* a server restart drops the connection: try once more afresh */

@@ -19,7 +19,7 @@ void db_free(struct db *db);
 /*
  * db_exec - run @stmt with @params (NULL entries are SQL NULLs; the count
  * is the statement's). On success returns 0 and *res (the caller
- * PQclear()s it). On failure returns a negative enum err: ERR_CONFLICT for
+ * PQclear()s it; a NULL @res discards the result). On failure returns a negative enum err: ERR_CONFLICT for
  * a unique violation, ERR_VALIDATION for a foreign key or a value the
  * column refuses, ERR_UNAVAILABLE when the server cannot be reached,
  * ERR_DB otherwise; db_sqlstate() tells the detail.

@@ -145,13 +145,20 @@ int events_batch_send(struct kv *kv, struct events_batch *b)
 		if (rc)
 			log_warn(NULL, "%d events to %d streams not delivered (redis)", b->events, b->n);
 	}
+	events_batch_free(b);
+	return rc;
+}
+
+void events_batch_free(struct events_batch *b)
+{
+	if (!b)
+		return;
 	for (int i = 0; i < b->nowned; i++)
 		free(b->owned[i]);
 	free(b->owned);
 	free(b->argcs);
 	free(b->argvs);
 	free(b);
-	return rc;
 }
 
 int events_emit(struct kv *kv, const char *const *users, int nusers, const char *name,

@@ -39,6 +39,8 @@ void events_batch_add(struct events_batch *b, const char *const *users, int nuse
 /* events_batch_send - sends what was added (nothing: no round trip) and
  * frees @b. 0, or ERR_UNAVAILABLE / ERR_INTERNAL as kv_pipeline. */
 int events_batch_send(struct kv *kv, struct events_batch *b);
+/* events_batch_free - drops what was added, sending nothing. */
+void events_batch_free(struct events_batch *b);
 
 /* events_stream_key / events_live_channel - the Redis names for @user. */
 void events_stream_key(const char *user, char out[64]);

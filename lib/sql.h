@@ -132,9 +132,10 @@
 	  "                   AND role = 'admin')")                            \
 	X(MEMBER_IDS, "SELECT user_id FROM members WHERE conversation_id = $1::uuid") \
 	/* ---- messages ---- */                                               \
-	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req */ \
+	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req, \
+		       $8 channels text[] or NULL */                           \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
-	  "                                      $4, $5, $6::uuid, $7)")        \
+	  "                                      $4, $5, $6::uuid, $7, $8::text[])") \
 	X(MSG_LIST_AFTER, /* $1 conv, $2 me, $3 after, $4 before, $5 limit */  \
 	  MSG_LIST_SELECT " ORDER BY m.seq LIMIT $5::int")                     \
 	X(MSG_LIST_NEWEST, /* the same, the newest first */                    \
@@ -360,6 +361,65 @@
 	X(FILES_UNKNOWN, /* $1 uuid[]: those without a row */                  \
 	  "SELECT u FROM unnest($1::uuid[]) u WHERE NOT EXISTS"                \
 	  " (SELECT 1 FROM files WHERE id = u)")                               \
+	/* ---- channels (jobs/j_deliver.c, jobs/j_inbound.c, fcgi/h_channels.c) ---- */ \
+	X(DELIVERY_LOAD, /* $1 bigint[] delivery ids */                        \
+	  "SELECT d.id, d.channel, d.address, d.status, d.attempts, m.text,"   \
+	  "       m.file->>'id', m.file->>'filename', m.file->>'mime',"        \
+	  "       coalesce((m.file->>'size')::bigint, 0), d.message_id,"      \
+	  "       d.conversation_id, d.sender_id, m.seq"                       \
+	  " FROM deliveries d JOIN messages m ON m.id = d.message_id"          \
+	  " WHERE d.id = ANY($1::bigint[])")                                   \
+	X(DELIVERY_SENT, /* $1 id, $2 provider message id */                   \
+	  "UPDATE deliveries SET status = 'sent', provider_message_id = $2,"   \
+	  "       attempts = attempts + 1, last_error = NULL, updated_at = now()" \
+	  " WHERE id = $1::bigint AND status = 'queued'")                      \
+	X(DELIVERY_RETRY, /* $1 id, $2 error, $3 delay ms, $4 job key, $5 payload */ \
+	  "WITH d AS (UPDATE deliveries SET attempts = attempts + 1, last_error = $2," \
+	  "                  updated_at = now()"                               \
+	  "           WHERE id = $1::bigint AND status = 'queued' RETURNING id)" \
+	  " INSERT INTO jobs (kind, key, payload, run_at)"                     \
+	  " SELECT 'deliver', $4, $5::jsonb, now() + make_interval(secs => $3::int / 1000.0)" \
+	  " FROM d")                                                           \
+	X(DELIVERY_FAILED, /* $1 id, $2 error, $3 job id, $4 key, $5 payload */ \
+	  "WITH d AS (UPDATE deliveries SET status = 'failed', attempts = attempts + 1," \
+	  "                  last_error = $2, updated_at = now()"              \
+	  "           WHERE id = $1::bigint AND status = 'queued' RETURNING attempts)" \
+	  " INSERT INTO dead_jobs (id, kind, key, payload, attempts, last_error, created_at)" \
+	  " SELECT $3::bigint, 'deliver', $4, $5::jsonb, d.attempts, $2, now() FROM d" \
+	  " ON CONFLICT (id) DO NOTHING")                                      \
+	X(DELIVERY_STATUS, /* $1 channel, $2 provider id, $3 sent|delivered|read|failed, \
+			      $4 error: forward only; the sender learns of it */ \
+	  "UPDATE deliveries d SET status = $3, updated_at = now(),"           \
+	  "       last_error = coalesce($4, d.last_error)"                     \
+	  " FROM messages m WHERE m.id = d.message_id"                         \
+	  "   AND d.channel = $1 AND d.provider_message_id = $2"               \
+	  "   AND (array_position(ARRAY['queued','sent','delivered','read'], d.status)" \
+	  "        < array_position(ARRAY['queued','sent','delivered','read'], $3)" \
+	  "        OR ($3 = 'failed' AND d.status IN ('queued', 'sent')))"     \
+	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address") \
+	X(DELIVERIES_ENQUEUE, /* $1 conv, $2 seq: one message that became sent */ \
+	  "SELECT enqueue_deliveries($1::uuid, $2::bigint - 1, $2::bigint)")  \
+	X(DELIVERIES_OF, /* $1 message */                                      \
+	  "SELECT coalesce(json_agg(json_build_object('channel', d.channel,"   \
+	  "         'address', d.address, 'status', d.status, 'attempts', d.attempts," \
+	  "         'last_error', d.last_error,"                               \
+	  "         'provider_message_id', d.provider_message_id,"             \
+	  "         'updated_at', rfc3339(d.updated_at)) ORDER BY d.id), '[]')::text" \
+	  " FROM deliveries d WHERE d.message_id = $1::uuid")                  \
+	X(CHANNEL_RECEIVE, /* $1 channel, $2 address, $3 name, $4 provider id, \
+			      $5 text, $6 owner, $7 new message id, $8 req */ \
+	  "SELECT outcome, conversation_id, created FROM channel_receive($1, $2, $3, $4, $5," \
+	  " $6, $7::uuid, $8)")                                                \
+	X(IDENTITY_LIST, /* $1 user */                                          \
+	  "SELECT coalesce(json_agg(json_build_object('channel', channel, 'address', address," \
+	  "   'created_at', rfc3339(created_at)) ORDER BY channel, address), '[]')::text" \
+	  " FROM identities WHERE user_id = $1::uuid")                         \
+	X(IDENTITY_ADD, /* $1 user, $2 channel, $3 address: no row when taken */ \
+	  "INSERT INTO identities (channel, address, user_id) VALUES ($2, $3, $1::uuid)" \
+	  " ON CONFLICT DO NOTHING RETURNING json_build_object('channel', channel," \
+	  "   'address', address, 'created_at', rfc3339(created_at))::text")  \
+	X(IDENTITY_DELETE, /* $1 user, $2 channel, $3 address */               \
+	  "DELETE FROM identities WHERE user_id = $1::uuid AND channel = $2 AND address = $3") \
 	/* ---- operations ---- */                                             \
 	X(PING, "SELECT 1")                                                    \
 	X(MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = $1") \

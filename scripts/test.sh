@@ -41,6 +41,7 @@ export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) A
 cleanup() {
 	local rc=$?
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
 	mountpoint -q "$TMP/small-disk" 2>/dev/null && umount "$TMP/small-disk"
 	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
 		echo "-- last lines of the instance's logs:"
@@ -60,6 +61,20 @@ export CHAT4ALL_SIGNIN_RATE=0.2 CHAT4ALL_SIGNIN_BURST=10
 export CHAT4ALL_REGISTER_RATE=1000 CHAT4ALL_REGISTER_BURST=100000
 export CHAT4ALL_FILE_MAX_SIZE=4194304 CHAT4ALL_FILE_QUOTA=6291456	# 4 and 6 MiB
 export CHAT4ALL_JWT_SECRET="test-secret-$(head -c 24 /dev/urandom | base64 -w0)"
+# channels: the providers are a local fake that speaks their APIs
+FAKE_PORT=$(free_port)
+export FAKE_URL="http://127.0.0.1:$FAKE_PORT" FAKE_WHATSAPP_ID=1065550001 FAKE_INSTAGRAM_ID=17841400000
+FAKE_WHATSAPP_ID=$FAKE_WHATSAPP_ID FAKE_INSTAGRAM_ID=$FAKE_INSTAGRAM_ID \
+	node "$ROOT/tests/fakes/channels.mjs" "$FAKE_PORT" >"$TMP/fake-channels.log" 2>&1 &
+FAKE_PID=$!
+export CHAT4ALL_GRAPH_BASE_URL=$FAKE_URL CHAT4ALL_TELEGRAM_BASE_URL=$FAKE_URL
+export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=$FAKE_WHATSAPP_ID CHAT4ALL_WHATSAPP_TOKEN=wa-test-token
+export CHAT4ALL_INSTAGRAM_ACCOUNT_ID=$FAKE_INSTAGRAM_ID CHAT4ALL_INSTAGRAM_TOKEN=ig-test-token
+export CHAT4ALL_MESSENGER_PAGE_ID=1065559999 CHAT4ALL_MESSENGER_TOKEN=fb-test-token
+export CHAT4ALL_TELEGRAM_BOT_TOKEN=123456:tg-test-token CHAT4ALL_TELEGRAM_WEBHOOK_SECRET=tg-test-secret
+export CHAT4ALL_META_APP_SECRET=meta-test-secret CHAT4ALL_META_VERIFY_TOKEN=meta-verify-token
+export CHAT4ALL_CHANNEL_OWNER=support CHAT4ALL_DELIVERY_MAX_ATTEMPTS=3
+export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$PORT"
 "$ROOT/scripts/stack.sh" start
 export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
 export CHAT4ALL_TEST_ADMIN="$ROOT/scripts/chat4all-admin"
@@ -74,6 +89,8 @@ export CHAT4ALL_TEST_FILES_DIR="$VAR/files"
 "$ROOT/build/integration/files_test" || failed=1
 echo "== an existing tus client, unchanged: tus-js-client under node"
 node "$ROOT/tests/tus/upload.mjs" || failed=1
+echo "== channels, against the local fake providers"
+node "$ROOT/tests/channels/channels.mjs" || failed=1
 echo "== the web UI in headless Chromium (screenshots in build/e2e)"
 if command -v chromium >/dev/null; then
 	E2E_OUT="$ROOT/build/e2e" node "$ROOT/tests/e2e/chat.mjs" || failed=1

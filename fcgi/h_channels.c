@@ -1,0 +1,232 @@
+/*
+ * h_channels.c - the channels' side of the API (API.md "Channels"):
+ * inbound webhooks, a user's own addresses on channels, and where a
+ * message went.
+ *
+ * A webhook is verified (Meta: X-Hub-Signature-256 over the raw body with
+ * the app secret; Telegram: the secret token header), queued as an
+ * `inbound` job and answered 200 at once: the work happens in the job
+ * (jobs/j_inbound.c), so the provider is never kept waiting and never
+ * retries for our slowness. What does not verify gets 401 and writes
+ * nothing.
+ */
+#include "handlers.h"
+
+#include "../lib/auth.h"
+#include "../lib/channels.h"
+#include "../lib/err.h"
+#include "../lib/queue.h"
+#include "../lib/validate.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "/v1/webhooks/<channel>" → channel */
+static const char *webhook_channel(const struct req *r)
+{
+	const char *c = strrchr(r->path, '/');
+
+	return c && channel_known(c + 1) ? c + 1 : NULL;
+}
+
+static bool equal_str(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return n == strlen(b) && auth_equal(a, b, n);
+}
+
+/* GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=… (Meta) */
+int h_webhook_verify(struct req *r)
+{
+	char mode[32], token[256], challenge[128];
+	const char *want = r->app->conf.meta_verify_token;
+
+	if (!webhook_channel(r) || !strcmp(webhook_channel(r), "telegram")) {
+		req_detail(r, "%s has no subscription check", r->path);
+		return ERR_METHOD;
+	}
+	if (!req_query(r, "hub.mode", mode, sizeof(mode)) || strcmp(mode, "subscribe") ||
+	    !req_query(r, "hub.verify_token", token, sizeof(token)) ||
+	    !req_query(r, "hub.challenge", challenge, sizeof(challenge)) || !want || !*want ||
+	    !equal_str(token, want)) {
+		req_detail(r, "the verify token does not match");
+		return ERR_FORBIDDEN;
+	}
+	r->content_type = "text/plain";
+	return req_reply(r, 200, challenge);
+}
+
+/* Meta: "sha256=" + hex HMAC-SHA256(app secret, raw body) */
+static bool meta_signed(struct req *r)
+{
+	const char *sig = req_env(r, "HTTP_X_HUB_SIGNATURE_256"), *secret = r->app->conf.meta_app_secret;
+	unsigned char md[32];
+	unsigned int n = 0;
+	char want[7 + 65] = "sha256=";
+
+	if (!sig || !secret || !*secret)
+		return false;
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)r->body, r->body_len,
+	     md, &n);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+	return equal_str(sig, want);
+}
+
+static bool telegram_signed(struct req *r)
+{
+	const char *got = req_env(r, "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN");
+	const char *secret = r->app->conf.telegram_webhook_secret;
+
+	return got && secret && *secret && equal_str(got, secret);
+}
+
+int h_webhook_receive(struct req *r)
+{
+	const char *channel = webhook_channel(r);
+	struct json_object *body, *payload;
+	int rc;
+
+	if (!channel) {
+		req_detail(r, "no such channel");
+		return ERR_NOTFOUND;
+	}
+	if ((rc = req_body(r)))
+		return rc;
+	if (!(strcmp(channel, "telegram") ? meta_signed(r) : telegram_signed(r))) {
+		req_detail(r, "the signature does not verify");
+		return ERR_AUTH;
+	}
+	if (!(body = json_tokener_parse(r->body)) || !json_object_is_type(body, json_type_object)) {
+		json_object_put(body);
+		req_detail(r, "the body is not a JSON object");
+		return ERR_INVALID_JSON;
+	}
+	payload = json_object_new_object();
+	json_object_object_add(payload, "channel", json_object_new_string(channel));
+	json_object_object_add(payload, "body", body);
+	rc = queue_enqueue(r->app->db, "inbound", channel,
+			   json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN));
+	json_object_put(payload);
+	if (rc)
+		return rc;
+	db_exec(r->app->db, SQL_JOB_NOTIFY, (const char *[]){ "inbound" }, NULL);
+	return req_reply(r, 200, "{\"ok\":true}");
+}
+
+/* --------------------------------------------------------- identities */
+
+/* What an address looks like on each channel. */
+static bool address_ok(const char *channel, const char *a)
+{
+	size_t n = strlen(a);
+
+	if (!strcmp(channel, "whatsapp"))	/* E.164 digits, without the + */
+		return n >= 6 && n <= 15 && strspn(a, "0123456789") == n;
+	if (!strcmp(channel, "telegram"))	/* a chat id, or @username */
+		return (n >= 1 && n <= 20 && strspn(a + (a[0] == '-'), "0123456789") == n - (a[0] == '-')) ||
+		       (n >= 2 && n <= 33 && a[0] == '@');
+	return n >= 1 && n <= 32 && strspn(a, "0123456789") == n;	/* PSID / IGSID */
+}
+
+int h_identities_list(struct req *r)
+{
+	const char *params[] = { r->user.user_id };
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = db_exec(r->app->db, SQL_IDENTITY_LIST, params, &res)))
+		return rc;
+	char *out = NULL;
+	if (asprintf(&out, "{\"items\":%s}", PQgetvalue(res, 0, 0)) < 0)
+		out = NULL;
+	PQclear(res);
+	return out ? req_reply_take(r, 200, out) : ERR_INTERNAL;
+}
+
+int h_identities_add(struct req *r)
+{
+	struct json_object *o = NULL;
+	const char *channel, *address;
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = req_json(r, &o)))
+		goto out;
+	channel = req_str(r, o, "channel", true, 16);
+	address = req_str(r, o, "address", true, 64);
+	if (channel && !channel_known(channel))
+		req_field_error(r, "channel", "must be whatsapp, telegram, messenger or instagram");
+	else if (channel && address && !address_ok(channel, address))
+		req_field_error(r, "address", "is not an address on that channel");
+	if (r->errors) {
+		rc = ERR_VALIDATION;
+		goto out;
+	}
+	const char *params[] = { r->user.user_id, channel, address };
+	if ((rc = db_exec(r->app->db, SQL_IDENTITY_ADD, params, &res)))
+		goto out;
+	if (!PQntuples(res)) {
+		req_detail(r, "%s %s is linked already", channel, address);
+		rc = ERR_CONFLICT;
+		goto out;
+	}
+	rc = req_reply(r, 201, PQgetvalue(res, 0, 0));
+out:
+	PQclear(res);
+	json_object_put(o);
+	return rc;
+}
+
+int h_identities_delete(struct req *r)
+{
+	char channel[16], address[72];
+	PGresult *res = NULL;
+	int rc;
+
+	if (!req_query(r, "channel", channel, sizeof(channel)) ||
+	    !req_query(r, "address", address, sizeof(address))) {
+		req_field_error(r, "channel", "name the identity: ?channel=…&address=…");
+		return ERR_VALIDATION;
+	}
+	const char *params[] = { r->user.user_id, channel, address };
+	if ((rc = db_exec(r->app->db, SQL_IDENTITY_DELETE, params, &res)))
+		return rc;
+	rc = atoi(PQcmdTuples(res)) ? req_reply(r, 204, NULL) : ERR_NOTFOUND;
+	if (rc == ERR_NOTFOUND)
+		req_detail(r, "you have no %s identity %s", channel, address);
+	PQclear(res);
+	return rc;
+}
+
+/* ---------------------------------------------------------- deliveries */
+
+int h_messages_deliveries(struct req *r)
+{
+	const char *p1[] = { r->params[0], r->user.user_id };
+	PGresult *res = NULL;
+	int rc;
+
+	/* whoever may see the message may see where it went */
+	if ((rc = db_exec(r->app->db, SQL_MSG_GET, p1, &res)))
+		return rc;
+	bool visible = PQntuples(res) > 0 && !strcmp(PQgetvalue(res, 0, 0), "t") &&
+		       !strcmp(PQgetvalue(res, 0, 1), "t");
+	PQclear(res);
+	if (!visible) {
+		req_detail(r, "message %s does not exist", r->params[0]);
+		return ERR_NOTFOUND;
+	}
+	const char *p2[] = { r->params[0] };
+	if ((rc = db_exec(r->app->db, SQL_DELIVERIES_OF, p2, &res)))
+		return rc;
+	char *out = NULL;
+	if (asprintf(&out, "{\"items\":%s}", PQgetvalue(res, 0, 0)) < 0)
+		out = NULL;
+	PQclear(res);
+	return out ? req_reply_take(r, 200, out) : ERR_INTERNAL;
+}

@@ -1,0 +1,343 @@
+/*
+ * j_deliver.c - the deliver stage: one job per (message, external
+ * address), made by the release (enqueue_deliveries in migrations/0005).
+ *
+ * A batch goes out at once through curl multi, at most
+ * channel_concurrency requests in flight: a provider that answers in
+ * 50 ms gives a worker concurrency / 50 ms deliveries a second, however
+ * many workers there are. The answer decides (lib/channels.c):
+ *   sent    the delivery records the provider's message id;
+ *   retry   429 (after its Retry-After / retry_after), 5xx, a timeout or
+ *           no answer: a new job later, exponential backoff with jitter;
+ *   failed  a 4xx that will never pass, or delivery_max_attempts used:
+ *           the delivery is failed, the job goes to dead_jobs and the
+ *           sender gets a `status` event.
+ * A channel that is down only delays its own jobs: they wait with their
+ * run_at, and every other job, channel or in-app delivery goes on.
+ */
+#include "stage.h"
+
+#include "../lib/auth.h"
+#include "../lib/channels.h"
+#include "../lib/err.h"
+#include "../lib/events.h"
+#include "../lib/log.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ANSWER_MAX (64 * 1024)
+#define RETRY_AFTER_MAX 3600	/* seconds: a provider's wish, within reason */
+
+/* One delivery in flight, and then its outcome. */
+struct delivery_try {
+	long long delivery;
+	bool pending;			/* still queued (not done by an earlier run) */
+	char channel[16], address[72];
+	int attempts;			/* before this one */
+	char message[37], conversation[37], sender[37];
+	long long seq;
+	struct channel_request req;
+	CURL *curl;
+	struct curl_slist *headers;
+	char *answer;
+	size_t answer_len;
+	char retry_after[16];
+	long status;
+	enum channel_outcome outcome;
+	int retry_after_s;
+	char provider_id[128];
+	char why[256];
+	bool failed_now;		/* for after_commit: tell the sender */
+};
+
+static void cleanup(struct job *j)
+{
+	struct delivery_try *a = j->state;
+
+	if (a) {
+		channel_request_free(&a->req);
+		free(a->answer);
+		free(a);
+	}
+	j->state = NULL;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct delivery_try *a = arg;
+	size_t len = size * n;
+
+	if (a->answer_len + len < ANSWER_MAX) {
+		char *b = realloc(a->answer, a->answer_len + len + 1);
+		if (!b)
+			return 0;
+		memcpy(b + a->answer_len, p, len);
+		a->answer = b;
+		a->answer_len += len;
+		a->answer[a->answer_len] = '\0';
+	}
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct delivery_try *a = arg;
+	size_t len = size * n;
+
+	if (len > 12 && !strncasecmp(p, "Retry-After:", 12))
+		snprintf(a->retry_after, sizeof(a->retry_after), "%.*s", (int)strcspn(p + 12, "\r\n"),
+			 p + 12 + strspn(p + 12, " "));
+	return len;
+}
+
+static long long delivery_id(const struct job *j)
+{
+	struct json_object *v;
+
+	return j->payload && json_object_object_get_ex(j->payload, "delivery_id", &v)
+		       ? json_object_get_int64(v) : 0;
+}
+
+/* The file's signed link, absolute: the provider fetches it. */
+static void file_link(struct worker *w, const char *file_id, char *out, size_t len)
+{
+	char sig[65];
+	long long exp = (long long)time(NULL) + w->conf.file_link_ttl;
+
+	auth_link_sign(w->conf.jwt_secret, file_id, exp, sig);
+	snprintf(out, len, "%s/v1/files/%s/content?expires=%lld&sig=%s", w->conf.public_url, file_id,
+		 exp, sig);
+}
+
+/* Loads the batch's deliveries and builds their requests. */
+static int load(struct worker *w, struct job *jobs, int n)
+{
+	size_t cap = 3 + (size_t)n * 21;
+	char *ids = malloc(cap), *p = ids;
+	PGresult *res = NULL;
+	int rc;
+
+	if (!ids)
+		return ERR_INTERNAL;
+	*p++ = '{';
+	for (int i = 0; i < n; i++) {
+		struct delivery_try *a = calloc(1, sizeof(*a));
+		if (!a) {
+			free(ids);
+			return ERR_INTERNAL;
+		}
+		a->delivery = delivery_id(&jobs[i]);
+		jobs[i].state = a;
+		p += sprintf(p, "%s%lld", i ? "," : "", a->delivery);
+	}
+	strcpy(p, "}");
+	const char *params[] = { ids };
+	rc = db_exec(w->db, SQL_DELIVERY_LOAD, params, &res);
+	free(ids);
+	if (rc)
+		return rc;
+	for (int r = 0; r < PQntuples(res); r++) {
+		long long id = atoll(PQgetvalue(res, r, 0));
+		for (int i = 0; i < n; i++) {
+			struct delivery_try *a = jobs[i].state;
+			if (a->delivery != id || a->pending)
+				continue;
+			a->pending = !strcmp(PQgetvalue(res, r, 3), "queued");
+			snprintf(a->channel, sizeof(a->channel), "%s", PQgetvalue(res, r, 1));
+			snprintf(a->address, sizeof(a->address), "%s", PQgetvalue(res, r, 2));
+			a->attempts = atoi(PQgetvalue(res, r, 4));
+			snprintf(a->message, sizeof(a->message), "%s", PQgetvalue(res, r, 10));
+			snprintf(a->conversation, sizeof(a->conversation), "%s", PQgetvalue(res, r, 11));
+			snprintf(a->sender, sizeof(a->sender), "%s", PQgetvalue(res, r, 12));
+			a->seq = atoll(PQgetvalue(res, r, 13));
+			char link[512] = "";
+			if (!PQgetisnull(res, r, 6))
+				file_link(w, PQgetvalue(res, r, 6), link, sizeof(link));
+			struct channel_msg m = {
+				.channel = a->channel, .address = a->address,
+				.text = PQgetisnull(res, r, 5) ? NULL : PQgetvalue(res, r, 5),
+				.file_url = link[0] ? link : NULL,
+				.file_name = PQgetvalue(res, r, 7), .file_mime = PQgetvalue(res, r, 8),
+				.file_size = atoll(PQgetvalue(res, r, 9)),
+			};
+			int b = a->pending ? channel_request_build(&w->conf, &m, &a->req) : 0;
+			if (b == ERR_UNAVAILABLE) {
+				a->outcome = CHANNEL_RETRY;	/* configured later, perhaps */
+				snprintf(a->why, sizeof(a->why), "%s is not configured here", a->channel);
+			} else if (b) {
+				a->outcome = CHANNEL_FAILED;
+				snprintf(a->why, sizeof(a->why), "nothing %s can carry", a->channel);
+			}
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+static void start(struct worker *w, CURLM *multi, struct delivery_try *a)
+{
+	a->curl = curl_easy_init();
+	a->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (a->req.auth[0])
+		a->headers = curl_slist_append(a->headers, a->req.auth);
+	curl_easy_setopt(a->curl, CURLOPT_URL, a->req.url);
+	curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, a->req.body);
+	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, a->headers);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(a->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(a->curl, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, w->conf.channel_timeout_ms);
+	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(a->curl, CURLOPT_PRIVATE, a);
+	curl_multi_add_handle(multi, a->curl);
+}
+
+/* Every pending request of the batch, channel_concurrency at a time. */
+static int prepare_batch(struct worker *w, struct job *jobs, int n)
+{
+	CURLM *multi;
+	int rc, next = 0, running = 0, limit = (int)w->conf.channel_concurrency;
+
+	if ((rc = load(w, jobs, n)))
+		return rc;
+	if (!(multi = curl_multi_init()))
+		return ERR_INTERNAL;
+	if (limit < 1)
+		limit = 1;
+	for (;;) {
+		while (running < limit && next < n) {
+			struct delivery_try *a = jobs[next++].state;
+			if (a->pending && a->req.body) {
+				start(w, multi, a);
+				running++;
+			}
+		}
+		if (!running)
+			break;
+		int still;
+		curl_multi_perform(multi, &still);
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct delivery_try *a;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
+			if (msg->data.result == CURLE_OK)
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &a->status);
+			a->outcome = channel_answer(a->channel, a->status, a->answer,
+						    a->retry_after[0] ? a->retry_after : NULL,
+						    a->provider_id, &a->retry_after_s, a->why);
+			if (msg->data.result != CURLE_OK)
+				snprintf(a->why, sizeof(a->why), "%s", curl_easy_strerror(msg->data.result));
+			curl_multi_remove_handle(multi, msg->easy_handle);
+			curl_easy_cleanup(msg->easy_handle);
+			curl_slist_free_all(a->headers);
+			a->curl = NULL;
+			a->headers = NULL;
+			running--;
+		}
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+	curl_multi_cleanup(multi);
+	return 0;
+}
+
+static int apply_one(struct worker *w, struct job *j)
+{
+	struct delivery_try *a = j->state;
+	char id[24], delay[24], job_id[24];
+	const char *payload = json_object_to_json_string_ext(j->payload, JSON_C_TO_STRING_PLAIN);
+
+	if (!a || !a->pending)
+		return 0;	/* done already: the job only goes away */
+	snprintf(id, sizeof(id), "%lld", a->delivery);
+	if (a->outcome == CHANNEL_SENT) {
+		const char *params[] = { id, a->provider_id };
+		return db_exec(w->db, SQL_DELIVERY_SENT, params, NULL);
+	}
+	if (a->outcome == CHANNEL_RETRY && a->attempts + 1 < w->conf.delivery_max_attempts) {
+		int ms = queue_backoff_ms(a->attempts + 1, (unsigned)rand());
+		int wish = a->retry_after_s > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : a->retry_after_s;
+		if (wish * 1000 > ms)
+			ms = wish * 1000;	/* the provider said when */
+		snprintf(delay, sizeof(delay), "%d", ms);
+		const char *params[] = { id, a->why, delay, j->key, payload };
+		return db_exec(w->db, SQL_DELIVERY_RETRY, params, NULL);
+	}
+	snprintf(job_id, sizeof(job_id), "%lld", j->id);
+	const char *params[] = { id, a->why, job_id, j->key, payload };
+	a->failed_now = true;
+	return db_exec(w->db, SQL_DELIVERY_FAILED, params, NULL);
+}
+
+static int apply_batch(struct worker *w, struct job *jobs, int n)
+{
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		if ((rc = apply_one(w, &jobs[i]))) {
+			snprintf(w->error, sizeof(w->error), "recording delivery failed: %s",
+				 db_sqlstate(w->db));
+			return rc;
+		}
+	return 0;
+}
+
+/* For a job run alone (its batch failed): the same, one at a time. */
+static int prepare(struct worker *w, struct job *j)
+{
+	return prepare_batch(w, j, 1);
+}
+
+static void after_commit(struct worker *w, struct job *jobs, int n)
+{
+	struct events_batch *b = events_batch_new();
+
+	for (int i = 0; i < n; i++) {
+		struct delivery_try *a = jobs[i].state;
+		if (!a || !a->pending)
+			continue;
+		log_line(a->outcome == CHANNEL_SENT ? LOG_INFO : LOG_WARN,
+			 jobs[i].req_id[0] ? jobs[i].req_id : NULL, NULL,
+			 "delivery %lld to %s %s: %s (attempt %d)%s%s", a->delivery, a->channel,
+			 a->address, a->outcome == CHANNEL_SENT ? "sent"
+				     : a->failed_now ? "failed" : "retry later",
+			 a->attempts + 1, a->outcome == CHANNEL_SENT ? "" : ": ",
+			 a->outcome == CHANNEL_SENT ? "" : a->why);
+		if (!a->failed_now)
+			continue;
+		struct json_object *st = json_object_new_object();
+		const char *sender = a->sender;
+		json_object_object_add(st, "message_id", json_object_new_string(a->message));
+		json_object_object_add(st, "conversation_id", json_object_new_string(a->conversation));
+		json_object_object_add(st, "seq", json_object_new_int64(a->seq));
+		json_object_object_add(st, "status", json_object_new_string("failed"));
+		json_object_object_add(st, "channel", json_object_new_string(a->channel));
+		json_object_object_add(st, "address", json_object_new_string(a->address));
+		json_object_object_add(st, "reason", json_object_new_string(a->why));
+		events_batch_add(b, &sender, 1, "status",
+				 json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
+		json_object_put(st);
+	}
+	events_batch_send(w->kv, b);
+}
+
+const struct stage stage_deliver = {
+	.kind = "deliver",
+	.prepare = prepare,
+	.apply = apply_one,
+	.cleanup = cleanup,
+	.max_batch = 64,
+	.max_attempts = 1000,	/* retries are new jobs (apply_one); this only guards crashes */
+	.prepare_batch = prepare_batch,
+	.apply_batch = apply_batch,
+	.after_commit = after_commit,
+};

@@ -1,0 +1,245 @@
+#include "channels.h"
+
+#include "err.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What each channel takes as a media attachment by link (bytes); larger
+ * files go as their link in the text. */
+#define WHATSAPP_DOCUMENT_MAX (100LL << 20)
+#define TELEGRAM_URL_MAX (20LL << 20)
+#define MESSENGER_ATTACHMENT_MAX (25LL << 20)
+#define INSTAGRAM_ATTACHMENT_MAX (8LL << 20)
+
+bool channel_known(const char *ch)
+{
+	return ch && (!strcmp(ch, "whatsapp") || !strcmp(ch, "telegram") ||
+		      !strcmp(ch, "messenger") || !strcmp(ch, "instagram"));
+}
+
+static bool set(const char *s)
+{
+	return s && *s;
+}
+
+/* The text, with the file's link after it when the file goes as a link. */
+static char *text_with_link(const struct channel_msg *m, bool link)
+{
+	char *out = NULL;
+
+	if (link && m->file_url)
+		return asprintf(&out, "%s%s%s (%s)", m->text ? m->text : "", m->text ? "\n" : "",
+				m->file_url, m->file_name ? m->file_name : "file") < 0 ? NULL : out;
+	return m->text ? strdup(m->text) : NULL;
+}
+
+static char *dump(struct json_object *o)
+{
+	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
+static struct json_object *str(const char *s)
+{
+	return json_object_new_string(s);
+}
+
+/* WhatsApp Cloud API: POST /{ver}/{phone_number_id}/messages */
+static int whatsapp(const struct conf *c, const struct channel_msg *m, struct channel_request *r)
+{
+	struct json_object *o = json_object_new_object();
+	bool media = m->file_url && m->file_size <= WHATSAPP_DOCUMENT_MAX;
+	bool image = media && m->file_mime && !strncmp(m->file_mime, "image/", 6) &&
+		     m->file_size <= (5LL << 20);
+	char *text = text_with_link(m, !media);
+
+	if (!set(c->whatsapp_token) || !set(c->whatsapp_phone_number_id)) {
+		free(text);
+		json_object_put(o);
+		return ERR_UNAVAILABLE;
+	}
+	snprintf(r->url, sizeof(r->url), "%s/%s/%s/messages", c->graph_base_url,
+		 c->graph_api_version, c->whatsapp_phone_number_id);
+	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", c->whatsapp_token);
+	json_object_object_add(o, "messaging_product", str("whatsapp"));
+	json_object_object_add(o, "recipient_type", str("individual"));
+	json_object_object_add(o, "to", str(m->address));
+	if (media) {
+		struct json_object *doc = json_object_new_object();
+		json_object_object_add(doc, "link", str(m->file_url));
+		if (!image && m->file_name)
+			json_object_object_add(doc, "filename", str(m->file_name));
+		if (text && *text)
+			json_object_object_add(doc, "caption", str(text));
+		json_object_object_add(o, "type", str(image ? "image" : "document"));
+		json_object_object_add(o, image ? "image" : "document", doc);
+	} else {
+		struct json_object *t = json_object_new_object();
+		json_object_object_add(t, "body", str(text ? text : ""));
+		json_object_object_add(t, "preview_url", json_object_new_boolean(false));
+		json_object_object_add(o, "type", str("text"));
+		json_object_object_add(o, "text", t);
+	}
+	free(text);
+	r->body = dump(o);
+	return 0;
+}
+
+/* Telegram Bot API: sendMessage, or sendDocument by URL */
+static int telegram(const struct conf *c, const struct channel_msg *m, struct channel_request *r)
+{
+	struct json_object *o = json_object_new_object();
+	bool media = m->file_url && m->file_size <= TELEGRAM_URL_MAX;
+	char *text = text_with_link(m, !media);
+
+	if (!set(c->telegram_bot_token)) {
+		free(text);
+		json_object_put(o);
+		return ERR_UNAVAILABLE;
+	}
+	snprintf(r->url, sizeof(r->url), "%s/bot%s/%s", c->telegram_base_url, c->telegram_bot_token,
+		 media ? "sendDocument" : "sendMessage");
+	r->auth[0] = '\0';	/* the token is in the path */
+	/* chat ids are integers; "@channel" names stay strings */
+	char *end;
+	long long id = strtoll(m->address, &end, 10);
+	json_object_object_add(o, "chat_id", *end || !*m->address ? str(m->address)
+								  : json_object_new_int64(id));
+	if (media) {
+		json_object_object_add(o, "document", str(m->file_url));
+		if (text && *text)
+			json_object_object_add(o, "caption", str(text));
+	} else {
+		json_object_object_add(o, "text", str(text ? text : ""));
+	}
+	free(text);
+	r->body = dump(o);
+	return 0;
+}
+
+/* Messenger and Instagram Send API: POST /{ver}/{page or ig id}/messages */
+static int meta_send(const struct conf *c, const struct channel_msg *m, struct channel_request *r,
+		     const char *account, const char *token, long long max)
+{
+	struct json_object *o = json_object_new_object(), *rcpt = json_object_new_object();
+	struct json_object *msg = json_object_new_object();
+	bool media = m->file_url && m->file_size <= max;
+	char *text = text_with_link(m, !media);
+
+	if (!set(token) || !set(account)) {
+		free(text);
+		json_object_put(o);
+		json_object_put(rcpt);
+		json_object_put(msg);
+		return ERR_UNAVAILABLE;
+	}
+	snprintf(r->url, sizeof(r->url), "%s/%s/%s/messages", c->graph_base_url,
+		 c->graph_api_version, account);
+	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", token);
+	json_object_object_add(rcpt, "id", str(m->address));
+	json_object_object_add(o, "recipient", rcpt);
+	json_object_object_add(o, "messaging_type", str("RESPONSE"));
+	if (media) {
+		struct json_object *att = json_object_new_object(), *payload = json_object_new_object();
+		bool image = m->file_mime && !strncmp(m->file_mime, "image/", 6);
+		json_object_object_add(payload, "url", str(m->file_url));
+		json_object_object_add(att, "type", str(image ? "image" : "file"));
+		json_object_object_add(att, "payload", payload);
+		json_object_object_add(msg, "attachment", att);
+	} else {
+		json_object_object_add(msg, "text", str(text ? text : ""));
+	}
+	json_object_object_add(o, "message", msg);
+	free(text);
+	r->body = dump(o);
+	return 0;
+}
+
+int channel_request_build(const struct conf *c, const struct channel_msg *m,
+			  struct channel_request *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!channel_known(m->channel))
+		return ERR_VALIDATION;
+	if (!(m->text && *m->text) && !m->file_url)
+		return ERR_VALIDATION;
+	if (!strcmp(m->channel, "whatsapp"))
+		return whatsapp(c, m, out);
+	if (!strcmp(m->channel, "telegram"))
+		return telegram(c, m, out);
+	if (!strcmp(m->channel, "messenger"))
+		return meta_send(c, m, out, c->messenger_page_id, c->messenger_token,
+				 MESSENGER_ATTACHMENT_MAX);
+	return meta_send(c, m, out, c->instagram_account_id, c->instagram_token,
+			 INSTAGRAM_ATTACHMENT_MAX);
+}
+
+void channel_request_free(struct channel_request *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* The provider's error text, for the books. */
+static void error_text(struct json_object *o, char why[256])
+{
+	struct json_object *e, *m;
+
+	if (json_object_object_get_ex(o, "description", &m))	/* Telegram */
+		snprintf(why, 256, "%s", json_object_get_string(m));
+	else if (json_object_object_get_ex(o, "error", &e) &&
+		 json_object_object_get_ex(e, "message", &m))	/* Graph API */
+		snprintf(why, 256, "%s", json_object_get_string(m));
+}
+
+enum channel_outcome channel_answer(const char *channel, long status, const char *body,
+				    const char *retry_after, char provider_id[128],
+				    int *retry_after_s, char why[256])
+{
+	struct json_object *o = body ? json_tokener_parse(body) : NULL, *v, *arr, *p;
+
+	if (o && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;	/* an answer that is no JSON object says nothing */
+	}
+	enum channel_outcome out;
+
+	provider_id[0] = '\0';
+	*retry_after_s = retry_after ? atoi(retry_after) : 0;
+	snprintf(why, 256, status ? "HTTP %ld" : "no answer", status);
+	if (o)
+		error_text(o, why);
+	if (status >= 200 && status < 300 && o) {
+		if (!strcmp(channel, "whatsapp") && json_object_object_get_ex(o, "messages", &arr) &&
+		    json_object_is_type(arr, json_type_array) && json_object_array_length(arr) &&
+		    (v = json_object_array_get_idx(arr, 0)) && json_object_object_get_ex(v, "id", &p))
+			snprintf(provider_id, 128, "%s", json_object_get_string(p));
+		else if (!strcmp(channel, "telegram") && json_object_object_get_ex(o, "ok", &v) &&
+			 json_object_get_boolean(v) && json_object_object_get_ex(o, "result", &v) &&
+			 json_object_object_get_ex(v, "message_id", &p))
+			snprintf(provider_id, 128, "%s", json_object_get_string(p));
+		else if (json_object_object_get_ex(o, "message_id", &p))	/* Messenger, Instagram */
+			snprintf(provider_id, 128, "%s", json_object_get_string(p));
+	}
+	if (provider_id[0]) {
+		out = CHANNEL_SENT;
+	} else if (status == 429 || status == 0 || status >= 500) {
+		/* Telegram says how long in its body */
+		if (o && json_object_object_get_ex(o, "parameters", &p) &&
+		    json_object_object_get_ex(p, "retry_after", &v))
+			*retry_after_s = json_object_get_int(v);
+		out = CHANNEL_RETRY;
+	} else if (status >= 200 && status < 300) {
+		snprintf(why, 256, "the answer named no message id");
+		out = CHANNEL_RETRY;
+	} else {
+		out = CHANNEL_FAILED;	/* 4xx: bad address, no permission, outside the window */
+	}
+	json_object_put(o);
+	return out;
+}

@@ -1,0 +1,60 @@
+/*
+ * channels.h - the connectors: how a message for an address on WhatsApp,
+ * Telegram, Messenger or Instagram becomes a request to that provider's
+ * official API, and what its answer means (../shared/reference/protocols.md).
+ * No I/O here: jobs/j_deliver.c sends the requests (curl multi) and keeps
+ * the books. Base URLs, ids and tokens come from the configuration, so
+ * tests point them at local fakes.
+ */
+#ifndef CHAT4ALL_CHANNELS_H
+#define CHAT4ALL_CHANNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+
+/* channel_known - one of whatsapp, telegram, messenger, instagram. */
+bool channel_known(const char *channel);
+
+/* What goes out: text, and/or a file by its signed link. */
+struct channel_msg {
+	const char *channel, *address;
+	const char *text;		/* may be NULL */
+	const char *file_url;		/* absolute signed link, or NULL */
+	const char *file_name, *file_mime;
+	long long file_size;
+};
+
+struct channel_request {
+	char url[1024];
+	char auth[600];			/* the Authorization header line, or "" */
+	char *body;			/* JSON, malloc()ed */
+};
+
+/*
+ * channel_request_build - the provider request for @m. ERR_UNAVAILABLE when
+ * the channel is not configured here (no token or id), ERR_VALIDATION when
+ * there is nothing it can carry.
+ */
+int channel_request_build(const struct conf *c, const struct channel_msg *m,
+			  struct channel_request *out);
+void channel_request_free(struct channel_request *r);
+
+enum channel_outcome {
+	CHANNEL_SENT,		/* accepted: @provider_id names it */
+	CHANNEL_RETRY,		/* try again later (429, 5xx, timeout, no answer) */
+	CHANNEL_FAILED,		/* refused for good (a 4xx that will never pass) */
+};
+
+/*
+ * channel_answer - what @channel's answer (HTTP @status, 0 when none came;
+ * @body; the Retry-After header or NULL) means. @retry_after_s gets the
+ * provider's wish (Retry-After or Telegram's parameters.retry_after), 0
+ * when it said none; @why a short reason for the books.
+ */
+enum channel_outcome channel_answer(const char *channel, long status, const char *body,
+				    const char *retry_after, char provider_id[128],
+				    int *retry_after_s, char why[256]);
+
+#endif

@@ -1,0 +1,226 @@
+// Channels end to end against the real stack and the local fake providers
+// (tests/fakes/channels.mjs): inbound webhooks (signatures, duplicates),
+// outbound deliveries (bodies and tokens, Retry-After, a dead channel,
+// channel-only messages), provider statuses flowing back, identities.
+// scripts/test.sh starts the fake and the stack with the matching settings:
+//   CHAT4ALL_TEST_URL, FAKE_URL, and the secrets below.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+
+const base = process.env.CHAT4ALL_TEST_URL;
+const fake = process.env.FAKE_URL;
+const APP_SECRET = process.env.CHAT4ALL_META_APP_SECRET;
+const TG_SECRET = process.env.CHAT4ALL_TELEGRAM_WEBHOOK_SECRET;
+const VERIFY = process.env.CHAT4ALL_META_VERIFY_TOKEN;
+const OWNER = process.env.CHAT4ALL_CHANNEL_OWNER;
+const WA_ID = process.env.CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID;
+assert.ok(base && fake && APP_SECRET && TG_SECRET && OWNER, 'run from scripts/test.sh');
+
+const tag = Date.now() % 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function call(method, path, { token, body, headers = {}, raw } = {}) {
+  const h = { ...headers };
+  if (token) h.Authorization = `Bearer ${token}`;
+  if (body !== undefined && raw === undefined) h['Content-Type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers: h, body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined) });
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  return { status: res.status, json, text };
+}
+
+async function user(name) {
+  const creds = { username: name, password: 'channels password' };
+  await call('POST', '/v1/auth/register', { body: { ...creds, display_name: name } });
+  const t = await call('POST', '/v1/auth/token', { body: creds });
+  assert.equal(t.status, 200, `sign-in of ${name}: ${t.text}`);
+  const me = await call('GET', '/v1/me', { token: t.json.access_token });
+  return { token: t.json.access_token, id: me.json.id };
+}
+
+const fakeGet = async (p) => (await fetch(fake + p)).json();
+const fakeMode = (channel, mode, extra = {}) =>
+  fetch(fake + '/_mode', { method: 'POST', body: JSON.stringify({ channel, mode, ...extra }) });
+
+// Polls @fn until it returns something truthy (30 s at most: a bound, not a measure).
+async function until(fn, what) {
+  for (let i = 0; i < 300; i++) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(100);
+  }
+  throw new Error(`never: ${what}`);
+}
+
+function metaPost(channel, payload, secret = APP_SECRET) {
+  const raw = JSON.stringify(payload);
+  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
+  return call('POST', `/v1/webhooks/${channel}`, { raw, headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': sig } });
+}
+
+const waMessage = (from, name, id, text) => ({
+  object: 'whatsapp_business_account',
+  entry: [{ id: 'WABA', changes: [{ field: 'messages', value: {
+    messaging_product: 'whatsapp', metadata: { display_phone_number: '15550001', phone_number_id: WA_ID },
+    contacts: [{ profile: { name }, wa_id: from }],
+    messages: [{ from, id, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: text } }],
+  } }] }],
+});
+const waStatus = (id, status, recipient) => ({
+  object: 'whatsapp_business_account',
+  entry: [{ id: 'WABA', changes: [{ field: 'messages', value: {
+    messaging_product: 'whatsapp', metadata: { phone_number_id: WA_ID },
+    statuses: [{ id, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: recipient }],
+  } }] }],
+});
+
+async function history(token, conv) {
+  return (await call('GET', `/v1/conversations/${conv}/messages?after=0&limit=100`, { token })).json.items;
+}
+
+async function sendText(token, conv, text, extra = {}) {
+  const r = await call('POST', `/v1/conversations/${conv}/messages`, { token, body: { client_id: `ch-${tag}-${Math.random()}`, text, ...extra } });
+  assert.equal(r.status, 202, r.text);
+  return r.json;
+}
+
+const deliveries = async (token, id) => (await call('GET', `/v1/messages/${id}/deliveries`, { token })).json.items;
+
+// ---------------------------------------------------------------- setup
+const owner = await user(OWNER);
+const bob = await user(`chbob_${tag}`);
+const phone = `55119${String(tag).padStart(8, '0')}`;
+
+// the subscription check
+{
+  const ok = await call('GET', `/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${VERIFY}&hub.challenge=1158201444`);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.text, '1158201444');
+  const bad = await call('GET', '/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1');
+  assert.equal(bad.status, 403);
+}
+
+// ---------------------------------------------------------------- inbound
+// shapes we do not expect are skipped, not fatal: the workers stay up
+assert.equal((await metaPost('whatsapp', { object: 'whatsapp_business_account', entry: 'not a list' })).status, 200);
+assert.equal((await metaPost('whatsapp', { entry: [{ changes: [{ value: { messages: [{ from: 5, id: {}, text: 7 }], statuses: 'x' } }] }] })).status, 200);
+const junk = async () => (await call('GET', '/v1/conversations?limit=100', { token: (await user(OWNER)).token })).json.items.length;
+const before = await junk();
+const first = waMessage(phone, 'Maria Souza', `wamid.IN${tag}a`, 'Olá! Vocês entregam amanhã?');
+assert.equal((await metaPost('whatsapp', first)).status, 200);
+const conv = await until(async () => {
+  const list = (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items;
+  return list.find((c) => c.peer?.display_name === 'Maria Souza');
+}, 'the WhatsApp contact\'s conversation');
+await until(async () => (await history(owner.token, conv.id)).some((m) => m.text === 'Olá! Vocês entregam amanhã?'), 'the inbound message');
+const contactId = conv.peer.user_id;
+assert.equal(await junk(), before + 1, 'the malformed webhooks made nothing');
+
+// the provider retries: still one message
+assert.equal((await metaPost('whatsapp', first)).status, 200);
+// a forged one: 401, and nothing of it is kept
+const forged = waMessage(phone, 'Maria Souza', `wamid.IN${tag}forged`, 'forged text');
+assert.equal((await metaPost('whatsapp', forged, 'not the secret')).status, 401);
+assert.equal((await call('POST', '/v1/webhooks/whatsapp', { raw: JSON.stringify(forged), headers: { 'Content-Type': 'application/json' } })).status, 401);
+const second = waMessage(phone, 'Maria Souza', `wamid.IN${tag}b`, 'second one');
+assert.equal((await metaPost('whatsapp', second)).status, 200);
+await until(async () => (await history(owner.token, conv.id)).some((m) => m.text === 'second one'), 'the second inbound message');
+{
+  const texts = (await history(owner.token, conv.id)).map((m) => m.text);
+  assert.equal(texts.filter((t) => t === 'Olá! Vocês entregam amanhã?').length, 1, 'a duplicate webhook made one message');
+  assert.equal(texts.includes('forged text'), false);
+}
+
+// Telegram: a bad secret is 401; the right one brings the message in
+const update = { update_id: 900000 + (tag % 1000), message: { message_id: 77, date: Math.floor(Date.now() / 1000), chat: { id: 4200000 + (tag % 1000), type: 'private' }, from: { id: 4200000 + (tag % 1000), first_name: 'Ivan', last_name: 'Petrov' }, text: 'Privet from Telegram' } };
+assert.equal((await call('POST', '/v1/webhooks/telegram', { raw: JSON.stringify(update), headers: { 'Content-Type': 'application/json', 'X-Telegram-Bot-Api-Secret-Token': 'wrong' } })).status, 401);
+assert.equal((await call('POST', '/v1/webhooks/telegram', { raw: JSON.stringify(update), headers: { 'Content-Type': 'application/json', 'X-Telegram-Bot-Api-Secret-Token': TG_SECRET } })).status, 200);
+const tgConv = await until(async () => {
+  const list = (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items;
+  return list.find((c) => c.peer?.display_name === 'Ivan Petrov');
+}, 'the Telegram contact\'s conversation');
+
+// ---------------------------------------------------------------- outbound
+await fetch(fake + '/_reset', { method: 'POST' });
+const reply = await sendText(owner.token, conv.id, 'Sim! Entre 9h e 12h.');
+const waSent = await until(async () => (await fakeGet('/_sent')).find((s) => s.channel === 'whatsapp' && s.body.text?.body === 'Sim! Entre 9h e 12h.'), 'the reply at the fake WhatsApp');
+assert.equal(waSent.path, `/v21.0/${WA_ID}/messages`);
+assert.equal(waSent.auth, `Bearer ${process.env.CHAT4ALL_WHATSAPP_TOKEN}`);
+assert.equal(waSent.body.messaging_product, 'whatsapp');
+assert.equal(waSent.body.to, phone);
+assert.equal(waSent.body.type, 'text');
+const d1 = await until(async () => (await deliveries(owner.token, reply.id)).find((d) => d.status === 'sent'), 'the delivery sent');
+assert.equal(d1.channel, 'whatsapp');
+assert.match(d1.provider_message_id, /^wamid\.FAKE/);
+
+// statuses flow back: delivered, then read (and never back)
+const cursor = (await call('GET', '/v1/poll?timeout=0', { token: owner.token })).json.cursor;
+assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'delivered', phone))).status, 200);
+assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'read', phone))).status, 200);
+assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'delivered', phone))).status, 200);
+await until(async () => (await deliveries(owner.token, reply.id))[0].status === 'read', 'the delivery read');
+{
+  const events = [];
+  let c = cursor;
+  for (let i = 0; i < 20 && events.length < 2; i++) {
+    const p = (await call('GET', `/v1/poll?cursor=${c}&timeout=5`, { token: owner.token })).json;
+    c = p.cursor;
+    events.push(...p.events.filter((e) => e.event === 'status' && e.data.message_id === reply.id && e.data.channel === 'whatsapp'));
+  }
+  assert.deepEqual(events.map((e) => e.data.status), ['delivered', 'read']);
+  await sleep(500);
+  assert.equal((await deliveries(owner.token, reply.id))[0].status, 'read');
+}
+
+// Telegram says 429, retry_after 2: the retry waits that long
+await fakeMode('telegram', '429', { n: 1, retry_after: 2 });
+const tgReply = await sendText(owner.token, tgConv.id, 'Hello Ivan');
+await until(async () => (await deliveries(owner.token, tgReply.id)).find((d) => d.status === 'sent'), 'the Telegram delivery after its 429');
+{
+  const tries = (await fakeGet('/_tried')).filter((t) => t.channel === 'telegram' && t.body.text === 'Hello Ivan');
+  assert.equal(tries.length, 2);
+  assert.equal(tries[0].answer, '429');
+  assert.ok(tries[1].at - tries[0].at >= 2000, `retried after ${tries[1].at - tries[0].at} ms, asked 2000`);
+  const tgSent = (await fakeGet('/_sent')).find((s) => s.body.text === 'Hello Ivan');
+  assert.equal(tgSent.path, `/bot${process.env.CHAT4ALL_TELEGRAM_BOT_TOKEN}/sendMessage`);
+  assert.equal(tgSent.body.chat_id, update.message.chat.id);
+  const d = (await deliveries(owner.token, tgReply.id))[0];
+  assert.equal(d.attempts, 2);
+}
+
+// a dead channel: the delivery fails with the provider's error after its
+// attempts, the sender hears of it, in-app members get the message anyway
+const group = (await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'group', title: `mixed ${tag}`, members: [bob.id, contactId] } })).json;
+await fakeMode('whatsapp', '500');
+const doomed = await sendText(owner.token, group.id, 'to everyone, wherever they are');
+const failed = await until(async () => (await deliveries(owner.token, doomed.id)).find((d) => d.status === 'failed'), 'the WhatsApp delivery failed');
+assert.equal(failed.attempts, Number(process.env.CHAT4ALL_DELIVERY_MAX_ATTEMPTS));
+assert.match(failed.last_error, /unexpected error/);
+assert.ok((await history(bob.token, group.id)).some((m) => m.text === 'to everyone, wherever they are'), 'Bob has it in the app');
+await fakeMode('whatsapp', 'ok');
+
+// a channel-only message goes nowhere else; Bob links Telegram and is reached there too
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'fax', address: '1' } })).status, 400);
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'whatsapp', address: '+55 11' } })).status, 400);
+const bobChat = 5100000 + (tag % 1000);
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'telegram', address: String(bobChat) } })).status, 201);
+assert.equal((await call('POST', '/v1/me/identities', { token: owner.token, body: { channel: 'telegram', address: String(bobChat) } })).status, 409);
+assert.deepEqual((await call('GET', '/v1/me/identities', { token: bob.token })).json.items.map((i) => i.address), [String(bobChat)]);
+await fetch(fake + '/_reset', { method: 'POST' });
+const tgOnly = await sendText(owner.token, group.id, 'telegram only, please', { channels: ['telegram'] });
+await until(async () => (await fakeGet('/_sent')).some((s) => s.body.text === 'telegram only, please'), 'the Telegram-only message at Bob\'s chat');
+await sleep(1500);
+{
+  const got = (await fakeGet('/_tried')).filter((t) => JSON.stringify(t.body).includes('telegram only, please'));
+  assert.deepEqual(got.map((t) => [t.channel, t.body.chat_id]), [['telegram', bobChat]], 'no WhatsApp copy, no one else');
+  const ds = await deliveries(owner.token, tgOnly.id);
+  assert.deepEqual(ds.map((d) => d.channel), ['telegram']);
+}
+assert.equal((await call('POST', `/v1/conversations/${group.id}/messages`, { token: owner.token, body: { client_id: `bad-${tag}`, text: 'x', channels: ['fax'] } })).status, 400);
+// a stranger sees no deliveries of it
+const stranger = await user(`chx_${tag}`);
+assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
+assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 204);
+
+console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities');
