@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int check(struct req *r, enum sql_stmt stmt, const char *id, struct access *a)
 {
@@ -37,4 +38,18 @@ int access_conversation(struct req *r, const char *id, struct access *a)
 int access_lock(struct req *r, const char *id, struct access *a)
 {
 	return check(r, SQL_CONV_LOCK, id, a);
+}
+
+int access_admin(struct req *r)
+{
+	const char *params[] = { r->user.user_id };
+	PGresult *res = NULL;
+	int rc = db_exec(r->app->db, SQL_USER_ROLE, params, &res);
+
+	if (!rc && (!PQntuples(res) || strcmp(PQgetvalue(res, 0, 0), "admin"))) {
+		req_detail(r, "only admins may do this");
+		rc = ERR_FORBIDDEN;
+	}
+	PQclear(res);
+	return rc;
 }

@@ -21,4 +21,9 @@ struct access {
 int access_conversation(struct req *r, const char *id, struct access *a);
 int access_lock(struct req *r, const char *id, struct access *a);
 
+/* access_admin - 0 when the caller is an admin now (the role is read from
+ * the database, not the token: a demotion takes effect at once), else
+ * ERR_FORBIDDEN. */
+int access_admin(struct req *r);
+
 #endif

@@ -5,6 +5,7 @@
  * not from the token, so a demotion takes effect at once. Every act is in
  * the audit log.
  */
+#include "access.h"
 #include "handlers.h"
 #include "notify.h"
 #include "list.h"
@@ -18,20 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int require_admin(struct req *r)
-{
-	const char *params[] = { r->user.user_id };
-	PGresult *res = NULL;
-	int rc = db_exec(r->app->db, SQL_USER_ROLE, params, &res);
-
-	if (!rc && (!PQntuples(res) || strcmp(PQgetvalue(res, 0, 0), "admin"))) {
-		req_detail(r, "only admins may do this");
-		rc = ERR_FORBIDDEN;
-	}
-	PQclear(res);
-	return rc;
-}
-
 /* ?status=held (default) | rejected; oldest first; the cursor is
  * "<created µs>_<id>" of the last item. */
 int h_admin_moderation_list(struct req *r)
@@ -39,7 +26,7 @@ int h_admin_moderation_list(struct req *r)
 	char status[16] = "held", micros[24], id[37], limit_s[16];
 	int limit, rc;
 
-	if ((rc = require_admin(r)))
+	if ((rc = access_admin(r)))
 		return rc;
 	if (req_query(r, "status", status, sizeof(status)) && strcmp(status, "held") &&
 	    strcmp(status, "rejected"))
@@ -90,7 +77,7 @@ int h_admin_moderation_decide(struct req *r)
 	bool began = false;
 	int rc;
 
-	if ((rc = require_admin(r)) || (rc = req_json(r, &o)))
+	if ((rc = access_admin(r)) || (rc = req_json(r, &o)))
 		goto out;
 	verdict = req_str(r, o, "verdict", true, 16);
 	reason = req_str(r, o, "reason", false, 500);
@@ -163,7 +150,7 @@ int h_admin_dead_list(struct req *r)
 	PGresult *res = NULL;
 	int limit, rc;
 
-	if ((rc = require_admin(r)))
+	if ((rc = access_admin(r)))
 		return rc;
 	if (req_query(r, "cursor", after, sizeof(after)) &&
 	    (!after[0] || strspn(after, "0123456789") != strlen(after)))
@@ -187,7 +174,7 @@ int h_admin_dead_retry(struct req *r)
 	PGresult *res = NULL;
 	int rc;
 
-	if ((rc = require_admin(r)))
+	if ((rc = access_admin(r)))
 		return rc;
 	if ((rc = db_exec(r->app->db, SQL_DEAD_RETRY, params, &res)))
 		goto out;

@@ -10,6 +10,7 @@
  * retries for our slowness. What does not verify gets 401 and writes
  * nothing.
  */
+#include "access.h"
 #include "handlers.h"
 
 #include "../lib/auth.h"
@@ -130,6 +131,9 @@ static bool address_ok(const char *channel, const char *a)
 	if (!strcmp(channel, "telegram"))	/* a chat id, or @username */
 		return (n >= 1 && n <= 20 && strspn(a + (a[0] == '-'), "0123456789") == n - (a[0] == '-')) ||
 		       (n >= 2 && n <= 33 && a[0] == '@');
+	if (!strcmp(channel, "webhook"))	/* an integrator's URL */
+		return n <= 512 && (!strncmp(a, "https://", 8) || !strncmp(a, "http://", 7)) &&
+		       !strpbrk(a, " \t\r\n\"<>");
 	return n >= 1 && n <= 32 && strspn(a, "0123456789") == n;	/* PSID / IGSID */
 }
 
@@ -158,15 +162,18 @@ int h_identities_add(struct req *r)
 	if ((rc = req_json(r, &o)))
 		goto out;
 	channel = req_str(r, o, "channel", true, 16);
-	address = req_str(r, o, "address", true, 64);
+	address = req_str(r, o, "address", true, 512);
 	if (channel && !channel_known(channel))
-		req_field_error(r, "channel", "must be whatsapp, telegram, messenger or instagram");
+		req_field_error(r, "channel", "must be whatsapp, telegram, messenger, instagram or webhook");
 	else if (channel && address && !address_ok(channel, address))
 		req_field_error(r, "address", "is not an address on that channel");
 	if (r->errors) {
 		rc = ERR_VALIDATION;
 		goto out;
 	}
+	/* the server will POST to that URL: an admin's decision, not anyone's */
+	if (!strcmp(channel, "webhook") && (rc = access_admin(r)))
+		goto out;
 	const char *params[] = { r->user.user_id, channel, address };
 	if ((rc = db_exec(r->app->db, SQL_IDENTITY_ADD, params, &res)))
 		goto out;
@@ -184,7 +191,7 @@ out:
 
 int h_identities_delete(struct req *r)
 {
-	char channel[16], address[72];
+	char channel[16], address[520];
 	PGresult *res = NULL;
 	int rc;
 

@@ -52,7 +52,7 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	if (json_object_object_get_ex(o, "channels", &channels) &&
 	    !json_object_is_type(channels, json_type_null)) {
 		size_t n = json_object_is_type(channels, json_type_array) ? json_object_array_length(channels) : 0;
-		bool ok = json_object_is_type(channels, json_type_array) && n <= 4;
+		bool ok = json_object_is_type(channels, json_type_array) && n <= 5;
 		char *p = chans;
 		*p++ = '{';
 		for (size_t i = 0; ok && i < n; i++) {
@@ -64,7 +64,7 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 		}
 		strcpy(p, "}");
 		if (!ok)
-			req_field_error(r, "channels", "must be a list of whatsapp, telegram, messenger, instagram");
+			req_field_error(r, "channels", "must be a list of whatsapp, telegram, messenger, instagram, webhook");
 	}
 	if (!text && !file_id && !json_object_object_get_ex(o, "text", NULL))
 		req_field_error(r, "text", "a message needs text or a file_id");

@@ -37,7 +37,7 @@
 struct delivery_try {
 	long long delivery;
 	bool pending;			/* still queued (not done by an earlier run) */
-	char channel[16], address[72];
+	char channel[16], address[520];
 	int attempts;			/* before this one */
 	char message[37], conversation[37], sender[37];
 	long long seq;
@@ -160,6 +160,8 @@ static int load(struct worker *w, struct job *jobs, int n)
 				file_link(w, PQgetvalue(res, r, 6), link, sizeof(link));
 			struct channel_msg m = {
 				.channel = a->channel, .address = a->address,
+				.message_id = a->message, .conversation_id = a->conversation,
+				.sender_id = a->sender,
 				.text = PQgetisnull(res, r, 5) ? NULL : PQgetvalue(res, r, 5),
 				.file_url = link[0] ? link : NULL,
 				.file_name = PQgetvalue(res, r, 7), .file_mime = PQgetvalue(res, r, 8),

@@ -3,9 +3,12 @@
 #include "err.h"
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What each channel takes as a media attachment by link (bytes); larger
  * files go as their link in the text. */
@@ -17,7 +20,7 @@
 bool channel_known(const char *ch)
 {
 	return ch && (!strcmp(ch, "whatsapp") || !strcmp(ch, "telegram") ||
-		      !strcmp(ch, "messenger") || !strcmp(ch, "instagram"));
+		      !strcmp(ch, "messenger") || !strcmp(ch, "instagram") || !strcmp(ch, "webhook"));
 }
 
 static bool set(const char *s)
@@ -160,6 +163,51 @@ static int meta_send(const struct conf *c, const struct channel_msg *m, struct c
 	return 0;
 }
 
+/*
+ * The generic outbound webhook, for integrators: the message as JSON,
+ * POSTed to the address (a URL), signed like Stripe's: X-Chat4All-Signature
+ * is "t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>", so the
+ * receiver checks both the body and its age with the secret it shares
+ * with us (webhook_signing_secret).
+ */
+static int webhook(const struct conf *c, const struct channel_msg *m, struct channel_request *r)
+{
+	struct json_object *o = json_object_new_object();
+	unsigned char md[32];
+	unsigned int n = 0;
+	char hex[65], *signed_part = NULL;
+	long long t = (long long)time(NULL);
+
+	if (!set(c->webhook_signing_secret)) {
+		json_object_put(o);
+		return ERR_UNAVAILABLE;
+	}
+	snprintf(r->url, sizeof(r->url), "%s", m->address);
+	json_object_object_add(o, "type", str("message"));
+	json_object_object_add(o, "message_id", str(m->message_id ? m->message_id : ""));
+	json_object_object_add(o, "conversation_id", str(m->conversation_id ? m->conversation_id : ""));
+	json_object_object_add(o, "sender_id", str(m->sender_id ? m->sender_id : ""));
+	json_object_object_add(o, "text", m->text ? str(m->text) : NULL);
+	if (m->file_url) {
+		struct json_object *f = json_object_new_object();
+		json_object_object_add(f, "url", str(m->file_url));
+		json_object_object_add(f, "filename", str(m->file_name ? m->file_name : "file"));
+		json_object_object_add(f, "mime", str(m->file_mime ? m->file_mime : "application/octet-stream"));
+		json_object_object_add(f, "size", json_object_new_int64(m->file_size));
+		json_object_object_add(o, "file", f);
+	}
+	r->body = dump(o);
+	if (!r->body || asprintf(&signed_part, "%lld.%s", t, r->body) < 0)
+		return ERR_INTERNAL;
+	HMAC(EVP_sha256(), c->webhook_signing_secret, (int)strlen(c->webhook_signing_secret),
+	     (const unsigned char *)signed_part, strlen(signed_part), md, &n);
+	free(signed_part);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(r->auth, sizeof(r->auth), "X-Chat4All-Signature: t=%lld,v1=%s", t, hex);
+	return 0;
+}
+
 int channel_request_build(const struct conf *c, const struct channel_msg *m,
 			  struct channel_request *out)
 {
@@ -172,6 +220,8 @@ int channel_request_build(const struct conf *c, const struct channel_msg *m,
 		return whatsapp(c, m, out);
 	if (!strcmp(m->channel, "telegram"))
 		return telegram(c, m, out);
+	if (!strcmp(m->channel, "webhook"))
+		return webhook(c, m, out);
 	if (!strcmp(m->channel, "messenger"))
 		return meta_send(c, m, out, c->messenger_page_id, c->messenger_token,
 				 MESSENGER_ATTACHMENT_MAX);
@@ -226,6 +276,9 @@ enum channel_outcome channel_answer(const char *channel, long status, const char
 		else if (json_object_object_get_ex(o, "message_id", &p))	/* Messenger, Instagram */
 			snprintf(provider_id, 128, "%s", json_object_get_string(p));
 	}
+	/* an integrator's webhook owes us no id: any 2xx is delivered */
+	if (!strcmp(channel, "webhook") && status >= 200 && status < 300 && !provider_id[0])
+		snprintf(provider_id, 128, "webhook-%ld", status);
 	if (provider_id[0]) {
 		out = CHANNEL_SENT;
 	} else if (status == 429 || status == 0 || status >= 500) {

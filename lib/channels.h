@@ -14,12 +14,13 @@
 
 #include "conf.h"
 
-/* channel_known - one of whatsapp, telegram, messenger, instagram. */
+/* channel_known - one of whatsapp, telegram, messenger, instagram, webhook. */
 bool channel_known(const char *channel);
 
 /* What goes out: text, and/or a file by its signed link. */
 struct channel_msg {
 	const char *channel, *address;
+	const char *message_id, *conversation_id, *sender_id;	/* for the webhook's body */
 	const char *text;		/* may be NULL */
 	const char *file_url;		/* absolute signed link, or NULL */
 	const char *file_name, *file_mime;
@@ -28,7 +29,7 @@ struct channel_msg {
 
 struct channel_request {
 	char url[1024];
-	char auth[600];			/* the Authorization header line, or "" */
+	char auth[600];			/* an Authorization (or signature) header line, or "" */
 	char *body;			/* JSON, malloc()ed */
 };
 

@@ -87,6 +87,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(telegram_base_url, CONF_STR, "https://api.telegram.org"),
 	SECRET(telegram_bot_token),
 	SECRET(telegram_webhook_secret),
+	SECRET(webhook_signing_secret),
 	KEY(channel_timeout_ms, CONF_LONG, "10000"),
 	KEY(channel_concurrency, CONF_LONG, "16"),
 	KEY(delivery_max_attempts, CONF_LONG, "6"),

@@ -75,6 +75,7 @@ struct conf {
 	char *telegram_base_url;
 	char *telegram_bot_token;
 	char *telegram_webhook_secret;	/* X-Telegram-Bot-Api-Secret-Token */
+	char *webhook_signing_secret;	/* signs our outbound webhooks to integrators */
 	long channel_timeout_ms;	/* a provider's answer, at most */
 	long channel_concurrency;	/* requests in flight per worker batch */
 	long delivery_max_attempts;	/* then the delivery is failed */

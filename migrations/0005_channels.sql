@@ -7,10 +7,12 @@ ALTER TABLE users ADD COLUMN kind text NOT NULL DEFAULT 'person'
 	CHECK (kind IN ('person', 'contact'));
 
 -- Where someone can be reached outside the app: a contact's one address,
--- or the addresses a person linked (/v1/me/identities).
+-- or the addresses a person linked (/v1/me/identities) — a bot's can be a
+-- `webhook`: an integrator's URL that gets each message as a signed POST.
 CREATE TABLE identities (
-	channel    text NOT NULL CHECK (channel IN ('whatsapp', 'telegram', 'messenger', 'instagram')),
-	address    text NOT NULL CHECK (length(address) BETWEEN 1 AND 64),
+	channel    text NOT NULL
+	           CHECK (channel IN ('whatsapp', 'telegram', 'messenger', 'instagram', 'webhook')),
+	address    text NOT NULL CHECK (length(address) BETWEEN 1 AND 512),	-- a webhook's URL
 	user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (channel, address)

@@ -5,6 +5,7 @@
 // scripts/test.sh starts the fake and the stack with the matching settings:
 //   CHAT4ALL_TEST_URL, FAKE_URL, and the secrets below.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 
 const base = process.env.CHAT4ALL_TEST_URL;
@@ -218,9 +219,26 @@ await sleep(1500);
   assert.deepEqual(ds.map((d) => d.channel), ['telegram']);
 }
 assert.equal((await call('POST', `/v1/conversations/${group.id}/messages`, { token: owner.token, body: { client_id: `bad-${tag}`, text: 'x', channels: ['fax'] } })).status, 400);
+
+// an integrator's webhook: the message as JSON, signed over "<t>.<raw body>"
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'webhook', address: 'ftp://nope' } })).status, 400);
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'webhook', address: `${fake}/hook/bob-${tag}` } })).status, 403, 'only admins register webhooks');
+execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['promote', `chbob_${tag}`], { stdio: 'ignore' });
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'webhook', address: `${fake}/hook/bob-${tag}` } })).status, 201);
+const hooked = await sendText(owner.token, group.id, 'for the integration', { channels: ['webhook'] });
+const hook = await until(async () => (await fakeGet('/_sent')).find((s) => s.channel === 'webhook' && s.body.message_id === hooked.id), 'the signed webhook POST');
+{
+  const [, t, v1] = hook.signature.match(/^t=(\d+),v1=([0-9a-f]{64})$/) || [];
+  assert.ok(t && v1, `signature header: ${hook.signature}`);
+  assert.equal(v1, createHmac('sha256', process.env.CHAT4ALL_WEBHOOK_SIGNING_SECRET).update(`${t}.${hook.raw}`).digest('hex'));
+  assert.ok(Math.abs(Date.now() / 1000 - Number(t)) < 60);
+  assert.equal(hook.body.text, 'for the integration');
+  assert.equal(hook.body.conversation_id, group.id);
+  assert.equal(hook.body.sender_id, owner.id);
+}
 // a stranger sees no deliveries of it
 const stranger = await user(`chx_${tag}`);
 assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
 assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 204);
 
-console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities');
+console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook');

@@ -12,6 +12,8 @@
 //        mode: ok | 429 | 500 | hang | reject — for the next n requests
 //        of that channel (default: until told otherwise)
 //   POST /_reset
+// /hook/<anything> stands for an integrator's endpoint (our generic
+// webhook); it keeps the raw body and X-Chat4All-Signature to check.
 // Every answer waits DELAY_MS (default 0) first, like a provider far away.
 import http from 'node:http';
 
@@ -24,6 +26,7 @@ let counter = 0;
 
 function channelOf(path) {
   if (path.startsWith('/bot')) return 'telegram';
+  if (path.startsWith('/hook/')) return 'webhook'; // an integrator's endpoint
   const id = path.split('/')[2];
   if (id === process.env.FAKE_WHATSAPP_ID) return 'whatsapp';
   if (id === process.env.FAKE_INSTAGRAM_ID) return 'instagram';
@@ -57,8 +60,9 @@ function answer(channel, req, res, body) {
       ? reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: chat not found' })
       : reply(res, 400, { error: { message: '(#131030) Recipient phone number not in allowed list', code: 131030 } });
   }
-  sent.push({ channel, path: req.url, auth: req.headers.authorization || '', body });
+  sent.push({ channel, path: req.url, auth: req.headers.authorization || '', body, raw: req.rawBody, signature: req.headers['x-chat4all-signature'] || '' });
   counter++;
+  if (channel === 'webhook') return reply(res, 200, { received: true });
   if (channel === 'whatsapp') {
     return reply(res, 200, { messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id: `wamid.FAKE${counter}` }] });
   }
@@ -80,6 +84,7 @@ const server = http.createServer((req, res) => {
     if (req.url === '/_mode') { modes[body.channel] = { mode: body.mode, n: body.n ?? -1, retry_after: body.retry_after }; return reply(res, 200, {}); }
     if (req.method !== 'POST') return reply(res, 404, { error: { message: 'unknown path' } });
     const channel = channelOf(req.url);
+    req.rawBody = raw;
     setTimeout(() => answer(channel, req, res, body), delay);
   });
 });
