@@ -22,6 +22,7 @@
 #include "../lib/err.h"
 #include "../lib/events.h"
 #include "../lib/log.h"
+#include "../lib/ratelimit.h"
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -200,6 +201,28 @@ static void start(struct worker *w, CURLM *multi, struct delivery_try *a)
 	curl_multi_add_handle(multi, a->curl);
 }
 
+/* A chat the provider limits (Telegram: ~1 message a second) gets a token
+ * bucket in Redis, shared by every worker; without a token the delivery
+ * waits its turn as a new job, spending no attempt. */
+static bool paced(struct worker *w, struct delivery_try *a)
+{
+	char key[600];
+	double rate;
+	long burst;
+	int wait = 0;
+
+	if (!channel_pace(a->channel, a->address, &rate, &burst))
+		return false;
+	snprintf(key, sizeof(key), "c4a:pace:%s:%s", a->channel, a->address);
+	if (ratelimit_take(w->kv, key, rate, burst, NULL, &wait) != ERR_RATELIMITED)
+		return false;
+	a->outcome = CHANNEL_PACED;
+	a->retry_after_s = wait > 0 ? wait : 1;
+	snprintf(a->why, sizeof(a->why), "paced: %s allows this chat %.2f messages a second",
+		 a->channel, rate);
+	return true;
+}
+
 /* Every pending request of the batch, channel_concurrency at a time. */
 static int prepare_batch(struct worker *w, struct job *jobs, int n)
 {
@@ -215,7 +238,7 @@ static int prepare_batch(struct worker *w, struct job *jobs, int n)
 	for (;;) {
 		while (running < limit && next < n) {
 			struct delivery_try *a = jobs[next++].state;
-			if (a->pending && a->req.body) {
+			if (a->pending && a->req.body && !paced(w, a)) {
 				start(w, multi, a);
 				running++;
 			}
@@ -265,6 +288,11 @@ static int apply_one(struct worker *w, struct job *j)
 		const char *params[] = { id, a->provider_id };
 		return db_exec(w->db, SQL_DELIVERY_SENT, params, NULL);
 	}
+	if (a->outcome == CHANNEL_PACED) {
+		snprintf(delay, sizeof(delay), "%d", a->retry_after_s * 1000);
+		const char *params[] = { id, delay, j->key, payload };
+		return db_exec(w->db, SQL_DELIVERY_DEFER, params, NULL);
+	}
 	if (a->outcome == CHANNEL_RETRY && a->attempts + 1 < w->conf.delivery_max_attempts) {
 		int ms = queue_backoff_ms(a->attempts + 1, (unsigned)rand());
 		int wish = a->retry_after_s > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : a->retry_after_s;
@@ -311,7 +339,8 @@ static void after_commit(struct worker *w, struct job *jobs, int n)
 			 jobs[i].req_id[0] ? jobs[i].req_id : NULL, NULL,
 			 "delivery %lld to %s %s: %s (attempt %d)%s%s", a->delivery, a->channel,
 			 a->address, a->outcome == CHANNEL_SENT ? "sent"
-				     : a->failed_now ? "failed" : "retry later",
+				     : a->failed_now ? "failed"
+				     : a->outcome == CHANNEL_PACED ? "paced" : "retry later",
 			 a->attempts + 1, a->outcome == CHANNEL_SENT ? "" : ": ",
 			 a->outcome == CHANNEL_SENT ? "" : a->why);
 		if (!a->failed_now)

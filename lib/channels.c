@@ -23,6 +23,20 @@ bool channel_known(const char *ch)
 		      !strcmp(ch, "messenger") || !strcmp(ch, "instagram") || !strcmp(ch, "webhook"));
 }
 
+bool channel_pace(const char *channel, const char *address, double *rate, long *burst)
+{
+	if (strcmp(channel, "telegram"))
+		return false;
+	if (address[0] == '-') {	/* a group or channel */
+		*rate = 20.0 / 60.0;
+		*burst = 3;
+	} else {
+		*rate = 1.0;
+		*burst = 1;
+	}
+	return true;
+}
+
 static bool set(const char *s)
 {
 	return s && *s;

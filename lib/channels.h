@@ -46,7 +46,15 @@ enum channel_outcome {
 	CHANNEL_SENT,		/* accepted: @provider_id names it */
 	CHANNEL_RETRY,		/* try again later (429, 5xx, timeout, no answer) */
 	CHANNEL_FAILED,		/* refused for good (a 4xx that will never pass) */
+	CHANNEL_PACED,		/* not sent: our own pacing says later (no attempt spent) */
 };
+
+/*
+ * channel_pace - how fast one chat may be written to (Telegram's limits:
+ * about one message a second to a chat, twenty a minute to a group).
+ * False when the channel sets no such limit.
+ */
+bool channel_pace(const char *channel, const char *address, double *rate, long *burst);
 
 /*
  * channel_answer - what @channel's answer (HTTP @status, 0 when none came;

@@ -380,6 +380,10 @@
 	  " INSERT INTO jobs (kind, key, payload, run_at)"                     \
 	  " SELECT 'deliver', $4, $5::jsonb, now() + make_interval(secs => $3::int / 1000.0)" \
 	  " FROM d")                                                           \
+	X(DELIVERY_DEFER, /* $1 id, $2 delay ms, $3 key, $4 payload: our pacing, no attempt */ \
+	  "INSERT INTO jobs (kind, key, payload, run_at)"                      \
+	  " SELECT 'deliver', $3, $4::jsonb, now() + make_interval(secs => $2::int / 1000.0)" \
+	  " FROM deliveries WHERE id = $1::bigint AND status = 'queued'")      \
 	X(DELIVERY_FAILED, /* $1 id, $2 error, $3 job id, $4 key, $5 payload */ \
 	  "WITH d AS (UPDATE deliveries SET status = 'failed', attempts = attempts + 1," \
 	  "                  last_error = $2, updated_at = now()"              \

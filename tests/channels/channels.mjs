@@ -190,6 +190,16 @@ await until(async () => (await deliveries(owner.token, tgReply.id)).find((d) => 
   assert.equal(d.attempts, 2);
 }
 
+// Telegram allows about one message a second to a chat: three at once go
+// out paced, in order, and no attempt is spent on the waiting
+for (const n of [1, 2, 3]) await sendText(owner.token, tgConv.id, `paced ${n}`);
+await until(async () => (await fakeGet('/_sent')).some((s) => s.body.text === 'paced 3'), 'the third paced message');
+{
+  const sentPaced = (await fakeGet('/_tried')).filter((t) => /^paced \d$/.test(t.body.text || ''));
+  assert.deepEqual(sentPaced.map((t) => t.body.text), ['paced 1', 'paced 2', 'paced 3'], 'in order, each once');
+  for (let i = 1; i < 3; i++) assert.ok(sentPaced[i].at - sentPaced[i - 1].at >= 900, `gap ${sentPaced[i].at - sentPaced[i - 1].at} ms`);
+}
+
 // a dead channel: the delivery fails with the provider's error after its
 // attempts, the sender hears of it, in-app members get the message anyway
 const group = (await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'group', title: `mixed ${tag}`, members: [bob.id, contactId] } })).json;
@@ -241,4 +251,4 @@ const stranger = await user(`chx_${tag}`);
 assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
 assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 204);
 
-console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook');
+console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook');
