@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #include "../lib/err.h"
+#include "../lib/channels.h"
 #include "../lib/moderation.h"
 
 #include <stdio.h>
@@ -84,6 +85,18 @@ int h_health_metrics(struct req *r)
 					       "chat4all_moderation_provider_seconds",
 					       "Moderation answers by provider, verdict and category.") : NULL;
 	append(&text, mod);
+	metrics_free(mm);
+	free(path);
+
+	/* the workers' deliveries to the channels */
+	path = metrics_path_for(r->app->conf.metrics_file, "channels");
+	mm = path ? metrics_attach(path, CHANNEL_NSERIES, (unsigned)r->app->conf.metrics_slots) : NULL;
+	char *ch = mm ? metrics_render_series(mm, channel_series_labels(),
+					      "chat4all_channel_deliveries_total",
+					      "chat4all_channel_request_seconds",
+					      "Requests to the providers by channel and outcome "
+					      "(sent, retried, failed, paced).") : NULL;
+	append(&text, ch);
 	metrics_free(mm);
 	free(path);
 

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,7 @@ static bool paced(struct worker *w, struct delivery_try *a)
 	if (ratelimit_take(w->kv, key, rate, burst, NULL, &wait) != ERR_RATELIMITED)
 		return false;
 	a->outcome = CHANNEL_PACED;
+	metrics_observe(w->channel_metrics, channel_series(a->channel, CHANNEL_PACED), 200, 0);
 	a->retry_after_s = wait > 0 ? wait : 1;
 	snprintf(a->why, sizeof(a->why), "paced: %s allows this chat %.2f messages a second",
 		 a->channel, rate);
@@ -261,6 +263,13 @@ static int prepare_batch(struct worker *w, struct job *jobs, int n)
 						    a->provider_id, &a->retry_after_s, a->why);
 			if (msg->data.result != CURLE_OK)
 				snprintf(a->why, sizeof(a->why), "%s", curl_easy_strerror(msg->data.result));
+			double secs = 0;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &secs);
+			enum channel_outcome counted = a->outcome == CHANNEL_RETRY &&
+						       a->attempts + 1 >= w->conf.delivery_max_attempts
+							       ? CHANNEL_FAILED : a->outcome;
+			metrics_observe(w->channel_metrics, channel_series(a->channel, counted),
+					200, (uint64_t)(secs * 1e6));
 			curl_multi_remove_handle(multi, msg->easy_handle);
 			curl_easy_cleanup(msg->easy_handle);
 			curl_slist_free_all(a->headers);

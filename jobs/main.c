@@ -8,6 +8,7 @@
  */
 #include "stage.h"
 
+#include "../lib/channels.h"
 #include "../lib/log.h"
 
 #include <stdbool.h>
@@ -62,6 +63,10 @@ int main(int argc, char **argv)
 	w.moderation_metrics = mpath ? metrics_open(mpath, MODERATION_SERIES,
 						    (unsigned)w.conf.metrics_slots) : NULL;
 	free(mpath);
+	mpath = metrics_path_for(w.conf.metrics_file, "channels");
+	w.channel_metrics = mpath ? metrics_open(mpath, CHANNEL_NSERIES, (unsigned)w.conf.metrics_slots)
+				  : NULL;
+	free(mpath);
 	if (pidfile) {
 		FILE *f = fopen(pidfile, "w");
 		if (!f) {
@@ -78,6 +83,7 @@ out:
 	db_free(w.db);
 	kv_free(w.kv);
 	metrics_free(w.moderation_metrics);
+	metrics_free(w.channel_metrics);
 	moderation_free(w.moderation);
 	conf_release(&w.conf);
 	return rc;

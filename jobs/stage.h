@@ -29,6 +29,7 @@ struct worker {
 	struct db *db;
 	struct moderation *moderation;
 	struct metrics *moderation_metrics;	/* decisions and provider latency */
+	struct metrics *channel_metrics;	/* deliveries by channel and outcome, latency */
 	struct kv *kv;				/* the live path: events after commit */
 	char error[256];	/* why the last prepare/apply failed */
 };

@@ -310,3 +310,29 @@ enum channel_outcome channel_answer(const char *channel, long status, const char
 	json_object_put(o);
 	return out;
 }
+
+static const char *const CHANNELS[] = { "whatsapp", "telegram", "messenger", "instagram", "webhook" };
+static const char *const OUTCOMES[] = { "sent", "retried", "failed", "paced" };
+
+unsigned channel_series(const char *channel, enum channel_outcome outcome)
+{
+	unsigned c = 0;
+
+	while (c < 4 && strcmp(CHANNELS[c], channel))
+		c++;
+	return c * 4 + (unsigned)outcome;
+}
+
+const char *const *channel_series_labels(void)
+{
+	static char labels[CHANNEL_NSERIES][64];
+	static const char *ptrs[CHANNEL_NSERIES];
+
+	if (!ptrs[0])
+		for (unsigned i = 0; i < CHANNEL_NSERIES; i++) {
+			snprintf(labels[i], sizeof(labels[i]), "channel=\"%s\",outcome=\"%s\"",
+				 CHANNELS[i / 4], OUTCOMES[i % 4]);
+			ptrs[i] = labels[i];
+		}
+	return ptrs;
+}

@@ -56,6 +56,11 @@ enum channel_outcome {
  */
 bool channel_pace(const char *channel, const char *address, double *rate, long *burst);
 
+/* Metrics: one series per (channel, outcome), with the request's latency. */
+#define CHANNEL_NSERIES (5 * 4)
+unsigned channel_series(const char *channel, enum channel_outcome outcome);
+const char *const *channel_series_labels(void);
+
 /*
  * channel_answer - what @channel's answer (HTTP @status, 0 when none came;
  * @body; the Retry-After header or NULL) means. @retry_after_s gets the

@@ -251,4 +251,15 @@ const stranger = await user(`chx_${tag}`);
 assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
 assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 204);
 
-console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook');
+// /metrics counts what the workers sent, retried, failed and paced, per channel
+{
+  const m = await (await fetch(base + '/metrics')).text();
+  const count = (labels) => Number((m.match(new RegExp(`^chat4all_channel_deliveries_total\\{${labels}\\} (\\d+)$`, 'm')) || [])[1] || 0);
+  assert.ok(count('channel="whatsapp",outcome="sent"') >= 1, 'whatsapp sent');
+  assert.ok(count('channel="whatsapp",outcome="retried"') >= 2, 'whatsapp retried');
+  assert.ok(count('channel="whatsapp",outcome="failed"') >= 1, 'whatsapp failed');
+  assert.ok(count('channel="telegram",outcome="paced"') >= 1, 'telegram paced');
+  assert.match(m, /chat4all_channel_request_seconds_bucket\{channel="telegram",outcome="sent",le="\+Inf"\}/);
+}
+
+console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
