@@ -4,7 +4,8 @@
 #   static   lighttpd serving a static file
 #   insert   lighttpd → FastCGI → one prepared INSERT (synchronous commit)
 #   send     POST /v1/conversations/{id}/messages through chat4all-api
-# then a 1 GiB file up and down beside dd (files.sh), and the same send
+# then a 1 GiB file up and down beside dd (files.sh), outbound channel
+# deliveries against a fake provider 50 ms away (channels.sh), and the same send
 # and history reads with a million messages stored.
 # wrk shares the 2 cores with everything it measures. Figures only: no
 # threshold here, benchmarks report and tests assert.
@@ -23,6 +24,7 @@ chmod 755 "$TMP"
 export VAR=$TMP PORT=$((30000 + RANDOM % 10000)) PGPORT=$((40000 + RANDOM % 10000))
 INSERT_PORT=$((PORT + 2))	# PORT + 1 is the stream gateway
 cleanup() {
+	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null
 	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$TMP"
@@ -34,6 +36,14 @@ trap cleanup EXIT
 export CHAT4ALL_ARGON2_ITERATIONS=1 CHAT4ALL_ARGON2_MEMORY_KIB=8192
 export CHAT4ALL_SEND_RATE=1000000 CHAT4ALL_SEND_BURST=1000000
 export CHAT4ALL_REGISTER_RATE=1000000 CHAT4ALL_REGISTER_BURST=1000000
+# the channels' provider: a local fake that answers in FAKE_DELAY_MS
+FAKE_DELAY_MS=${FAKE_DELAY_MS:-50}
+CHANNELS_FAKE_PORT=$((PORT + 3))
+FAKE_WHATSAPP_ID=1065550001 node "$ROOT/tests/fakes/channels.mjs" "$CHANNELS_FAKE_PORT" "$FAKE_DELAY_MS" \
+	>"$TMP/fake-channels.log" 2>&1 &
+CHANNELS_FAKE_PID=$!
+export CHAT4ALL_GRAPH_BASE_URL="http://127.0.0.1:$CHANNELS_FAKE_PORT"
+export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=1065550001 CHAT4ALL_WHATSAPP_TOKEN=bench-token
 "$ROOT/scripts/stack.sh" start >/dev/null
 eval "$("$ROOT/scripts/stack.sh" env)"
 B="http://127.0.0.1:$PORT"
@@ -178,6 +188,10 @@ echo "idle, through lighttpd: $IDLE_PROXY" >&2
 source "$ROOT/tests/bench/files.sh"
 bench_files
 
+# ---- channels: outbound deliveries against a provider 50 ms away
+source "$ROOT/tests/bench/channels.sh"
+bench_channels
+
 # ---- a million messages: three very long conversations, the rest spread
 echo "storing $PRELOAD more messages..." >&2
 long=$((PRELOAD / 5))
@@ -234,6 +248,7 @@ real time ($(nproc) cores, lexicon moderation, through lighttpd):
   idle SSE streams, one distinct user each, straight to the gateway: $IDLE_DIRECT
   the same through lighttpd (2 descriptors a stream there; this machine allows $(ulimit -Hn)): $IDLE_PROXY
 $FILES_REPORT
+$CHANNELS_REPORT
 send with ${stored} stored / send on empty history (both with the pipeline): $(ratio "${RPS[send_1m]}" "${RPS[send_pipeline]}")
 messages accepted in the first send run: $sent_before
 REPORT

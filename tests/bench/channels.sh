@@ -1,0 +1,84 @@
+# Sourced by tests/bench/run.sh (needs $VAR, $ROOT, psql_, workers): outbound
+# deliveries a second against the local fake provider answering every
+# request in FAKE_DELAY_MS (50), for a few (workers × channel_concurrency)
+# settings: throughput follows the requests in flight, not the workers.
+# The fake was started before the stack (CHANNELS_FAKE_PORT); sets
+# CHANNELS_REPORT.
+
+DELIVERIES=${DELIVERIES:-2000}
+
+# $DELIVERIES released messages to 50 WhatsApp contacts, their deliver jobs queued
+channels_load() {
+	psql_ <<SQL >/dev/null
+WITH owner AS (
+	INSERT INTO users (username, display_name, password_hash) VALUES ('bench_owner_$1', 'bench', '!') RETURNING id),
+contacts AS (
+	INSERT INTO users (username, display_name, password_hash, kind)
+	SELECT 'bench_wa_$1_' || g, 'contact ' || g, '!', 'contact' FROM generate_series(1, 50) g RETURNING id, username),
+ids AS (
+	INSERT INTO identities (channel, address, user_id)
+	SELECT 'whatsapp', '55119' || lpad(substr(md5(username), 1, 8), 8, '0'), id FROM contacts RETURNING user_id),
+convs AS (
+	INSERT INTO conversations (type, private_pair, created_by, last_seq, released_seq)
+	SELECT 'private', 'bench:$1:' || c.id, o.id, $DELIVERIES / 50, $DELIVERIES / 50 FROM contacts c, owner o
+	RETURNING id, created_by, private_pair),
+mem AS (
+	INSERT INTO members (conversation_id, user_id)
+	SELECT v.id, v.created_by FROM convs v
+	UNION ALL SELECT v.id, split_part(v.private_pair, ':', 3)::uuid FROM convs v)
+INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, status)
+SELECT gen_random_uuid(), v.id, g, v.created_by, 'bench-$1-' || v.id || '-' || g, 'delivery ' || g, 'sent'
+  FROM convs v, generate_series(1, $DELIVERIES / 50) g;
+SELECT enqueue_deliveries(c.id, 0, c.last_seq) FROM conversations c WHERE c.private_pair LIKE 'bench:$1:%';
+SQL
+}
+
+# the later phases (the million-message history) see only their own data
+channels_unload() {
+	psql_ <<SQL >/dev/null
+CREATE TEMP TABLE bench_convs AS SELECT id FROM conversations WHERE private_pair LIKE 'bench:%';
+DELETE FROM deliveries WHERE conversation_id IN (SELECT id FROM bench_convs);
+DELETE FROM messages WHERE conversation_id IN (SELECT id FROM bench_convs);
+DELETE FROM members WHERE conversation_id IN (SELECT id FROM bench_convs);
+DELETE FROM conversations WHERE id IN (SELECT id FROM bench_convs);
+DELETE FROM users WHERE username LIKE 'bench\_wa\_%' OR username LIKE 'bench\_owner\_%';
+SQL
+}
+
+deliver_drain() {	# seconds until no deliver job is left (at most 300)
+	local t0 t1
+	t0=$(date +%s.%N)
+	for _ in $(seq 3000); do
+		[ "$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'deliver'")" = 0 ] && break
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+}
+
+bench_channels() {
+	local runs="" n=0
+	echo "== channels: $DELIVERIES deliveries, the fake provider answering in ${FAKE_DELAY_MS:-50} ms" >&2
+	for setting in "1 4" "1 16" "1 64" "2 16"; do
+		local w=${setting% *} c=${setting#* }
+		n=$((n + 1))
+		workers stop
+		channels_load "$n"
+		WORKERS=$w CHAT4ALL_CHANNEL_CONCURRENCY=$c workers start
+		local s
+		s=$(deliver_drain)
+		local sent
+		sent=$(psql_ -c "SELECT count(*) FROM deliveries d JOIN users u ON u.id = d.recipient_id
+		                 WHERE u.username LIKE 'bench_wa_${n}_%' AND d.status = 'sent'")
+		local line
+		line=$(awk -v w="$w" -v c="$c" -v n="$sent" -v s="$s" -v d="${FAKE_DELAY_MS:-50}" \
+			'BEGIN { printf "%d worker(s) × %d in flight: %d sent in %.2f s = %.0f/s (ceiling %d × %d / %d ms = %.0f/s)", w, c, n, s, (s > 0 ? n / s : 0), w, c, d, w * c * 1000 / d }')
+		echo "  $line" >&2
+		runs="$runs
+  $line"
+	done
+	workers stop
+	channels_unload
+	WORKERS=${WORKERS:-2} workers start
+	CHANNELS_REPORT="outbound deliveries (WhatsApp connector → local fake answering in ${FAKE_DELAY_MS:-50} ms):$runs"
+}
