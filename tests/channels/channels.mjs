@@ -142,7 +142,30 @@ const tgConv = await until(async () => {
   return list.find((c) => c.peer?.display_name === 'Ivan Petrov');
 }, 'the Telegram contact\'s conversation');
 
+// Messenger (the Page webhook shape, signed like WhatsApp's)
+const psid = String(7000000000000 + tag);
+const fbEvent = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENGER_PAGE_ID, time: Date.now(), messaging: [
+  { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, timestamp: Date.now(), message: { mid: `m_IN${tag}`, text: 'Hi from Messenger' } }] }] };
+assert.equal((await metaPost('messenger', fbEvent)).status, 200);
+const fbConv = await until(async () => {
+  const list = (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items;
+  return list.find((c) => c.last_message?.text === 'Hi from Messenger');
+}, 'the Messenger contact\'s conversation');
+
 // ---------------------------------------------------------------- outbound
+await fetch(fake + '/_reset', { method: 'POST' });
+const fbReply = await sendText(owner.token, fbConv.id, 'Hello, Messenger');
+const fbSent = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.message?.text === 'Hello, Messenger'), 'the Messenger reply');
+assert.equal(fbSent.path, `/v21.0/${process.env.CHAT4ALL_MESSENGER_PAGE_ID}/messages`);
+assert.equal(fbSent.auth, `Bearer ${process.env.CHAT4ALL_MESSENGER_TOKEN}`);
+assert.deepEqual(fbSent.body.recipient, { id: psid });
+assert.equal(fbSent.body.messaging_type, 'RESPONSE');
+const fbDelivery = await until(async () => (await deliveries(owner.token, fbReply.id)).find((d) => d.status === 'sent'), 'the Messenger delivery');
+// Messenger's delivery receipt names the mid
+const fbDelivered = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENGER_PAGE_ID, time: Date.now(), messaging: [
+  { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, delivery: { mids: [fbDelivery.provider_message_id], watermark: Date.now() } }] }] };
+assert.equal((await metaPost('messenger', fbDelivered)).status, 200);
+await until(async () => (await deliveries(owner.token, fbReply.id))[0].status === 'delivered', 'the Messenger delivery delivered');
 await fetch(fake + '/_reset', { method: 'POST' });
 const reply = await sendText(owner.token, conv.id, 'Sim! Entre 9h e 12h.');
 const waSent = await until(async () => (await fakeGet('/_sent')).find((s) => s.channel === 'whatsapp' && s.body.text?.body === 'Sim! Entre 9h e 12h.'), 'the reply at the fake WhatsApp');
@@ -262,4 +285,4 @@ assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=$
   assert.match(m, /chat4all_channel_request_seconds_bucket\{channel="telegram",outcome="sent",le="\+Inf"\}/);
 }
 
-console.log('channels: WhatsApp and Telegram in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
+console.log('channels: WhatsApp, Telegram and Messenger in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
