@@ -137,6 +137,17 @@ static bool address_ok(const char *channel, const char *a)
 	return n >= 1 && n <= 32 && strspn(a, "0123456789") == n;	/* PSID / IGSID */
 }
 
+/* {"items": <the JSON array in @res>}, and @res is cleared */
+static int reply_items(struct req *r, PGresult *res)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "{\"items\":%s}", PQgetvalue(res, 0, 0)) < 0)
+		out = NULL;
+	PQclear(res);
+	return out ? req_reply_take(r, 200, out) : ERR_INTERNAL;
+}
+
 int h_identities_list(struct req *r)
 {
 	const char *params[] = { r->user.user_id };
@@ -145,11 +156,7 @@ int h_identities_list(struct req *r)
 
 	if ((rc = db_exec(r->app->db, SQL_IDENTITY_LIST, params, &res)))
 		return rc;
-	char *out = NULL;
-	if (asprintf(&out, "{\"items\":%s}", PQgetvalue(res, 0, 0)) < 0)
-		out = NULL;
-	PQclear(res);
-	return out ? req_reply_take(r, 200, out) : ERR_INTERNAL;
+	return reply_items(r, res);
 }
 
 int h_identities_add(struct req *r)
@@ -231,9 +238,5 @@ int h_messages_deliveries(struct req *r)
 	const char *p2[] = { r->params[0] };
 	if ((rc = db_exec(r->app->db, SQL_DELIVERIES_OF, p2, &res)))
 		return rc;
-	char *out = NULL;
-	if (asprintf(&out, "{\"items\":%s}", PQgetvalue(res, 0, 0)) < 0)
-		out = NULL;
-	PQclear(res);
-	return out ? req_reply_take(r, 200, out) : ERR_INTERNAL;
+	return reply_items(r, res);
 }

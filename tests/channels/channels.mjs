@@ -273,6 +273,16 @@ const hook = await until(async () => (await fakeGet('/_sent')).find((s) => s.cha
 const stranger = await user(`chx_${tag}`);
 assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
 assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 204);
+assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 404);
+assert.equal((await call('DELETE', '/v1/me/identities', { token: bob.token })).status, 400);
+// a signed body that is not JSON: 400, nothing queued
+{
+  const raw = 'not json';
+  const sig = 'sha256=' + createHmac('sha256', APP_SECRET).update(raw).digest('hex');
+  const r = await call('POST', '/v1/webhooks/whatsapp', { raw, headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': sig } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.type, '/problems/invalid-json');
+}
 
 // /metrics counts what the workers sent, retried, failed and paced, per channel
 {

@@ -253,10 +253,30 @@ async function startPrivate(user) {
   }
 }
 
+// A "find people" field for the dialogs: the matches (minus @exclude) as
+// buttons that call @pick. Returns [label, input, list].
+function peoplePicker(id, labelText, exclude, pick, pickText) {
+  const results = el('ul.people');
+  const input = el(`input#${id}`, {
+    type: 'search', autocomplete: 'off',
+    on: {
+      input: debounce(async (e) => {
+        const q = e.target.value.trim();
+        if (!q) return clear(results);
+        const res = await API.get(`/v1/users?q=${encodeURIComponent(q)}&limit=6`);
+        clear(results, res.items.filter((u) => u.id !== state.me.id && !exclude(u)).map((u) => el('li', {},
+          el('button.person', { type: 'button', on: { click: () => pick(u) } },
+            el('span.avatar', { 'aria-hidden': 'true', text: initials(u.display_name || u.username) }),
+            el('span', { text: pickText(u) })))));
+      }, 250),
+    },
+  });
+  return [el('label', { for: id, text: labelText }), input, results];
+}
+
 function newGroupDialog() {
   const chosen = new Map();
   const chips = el('div.chips', { 'aria-live': 'polite' });
-  const results = el('ul.people');
   const error = el('p.form-error', { role: 'alert' });
   const renderChips = () => clear(chips, [...chosen.values()].map((u) =>
     el('span.chip', {}, u.display_name || u.username,
@@ -282,22 +302,9 @@ function newGroupDialog() {
     el('h2#group-title', { text: 'New group' }),
     el('label', { for: 'group-name', text: 'Group name' }),
     el('input#group-name', { required: true, maxlength: 100 }),
-    el('label', { for: 'group-search', text: 'Add people' }),
-    el('input#group-search', {
-      type: 'search', autocomplete: 'off',
-      on: {
-        input: debounce(async (e) => {
-          const q = e.target.value.trim();
-          if (!q) return clear(results);
-          const res = await API.get(`/v1/users?q=${encodeURIComponent(q)}&limit=6`);
-          clear(results, res.items.filter((u) => u.id !== state.me.id).map((u) => el('li', {},
-            el('button.person', { type: 'button', on: { click: () => { chosen.set(u.id, u); renderChips(); } } },
-              el('span.avatar', { 'aria-hidden': 'true', text: initials(u.display_name || u.username) }),
-              el('span', { text: `${u.display_name || u.username} @${u.username}` })))));
-        }, 250),
-      },
-    }),
-    results, chips, error,
+    ...peoplePicker('group-search', 'Add people', (u) => chosen.has(u.id),
+      (u) => { chosen.set(u.id, u); renderChips(); }, (u) => `${u.display_name || u.username} @${u.username}`),
+    chips, error,
     el('div.dialog-actions', {},
       el('button.ghost', { type: 'button', text: 'Cancel', on: { click: () => dialog.close() } }),
       el('button.primary', { type: 'submit', text: 'Create group' }))));
@@ -698,36 +705,21 @@ async function membersDialog() {
           },
         },
       }) : null)));
-  const results = el('ul.people');
+  const addMember = async (u) => {
+    try {
+      await API.post(`/v1/conversations/${cur.id}/members`, { user_id: u.id });
+      cur.conv = await API.get(`/v1/conversations/${cur.id}`);
+      render();
+    } catch (err) {
+      error.textContent = problemText(err);
+    }
+  };
   const dialog = el('dialog.dialog', { 'aria-labelledby': 'members-title' },
     el('h2#members-title', { text: 'Members' }), list,
-    meAdmin ? el('label', { for: 'member-search', text: 'Add someone' }) : null,
-    meAdmin ? el('input#member-search', {
-      type: 'search', autocomplete: 'off',
-      on: {
-        input: debounce(async (e) => {
-          const q = e.target.value.trim();
-          if (!q) return clear(results);
-          const res = await API.get(`/v1/users?q=${encodeURIComponent(q)}&limit=6`);
-          clear(results, res.items.filter((u) => !cur.conv.members.some((m) => m.user_id === u.id)).map((u) => el('li', {},
-            el('button.person', {
-              type: 'button',
-              on: {
-                click: async () => {
-                  try {
-                    await API.post(`/v1/conversations/${cur.id}/members`, { user_id: u.id });
-                    cur.conv = await API.get(`/v1/conversations/${cur.id}`);
-                    render();
-                  } catch (err) {
-                    error.textContent = problemText(err);
-                  }
-                },
-              },
-            }, `Add ${u.display_name || u.username}`))));
-        }, 250),
-      },
-    }) : null,
-    results, error,
+    ...(meAdmin ? peoplePicker('member-search', 'Add someone',
+      (u) => cur.conv.members.some((m) => m.user_id === u.id), addMember,
+      (u) => `Add ${u.display_name || u.username}`) : []),
+    error,
     el('div.dialog-actions', {}, el('button.primary', { type: 'button', text: 'Done', on: { click: () => dialog.close() } })));
   render();
   dialog.addEventListener('close', () => dialog.remove());
