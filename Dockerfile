@@ -7,6 +7,7 @@ FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc make pkg-config libc6-dev libfcgi-dev libpq-dev libhiredis-dev \
         libjson-c-dev libjwt-dev libargon2-dev libssl-dev libcurl4-openssl-dev libevent-dev \
+        nodejs npm ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -14,6 +15,10 @@ COPY lib lib
 COPY fcgi fcgi
 COPY jobs jobs
 RUN make all
+# the web UI's one library, from npm (package-lock.json pins it)
+COPY package.json package-lock.json ./
+COPY web web
+RUN make web
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
@@ -29,7 +34,7 @@ COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin /src/build/c
 COPY conf conf
 COPY migrations migrations
 COPY scripts scripts
-COPY web web
+COPY --from=build /src/web web
 ENV VAR=/var/lib/chat4all PORT=8080 BIND=0.0.0.0 RUN_AS=chat4all
 EXPOSE 8080
 HEALTHCHECK CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
