@@ -13,7 +13,9 @@
  *           the delivery is failed, the job goes to dead_jobs and the
  *           sender gets a `status` event.
  * A channel that is down only delays its own jobs: they wait with their
- * run_at, and every other job, channel or in-app delivery goes on.
+ * run_at, and every other job, channel or in-app delivery goes on. One
+ * address gets its messages one at a time, in order (DELIVER_CLAIM): a
+ * retrying delivery holds back the later ones to the same address.
  */
 #include "stage.h"
 
@@ -377,6 +379,7 @@ const struct stage stage_deliver = {
 	.cleanup = cleanup,
 	.max_batch = 64,
 	.max_attempts = 1000,	/* retries are new jobs (apply_one); this only guards crashes */
+	.claim_in_order = true,
 	.prepare_batch = prepare_batch,
 	.apply_batch = apply_batch,
 	.after_commit = after_commit,

@@ -42,6 +42,7 @@ struct stage {
 	bool apply_once_per_key;	/* one run covers every job of a key in a batch */
 	int max_batch;			/* 0: worker_batch */
 	int max_attempts;		/* 0: job_max_attempts */
+	bool claim_in_order;		/* one job per key at a time, oldest first (deliveries) */
 	int (*prepare_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 	int (*apply_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 	/* after the batch committed (only then may others hear of it) */

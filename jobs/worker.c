@@ -221,7 +221,10 @@ int worker_run(struct worker *w)
 			 * commits, and sends to them wait: keep those batches short */
 			int want = stages[k]->max_batch && stages[k]->max_batch < batch
 					   ? stages[k]->max_batch : batch;
-			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
+			n = stages[k]->claim_in_order
+				    ? queue_claim_with(w->db, SQL_DELIVER_CLAIM, kinds,
+						       (int)w->conf.worker_lease, jobs, want)
+				    : queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */

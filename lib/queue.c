@@ -44,6 +44,12 @@ bool queue_wait(struct db *db, int timeout_ms)
 
 int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max)
 {
+	return queue_claim_with(db, SQL_JOB_CLAIM, kinds, lease_s, out, max);
+}
+
+int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int lease_s,
+		     struct job *out, int max)
+{
 	char max_s[16], lease[16];
 	PGresult *res = NULL;
 	int rc, n;
@@ -51,7 +57,7 @@ int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, 
 	snprintf(max_s, sizeof(max_s), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
 	const char *params[] = { kinds, max_s, lease };
-	if ((rc = db_exec(db, SQL_JOB_CLAIM, params, &res)))
+	if ((rc = db_exec(db, claim, params, &res)))
 		return rc;
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {

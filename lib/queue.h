@@ -44,6 +44,10 @@ bool queue_wait(struct db *db, int timeout_ms);
  * Returns the number claimed into @out, or a negative enum err.
  */
 int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max);
+/* queue_claim_with - the same with another claim statement of those
+ * parameters (SQL_DELIVER_CLAIM: in order per key). */
+int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int lease_s,
+		     struct job *out, int max);
 
 /* Inside the caller's transaction: */
 int queue_ack(struct db *db, const struct job *j);

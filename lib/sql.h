@@ -206,6 +206,23 @@
 	  "                AND (lease_until IS NULL OR lease_until < now())"   \
 	  "              ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)"    \
 	  " RETURNING id, kind, key, payload::text, attempts")                 \
+	/* The same for deliveries: only the head of each address's queue (no  \
+	 * earlier delivery of that key is still a job, leased, waiting or    \
+	 * retrying), so one recipient gets its messages one at a time and in \
+	 * order, whichever worker sends them. A retry keeps its delivery id, \
+	 * so it stays the head. */                                            \
+	X(DELIVER_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds */  \
+	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
+	  "                attempts = attempts + 1"                            \
+	  " WHERE id IN (SELECT j.id FROM jobs j WHERE j.kind = ANY($1::text[])" \
+	  "                AND j.run_at <= now()"                              \
+	  "                AND (j.lease_until IS NULL OR j.lease_until < now())" \
+	  "                AND NOT EXISTS (SELECT 1 FROM jobs o"               \
+	  "                     WHERE o.kind = 'deliver' AND o.key = j.key AND o.id <> j.id" \
+	  "                       AND (o.payload->>'delivery_id')::bigint"     \
+	  "                           < (j.payload->>'delivery_id')::bigint)"  \
+	  "              ORDER BY j.id LIMIT $2::int FOR UPDATE SKIP LOCKED)"  \
+	  " RETURNING id, kind, key, payload::text, attempts")                 \
 	X(JOB_ACK, "DELETE FROM jobs WHERE id = $1::bigint")                   \
 	X(JOB_ACK_MANY, "DELETE FROM jobs WHERE id = ANY($1::bigint[])")       \
 	X(JOB_RETRY, /* $1 id, $2 delay ms, $3 error */                        \

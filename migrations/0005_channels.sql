@@ -42,6 +42,9 @@ CREATE TABLE deliveries (
 	UNIQUE (message_id, channel, address)
 );
 CREATE INDEX deliveries_provider ON deliveries (channel, provider_message_id);
+-- deliver jobs are claimed one per address, oldest delivery first (sql.h
+-- DELIVER_CLAIM): this finds the others of an address
+CREATE INDEX jobs_deliver_key ON jobs (key) WHERE kind = 'deliver';
 
 -- send_message as in 0004, and the message's channels (NULL: everywhere).
 CREATE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
@@ -113,8 +116,8 @@ $$;
 -- released in (@from, @to], a delivery and a `deliver` job per address
 -- of every other member, limited to the message's channels. In the
 -- release's transaction, so a release never loses its deliveries; ON
--- CONFLICT makes a second run a no-op. The job key is the address: one
--- recipient's messages queue behind each other.
+-- CONFLICT makes a second run a no-op. The job key is the address (its
+-- md5 when long): one recipient's messages go out one at a time, in order.
 CREATE FUNCTION enqueue_deliveries(p_conv uuid, p_from bigint, p_to bigint) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -132,7 +135,9 @@ BEGIN
 		ON CONFLICT DO NOTHING
 		RETURNING id, channel, address)
 	INSERT INTO jobs (kind, key, payload)
-	SELECT 'deliver', d.channel || ':' || d.address, jsonb_build_object('delivery_id', d.id)
+	SELECT 'deliver', d.channel || ':' || CASE WHEN length(d.address) > 40 THEN md5(d.address)
+	                                           ELSE d.address END,
+	       jsonb_build_object('delivery_id', d.id)
 	  FROM d ORDER BY d.id;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	IF n > 0 THEN

@@ -7,20 +7,22 @@
 
 DELIVERIES=${DELIVERIES:-2000}
 
-# $DELIVERIES released messages to 50 WhatsApp contacts, their deliver jobs queued
+# $DELIVERIES released messages to 200 WhatsApp contacts, their deliver jobs
+# queued (each address gets one request at a time: enough addresses that the
+# requests in flight, not the addresses, are the limit)
 channels_load() {
 	psql_ <<SQL >/dev/null
 WITH owner AS (
 	INSERT INTO users (username, display_name, password_hash) VALUES ('bench_owner_$1', 'bench', '!') RETURNING id),
 contacts AS (
 	INSERT INTO users (username, display_name, password_hash, kind)
-	SELECT 'bench_wa_$1_' || g, 'contact ' || g, '!', 'contact' FROM generate_series(1, 50) g RETURNING id, username),
+	SELECT 'bench_wa_$1_' || g, 'contact ' || g, '!', 'contact' FROM generate_series(1, 200) g RETURNING id, username),
 ids AS (
 	INSERT INTO identities (channel, address, user_id)
 	SELECT 'whatsapp', '55119' || lpad(substr(md5(username), 1, 8), 8, '0'), id FROM contacts RETURNING user_id),
 convs AS (
 	INSERT INTO conversations (type, private_pair, created_by, last_seq, released_seq)
-	SELECT 'private', 'bench:$1:' || c.id, o.id, $DELIVERIES / 50, $DELIVERIES / 50 FROM contacts c, owner o
+	SELECT 'private', 'bench:$1:' || c.id, o.id, $DELIVERIES / 200, $DELIVERIES / 200 FROM contacts c, owner o
 	RETURNING id, created_by, private_pair),
 mem AS (
 	INSERT INTO members (conversation_id, user_id)
@@ -28,7 +30,7 @@ mem AS (
 	UNION ALL SELECT v.id, split_part(v.private_pair, ':', 3)::uuid FROM convs v)
 INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, status)
 SELECT gen_random_uuid(), v.id, g, v.created_by, 'bench-$1-' || v.id || '-' || g, 'delivery ' || g, 'sent'
-  FROM convs v, generate_series(1, $DELIVERIES / 50) g;
+  FROM convs v, generate_series(1, $DELIVERIES / 200) g;
 SELECT enqueue_deliveries(c.id, 0, c.last_seq) FROM conversations c WHERE c.private_pair LIKE 'bench:$1:%';
 SQL
 }

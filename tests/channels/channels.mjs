@@ -178,6 +178,18 @@ const d1 = await until(async () => (await deliveries(owner.token, reply.id)).fin
 assert.equal(d1.channel, 'whatsapp');
 assert.match(d1.provider_message_id, /^wamid\.FAKE/);
 
+// one recipient gets its messages in order, however many workers send
+// (the fake answers after 0–150 ms: requests sent at once would finish shuffled)
+await fakeMode('whatsapp', 'jitter');
+await Promise.all([1, 2, 3, 4, 5, 6].map((n) => sleep(n * 5).then(() => sendText(owner.token, conv.id, `in order ${n}`))));
+await until(async () => (await fakeGet('/_sent')).filter((x) => /^in order \d$/.test(x.body.text?.body || '')).length === 6, 'six ordered messages');
+{
+  const got = (await fakeGet('/_sent')).filter((x) => /^in order \d$/.test(x.body.text?.body || '')).map((x) => x.body.text.body);
+  const seqs = (await history(owner.token, conv.id)).filter((m) => /^in order \d$/.test(m.text)).map((m) => m.text);
+  assert.deepEqual(got, seqs, 'the provider got them in the conversation\'s order');
+}
+await fakeMode('whatsapp', 'ok');
+
 // statuses flow back: delivered, then read (and never back)
 const cursor = (await call('GET', '/v1/poll?timeout=0', { token: owner.token })).json.cursor;
 assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'delivered', phone))).status, 200);
@@ -295,4 +307,4 @@ assert.equal((await call('DELETE', '/v1/me/identities', { token: bob.token })).s
   assert.match(m, /chat4all_channel_request_seconds_bucket\{channel="telegram",outcome="sent",le="\+Inf"\}/);
 }
 
-console.log('channels: WhatsApp, Telegram and Messenger in (signatures, duplicates) and out (bodies, tokens, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
+console.log('channels: WhatsApp, Telegram and Messenger in (signatures, duplicates) and out (bodies, tokens, order per recipient, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');

@@ -9,7 +9,7 @@
 //   GET  /_sent                     every message accepted: [{channel, path, auth, body}]
 //   GET  /_tried                    every request: [{channel, at (ms), answer}]
 //   POST /_mode {channel, mode, n?, retry_after?}
-//        mode: ok | 429 | 500 | hang | reject — for the next n requests
+//        mode: ok | jitter (ok after 0–150 ms) | 429 | 500 | hang | reject — for the next n requests
 //        of that channel (default: until told otherwise)
 //   POST /_reset
 // /hook/<anything> stands for an integrator's endpoint (our generic
@@ -44,6 +44,12 @@ function answer(channel, req, res, body) {
   if (m && m.n > 0) m.n--;
   tried.push({ channel, at: Date.now(), answer: mode, body });
   if (mode === 'hang') return; // never answers: the caller's timeout decides
+  if (mode === 'jitter' && !req.jittered) { // ok, but after 0–150 ms: concurrent sends finish out of order
+    req.jittered = true;
+    if (m.n > 0) m.n++; // this one still counts once
+    tried.pop();
+    return setTimeout(() => answer(channel, req, res, body), Math.random() * 150);
+  }
   if (mode === '429') {
     if (channel === 'telegram') {
       return reply(res, 429, { ok: false, error_code: 429, description: 'Too Many Requests: retry after ' + (m.retry_after ?? 1), parameters: { retry_after: m.retry_after ?? 1 } });
