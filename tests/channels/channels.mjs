@@ -152,8 +152,24 @@ const fbConv = await until(async () => {
   return list.find((c) => c.last_message?.text === 'Hi from Messenger');
 }, 'the Messenger contact\'s conversation');
 
+// Instagram: the same shape under object "instagram", its own account id
+const igsid = String(1784000000000000 + tag);
+const igEvent = { object: 'instagram', entry: [{ id: process.env.CHAT4ALL_INSTAGRAM_ACCOUNT_ID, time: Date.now(), messaging: [
+  { sender: { id: igsid }, recipient: { id: process.env.CHAT4ALL_INSTAGRAM_ACCOUNT_ID }, timestamp: Date.now(), message: { mid: `ig_IN${tag}`, text: 'Hi from Instagram' } }] }] };
+assert.equal((await metaPost('instagram', igEvent)).status, 200);
+const igConv = await until(async () => {
+  const list = (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items;
+  return list.find((c) => c.last_message?.text === 'Hi from Instagram');
+}, 'the Instagram contact\'s conversation');
+
 // ---------------------------------------------------------------- outbound
 await fetch(fake + '/_reset', { method: 'POST' });
+await sendText(owner.token, igConv.id, 'Hello, Instagram');
+const igSent = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.message?.text === 'Hello, Instagram'), 'the Instagram reply');
+assert.equal(igSent.channel, 'instagram');
+assert.equal(igSent.path, `/v21.0/${process.env.CHAT4ALL_INSTAGRAM_ACCOUNT_ID}/messages`);
+assert.equal(igSent.auth, `Bearer ${process.env.CHAT4ALL_INSTAGRAM_TOKEN}`);
+assert.deepEqual(igSent.body.recipient, { id: igsid });
 const fbReply = await sendText(owner.token, fbConv.id, 'Hello, Messenger');
 const fbSent = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.message?.text === 'Hello, Messenger'), 'the Messenger reply');
 assert.equal(fbSent.path, `/v21.0/${process.env.CHAT4ALL_MESSENGER_PAGE_ID}/messages`);
@@ -307,4 +323,4 @@ assert.equal((await call('DELETE', '/v1/me/identities', { token: bob.token })).s
   assert.match(m, /chat4all_channel_request_seconds_bucket\{channel="telegram",outcome="sent",le="\+Inf"\}/);
 }
 
-console.log('channels: WhatsApp, Telegram and Messenger in (signatures, duplicates) and out (bodies, tokens, order per recipient, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
+console.log('channels: WhatsApp, Telegram, Messenger and Instagram in (signatures, duplicates) and out (bodies, tokens, order per recipient, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
