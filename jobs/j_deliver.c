@@ -315,8 +315,10 @@ static int apply_one(struct worker *w, struct job *j)
 	}
 	snprintf(job_id, sizeof(job_id), "%lld", j->id);
 	const char *params[] = { id, a->why, job_id, j->key, payload };
+	const char *msg[] = { a->message };
 	a->failed_now = true;
-	return db_exec(w->db, SQL_DELIVERY_FAILED, params, NULL);
+	int rc = db_exec(w->db, SQL_DELIVERY_FAILED, params, NULL);
+	return rc ? rc : db_exec(w->db, SQL_MESSAGE_FAIL_IF_UNDELIVERED, msg, NULL);
 }
 
 static int apply_batch(struct worker *w, struct job *jobs, int n)

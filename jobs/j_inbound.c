@@ -133,6 +133,13 @@ static int status(struct worker *w, struct job *j, const char *channel, const ch
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct json_object *e = json_object_new_object();
 		const char *sender = PQgetvalue(res, i, 2);
+		const char *msg[] = { PQgetvalue(res, i, 0) };
+		if (!strcmp(st, "failed") &&
+		    (rc = db_exec(w->db, SQL_MESSAGE_FAIL_IF_UNDELIVERED, msg, NULL))) {
+			json_object_put(e);
+			PQclear(res);
+			return rc;
+		}
 		json_object_object_add(e, "message_id", json_object_new_string(PQgetvalue(res, i, 0)));
 		json_object_object_add(e, "conversation_id", json_object_new_string(PQgetvalue(res, i, 1)));
 		json_object_object_add(e, "seq", json_object_new_int64(atoll(PQgetvalue(res, i, 3))));

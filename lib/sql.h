@@ -408,6 +408,17 @@
 	  " INSERT INTO dead_jobs (id, kind, key, payload, attempts, last_error, created_at)" \
 	  " SELECT $3::bigint, 'deliver', $4, $5::jsonb, d.attempts, $2, now() FROM d" \
 	  " ON CONFLICT (id) DO NOTHING")                                      \
+	/* A message is `failed` (API.md) when nobody got it: every other    \
+	 * member lives only on a channel, and every delivery of it failed. */ \
+	X(MESSAGE_FAIL_IF_UNDELIVERED, /* $1 message */                        \
+	  "UPDATE messages m SET status = 'failed'"                            \
+	  " WHERE m.id = $1::uuid AND m.status = 'sent'"                        \
+	  "   AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.message_id = m.id" \
+	  "                     AND x.status <> 'failed')"                     \
+	  "   AND NOT EXISTS (SELECT 1 FROM members mb JOIN users u ON u.id = mb.user_id" \
+	  "                    WHERE mb.conversation_id = m.conversation_id"   \
+	  "                      AND mb.user_id <> m.sender_id AND u.kind = 'person')" \
+	  " RETURNING m.id")                                                   \
 	X(DELIVERY_STATUS, /* $1 channel, $2 provider id, $3 sent|delivered|read|failed, \
 			      $4 error: forward only; the sender learns of it */ \
 	  "UPDATE deliveries d SET status = $3, updated_at = now(),"           \

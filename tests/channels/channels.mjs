@@ -260,6 +260,10 @@ const failed = await until(async () => (await deliveries(owner.token, doomed.id)
 assert.equal(failed.attempts, Number(process.env.CHAT4ALL_DELIVERY_MAX_ATTEMPTS));
 assert.match(failed.last_error, /unexpected error/);
 assert.ok((await history(bob.token, group.id)).some((m) => m.text === 'to everyone, wherever they are'), 'Bob has it in the app');
+assert.equal((await call('GET', `/v1/messages/${doomed.id}`, { token: owner.token })).json.status, 'sent', 'Bob got it: not failed');
+// to a contact alone, a message every attempt failed for is `failed`
+const lost = await sendText(owner.token, conv.id, 'into the void');
+await until(async () => (await call('GET', `/v1/messages/${lost.id}`, { token: owner.token })).json.status === 'failed', 'the message failed');
 await fakeMode('whatsapp', 'ok');
 
 // a channel-only message goes nowhere else; Bob links Telegram and is reached there too

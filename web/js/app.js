@@ -479,7 +479,9 @@ function renderMessage(m) {
     m.file ? renderFile(m.file) : null,
     status === 'rejected' ? el('p.reason', { text: `Not delivered${m.reason ? `: ${m.reason}` : ''}` }) : null,
     status === 'rejected' && !m.reason && m.id ? fetchReason(m) : null,
-    status === 'failed' ? el('button.link.retry', { type: 'button', text: 'Not sent — retry', on: { click: () => send(m.pendingBody, m.client_id) } }) : null,
+    status === 'failed' && m.local ? el('button.link.retry', { type: 'button', text: 'Not sent — retry', on: { click: () => send(m.pendingBody, m.client_id) } }) : null,
+    status === 'failed' && !m.local ? el('p.reason', { text: `Not delivered${m.reason ? `: ${m.reason}` : ': every channel failed'}` }) : null,
+    mine && m.channelNote && status !== 'failed' ? el('p.channel-note', { text: `Not delivered on ${m.channelNote}` }) : null,
     el('span.meta', {},
       m.created_at ? el('time', { datetime: m.created_at, text: time(m.created_at) }) : null,
       status ? el(`span.tick.${status}`, { title: tickLabel, 'aria-label': tickLabel, text: tick }) : null));
@@ -753,6 +755,12 @@ function onEvent(name, d) {
       const m = cur.messages.get(d.message_id);
       if (!m) break;
       if (['sent', 'held', 'rejected', 'pending'].includes(d.status)) m.status = d.status;
+      if (d.status === 'failed' && d.channel) {
+        // one channel's delivery failed: the message may have reached others
+        if (d.reason) m.channelNote = `${d.channel}: ${d.reason}`;
+        renderMessages();
+        break;
+      }
       if (rank(d.status) > rank(m.statusEvent || 'failed')) m.statusEvent = d.status;
       if (d.reason) m.reason = d.reason;
       renderMessages();
