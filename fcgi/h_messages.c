@@ -78,7 +78,7 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 		return ERR_INTERNAL;
 	const char *params[] = { id, conv, r->user.user_id, client_id, text, file_id, r->id,
 				 chans[0] ? chans : NULL };
-	if ((rc = db_exec(r->app->db, SQL_MSG_SEND, params, &res)))
+	if ((rc = db_exec(r->app->db, chans[0] ? SQL_MSG_SEND_CHANNELS : SQL_MSG_SEND, params, &res)))
 		goto out;
 	const char *outcome = PQgetvalue(res, 0, 0);
 	if (!strcmp(outcome, "notfound")) {

@@ -132,8 +132,10 @@
 	  "                   AND role = 'admin')")                            \
 	X(MEMBER_IDS, "SELECT user_id FROM members WHERE conversation_id = $1::uuid") \
 	/* ---- messages ---- */                                               \
-	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req, \
-		       $8 channels text[] or NULL */                           \
+	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req */ \
+	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
+	  "                                      $4, $5, $6::uuid, $7)")        \
+	X(MSG_SEND_CHANNELS, /* the same, $8 the channels text[] it may go to */ \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
 	  "                                      $4, $5, $6::uuid, $7, $8::text[])") \
 	X(MSG_LIST_AFTER, /* $1 conv, $2 me, $3 after, $4 before, $5 limit */  \

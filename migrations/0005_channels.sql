@@ -46,71 +46,22 @@ CREATE INDEX deliveries_provider ON deliveries (channel, provider_message_id);
 -- DELIVER_CLAIM): this finds the others of an address
 CREATE INDEX jobs_deliver_key ON jobs (key) WHERE kind = 'deliver';
 
--- send_message as in 0004, and the message's channels (NULL: everywhere).
+-- send_message with the message's channels (NULL: everywhere): 0004's
+-- send, then the channels on the message it made — in the same call and
+-- transaction, so no release can see the message without them. The 0004
+-- signature stays for sends that name no channels (the common case, which
+-- pays nothing for this).
 CREATE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
                              p_text text, p_file uuid, p_req text, p_channels text[],
                              OUT outcome text, OUT body text)
 LANGUAGE plpgsql AS $$
-DECLARE
-	m messages;
-	v_seq bigint;
-	v_file jsonb;
 BEGIN
-	-- a replay answers without taking the conversation's lock
-	SELECT * INTO m FROM messages WHERE sender_id = p_sender AND client_id = p_client;
-	IF FOUND THEN
-		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing' ELSE 'conflict' END;
-		body := message_json(m, p_sender, 0, 0)::text;
-		RETURN;
+	SELECT s.outcome, s.body INTO outcome, body
+	  FROM send_message(p_id, p_conv, p_sender, p_client, p_text, p_file, p_req) s;
+	IF outcome = 'created' AND p_channels IS NOT NULL THEN
+		UPDATE messages SET channels = p_channels WHERE id = p_id;
 	END IF;
-	IF p_file IS NOT NULL THEN
-		SELECT file_json(f)::jsonb INTO v_file FROM files f
-		 WHERE id = p_file AND owner_id = p_sender AND status = 'ready' FOR SHARE;
-		IF NOT FOUND THEN
-			outcome := 'badfile';
-			RETURN;
-		END IF;
-	END IF;
-	UPDATE conversations SET last_seq = last_seq + 1, last_activity = now()
-	 WHERE id = p_conv
-	   AND EXISTS (SELECT 1 FROM members
-	                WHERE conversation_id = p_conv AND user_id = p_sender)
-	RETURNING last_seq INTO v_seq;
-	IF NOT FOUND THEN
-		-- the rare path: tell a missing conversation from a non-member
-		outcome := CASE WHEN EXISTS (SELECT 1 FROM conversations WHERE id = p_conv)
-		                THEN 'forbidden' ELSE 'notfound' END;
-		RETURN;
-	END IF;
-	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id, file, channels)
-	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file, v_file, p_channels)
-	ON CONFLICT (sender_id, client_id) DO NOTHING
-	RETURNING * INTO m;
-	IF FOUND THEN
-		INSERT INTO jobs (kind, key, payload)
-		VALUES ('moderate', p_conv::text,
-		        jsonb_build_object('message_id', m.id, 'req_id', p_req));
-		-- wakes the workers at commit (identical payloads fold into one)
-		PERFORM pg_notify('chat4all_jobs', 'moderate');
-		outcome := 'created';
-	ELSE
-		UPDATE conversations SET last_seq = last_seq - 1 WHERE id = p_conv;
-		SELECT * INTO m FROM messages
-		 WHERE sender_id = p_sender AND client_id = p_client;
-		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing'
-		                ELSE 'conflict' END;
-	END IF;
-	body := message_json(m, p_sender, 0, 0)::text;
 END $$;
-
--- The 0004 signature stays, for callers that name no channels.
-CREATE OR REPLACE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
-                                        p_text text, p_file uuid, p_req text,
-                                        OUT outcome text, OUT body text)
-LANGUAGE sql AS $$
-	SELECT s.outcome, s.body FROM send_message(p_id, p_conv, p_sender, p_client, p_text, p_file,
-	                                           p_req, NULL::text[]) s
-$$;
 
 -- enqueue_deliveries: the outbox of a release. For each message of @conv
 -- released in (@from, @to], a delivery and a `deliver` job per address
