@@ -25,7 +25,7 @@ API_SRC  := $(filter-out fcgi/stream.c,$(wildcard fcgi/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 API_OBJ  := $(API_SRC:%.c=$(BUILD)/%.o)
 
-JOBS_SRC := jobs/main.c jobs/worker.c jobs/cron.c $(wildcard jobs/j_*.c)
+JOBS_SRC := jobs/main.c jobs/worker.c jobs/cron.c jobs/inbound_media.c $(wildcard jobs/j_*.c)
 JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs \

@@ -103,32 +103,6 @@ struct upload_meta {
 	char sha256[65];	/* "" when not given */
 };
 
-/* The last path segment, without control characters: a name to show and
- * to put in Content-Disposition, never a path. */
-static void safe_filename(const char *in, char *out, size_t len)
-{
-	const char *base = in;
-	size_t n = 0;
-
-	for (const char *p = in; *p; p++)
-		if (*p == '/' || *p == '\\')
-			base = p + 1;
-	for (const unsigned char *p = (const unsigned char *)base; *p && n + 1 < len; p++)
-		if (*p >= 0x20 && *p != 0x7f)
-			out[n++] = (char)*p;
-	out[n] = '\0';
-	if (!strcmp(out, ".") || !strcmp(out, "..") || !*out)
-		snprintf(out, len, "file");
-}
-
-static bool mime_ok(const char *s)
-{
-	const char *tok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-";
-	size_t a = strspn(s, tok);
-
-	return a && s[a] == '/' && strspn(s + a + 1, tok) && !s[a + 1 + strspn(s + a + 1, tok)];
-}
-
 /* Upload-Metadata: "key base64,key base64"; filename, filetype and sha256
  * (hex of the whole file) are ours, other keys are ignored. */
 static int parse_metadata(struct req *r, struct upload_meta *m)
@@ -157,11 +131,11 @@ static int parse_metadata(struct req *r, struct upload_meta *m)
 			if (!text || validate_utf8_chars((char *)val) > FILENAME_MAX_CHARS)
 				req_field_error(r, "filename", "must be UTF-8, at most 255 characters");
 			else
-				safe_filename((char *)val, m->filename, sizeof(m->filename));
+				filestore_safe_name((char *)val, m->filename, sizeof(m->filename));
 		} else if (klen == 8 && !strncmp(h, "filetype", 8)) {
 			if (n == 0)
 				;	/* a browser that does not know the type: the default */
-			else if (!text || n >= (int)sizeof(m->mime) || !mime_ok((char *)val))
+			else if (!text || n >= (int)sizeof(m->mime) || !filestore_mime_ok((char *)val))
 				req_field_error(r, "filetype", "must be a media type (type/subtype)");
 			else
 				snprintf(m->mime, sizeof(m->mime), "%s", (char *)val);

@@ -336,3 +336,87 @@ const char *const *channel_series_labels(void)
 		}
 	return ptrs;
 }
+
+/* A Telegram file_id or a Graph media id: URL-safe as it stands. */
+static bool ref_ok(const char *s, const char *allowed)
+{
+	return *s && strlen(s) < 512 && strspn(s, allowed) == strlen(s);
+}
+
+static bool http_url(const char *s)
+{
+	return !strncmp(s, "https://", 8) || !strncmp(s, "http://", 7);
+}
+
+int channel_media_lookup(const struct conf *c, const char *channel, const char *ref,
+			 char url[1024], char auth[600], bool *direct)
+{
+	const char *b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+	*direct = false;
+	auth[0] = '\0';
+	if (!ref)
+		return ERR_VALIDATION;
+	if (!strcmp(channel, "whatsapp")) {
+		if (!set(c->whatsapp_token))
+			return ERR_UNAVAILABLE;
+		if (!ref_ok(ref, "0123456789"))
+			return ERR_VALIDATION;
+		snprintf(url, 1024, "%s/%s/%s", c->graph_base_url, c->graph_api_version, ref);
+		snprintf(auth, 600, "Authorization: Bearer %s", c->whatsapp_token);
+		return 0;
+	}
+	if (!strcmp(channel, "telegram")) {
+		if (!set(c->telegram_bot_token))
+			return ERR_UNAVAILABLE;
+		if (!ref_ok(ref, b64url))
+			return ERR_VALIDATION;
+		snprintf(url, 1024, "%s/bot%s/getFile?file_id=%s", c->telegram_base_url,
+			 c->telegram_bot_token, ref);
+		return 0;
+	}
+	/* Messenger, Instagram: the attachment's URL (from a signed webhook) */
+	if (!http_url(ref) || strlen(ref) >= 1024)
+		return ERR_VALIDATION;
+	snprintf(url, 1024, "%s", ref);
+	*direct = true;
+	return 0;
+}
+
+int channel_media_located(const struct conf *c, const char *channel, const char *body,
+			  char url[1024], long long *size)
+{
+	struct json_object *o = body ? json_tokener_parse(body) : NULL, *v, *r;
+	int rc = ERR_VALIDATION;
+
+	*size = -1;
+	if (!json_object_is_type(o, json_type_object))
+		goto out;
+	if (!strcmp(channel, "whatsapp")) {
+		/* {"url", "mime_type", "sha256", "file_size", "id"} */
+		if (json_object_object_get_ex(o, "url", &v) && json_object_is_type(v, json_type_string) &&
+		    http_url(json_object_get_string(v)) && strlen(json_object_get_string(v)) < 1024) {
+			snprintf(url, 1024, "%s", json_object_get_string(v));
+			if (json_object_object_get_ex(o, "file_size", &v))
+				*size = json_object_get_int64(v);
+			rc = 0;
+		}
+	} else if (!strcmp(channel, "telegram")) {
+		/* {"ok":true,"result":{"file_id","file_size","file_path"}} */
+		if (json_object_object_get_ex(o, "result", &r) &&
+		    json_object_object_get_ex(r, "file_path", &v) &&
+		    json_object_is_type(v, json_type_string)) {
+			const char *path = json_object_get_string(v);
+			if (*path && *path != '/' && !strstr(path, "..") && !strpbrk(path, "?# \r\n")) {
+				snprintf(url, 1024, "%s/file/bot%s/%s", c->telegram_base_url,
+					 c->telegram_bot_token, path);
+				if (json_object_object_get_ex(r, "file_size", &v))
+					*size = json_object_get_int64(v);
+				rc = 0;
+			}
+		}
+	}
+out:
+	json_object_put(o);
+	return rc;
+}

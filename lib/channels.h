@@ -71,4 +71,27 @@ enum channel_outcome channel_answer(const char *channel, long status, const char
 				    const char *retry_after, char provider_id[128],
 				    int *retry_after_s, char why[256]);
 
+/*
+ * Inbound media. A provider names a photo or a document by a reference:
+ * WhatsApp by a media id (GET /{ver}/{media-id} tells the bytes' URL),
+ * Telegram by a file_id (getFile tells its file_path), Messenger and
+ * Instagram by the bytes' URL itself. Fetching takes one or two GETs:
+ *
+ * channel_media_lookup - the first GET's URL into @url, and into @auth the
+ * header line that this GET and the bytes' GET need ("" for none). Sets
+ * @direct when @url is already the bytes. ERR_UNAVAILABLE when the channel
+ * is not configured, ERR_VALIDATION when @ref is not a reference of its
+ * channel.
+ */
+int channel_media_lookup(const struct conf *c, const char *channel, const char *ref,
+			 char url[1024], char auth[600], bool *direct);
+
+/*
+ * channel_media_located - from the lookup's answer @body, the bytes' URL
+ * into @url and their size into @size (-1 when not told).
+ * ERR_VALIDATION when the answer names none.
+ */
+int channel_media_located(const struct conf *c, const char *channel, const char *body,
+			  char url[1024], long long *size);
+
 #endif

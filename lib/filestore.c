@@ -63,6 +63,30 @@ int filestore_open(const char *dir, const char *id, long long offset)
 	return fd;
 }
 
+void filestore_safe_name(const char *in, char *out, size_t len)
+{
+	const char *base = in;
+	size_t n = 0;
+
+	for (const char *p = in; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	for (const unsigned char *p = (const unsigned char *)base; *p && n + 1 < len; p++)
+		if (*p >= 0x20 && *p != 0x7f)
+			out[n++] = (char)*p;
+	out[n] = '\0';
+	if (!strcmp(out, ".") || !strcmp(out, "..") || !*out)
+		snprintf(out, len, "file");
+}
+
+bool filestore_mime_ok(const char *s)
+{
+	const char *tok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-";
+	size_t a = strspn(s, tok);
+
+	return a && s[a] == '/' && strspn(s + a + 1, tok) && !s[a + 1 + strspn(s + a + 1, tok)];
+}
+
 int filestore_remove(const char *dir, const char *id)
 {
 	char path[4096];

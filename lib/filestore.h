@@ -22,6 +22,15 @@ int filestore_path(const char *dir, const char *id, char *out, size_t len);
  */
 int filestore_open(const char *dir, const char *id, long long offset);
 
+/* filestore_safe_name - @in's last path segment without control
+ * characters, into @out: a name to show and to put in
+ * Content-Disposition, never a path ("file" when nothing is left). */
+void filestore_safe_name(const char *in, char *out, size_t len);
+
+/* filestore_mime_ok - @s is a bare media type, "type/subtype" of token
+ * characters (no parameters). */
+bool filestore_mime_ok(const char *s);
+
 /* filestore_remove - the file of @id; missing is fine. */
 int filestore_remove(const char *dir, const char *id);
 

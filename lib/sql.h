@@ -390,7 +390,8 @@
 	  " WHERE d.id = ANY($1::bigint[])")                                   \
 	X(DELIVERY_SENT, /* $1 id, $2 provider message id */                   \
 	  "UPDATE deliveries SET status = 'sent', provider_message_id = $2,"   \
-	  "       attempts = attempts + 1, last_error = NULL, updated_at = now()" \
+	  "       attempts = attempts + 1, last_error = NULL, updated_at = now()," \
+	  "       sent_at = now()"                                              \
 	  " WHERE id = $1::bigint AND status = 'queued'")                      \
 	X(DELIVERY_RETRY, /* $1 id, $2 error, $3 delay ms, $4 job key, $5 payload */ \
 	  "WITH d AS (UPDATE deliveries SET attempts = attempts + 1, last_error = $2," \
@@ -431,6 +432,14 @@
 	  "        < array_position(ARRAY['queued','sent','delivered','read'], $3)" \
 	  "        OR ($3 = 'failed' AND d.status IN ('queued', 'sent')))"     \
 	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address") \
+	X(DELIVERY_WATERMARK, /* $1 channel, $2 address, $3 delivered|read,   \
+				 $4 epoch ms: what the provider accepted before */ \
+	  "UPDATE deliveries d SET status = $3, updated_at = now()"            \
+	  " FROM messages m WHERE m.id = d.message_id"                         \
+	  "   AND d.channel = $1 AND d.address = $2"                           \
+	  "   AND d.status IN ('sent', 'delivered') AND d.status <> $3"        \
+	  "   AND d.sent_at <= to_timestamp($4::bigint / 1000.0)"              \
+	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address") \
 	X(DELIVERIES_ENQUEUE, /* $1 conv, $2 seq: one message that became sent */ \
 	  "SELECT enqueue_deliveries($1::uuid, $2::bigint - 1, $2::bigint)")  \
 	X(DELIVERIES_OF, /* $1 message */                                      \
@@ -441,9 +450,14 @@
 	  "         'updated_at', rfc3339(d.updated_at)) ORDER BY d.id), '[]')::text" \
 	  " FROM deliveries d WHERE d.message_id = $1::uuid")                  \
 	X(CHANNEL_RECEIVE, /* $1 channel, $2 address, $3 name, $4 provider id, \
-			      $5 text, $6 owner, $7 new message id, $8 req */ \
+			      $5 text, $6 owner, $7 new message id, $8 req, \
+			      $9 fetched file {id, filename, mime, size, sha256} or NULL */ \
 	  "SELECT outcome, conversation_id, created FROM channel_receive($1, $2, $3, $4, $5," \
-	  " $6, $7::uuid, $8)")                                                \
+	  " $6, $7::uuid, $8, $9::jsonb)")                                     \
+	X(CHANNEL_KNOWN, /* $1 channel, $2 address, $3 client id: arrived already? */ \
+	  "SELECT 1 FROM identities i JOIN messages m"                         \
+	  "   ON m.sender_id = i.user_id AND m.client_id = $3"                 \
+	  " WHERE i.channel = $1 AND i.address = $2")                          \
 	X(IDENTITY_LIST, /* $1 user */                                          \
 	  "SELECT coalesce(json_agg(json_build_object('channel', channel, 'address', address," \
 	  "   'created_at', rfc3339(created_at)) ORDER BY channel, address), '[]')::text" \

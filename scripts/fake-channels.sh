@@ -7,6 +7,7 @@
 #   make run                                    # (again, if it was running: make stop first)
 #   scripts/fake-channels.sh whatsapp 5511999990001 "Maria" "Olá, tudo bem?"
 #   scripts/fake-channels.sh telegram 4200001 "Ivan" "Privet"
+#   scripts/fake-channels.sh whatsapp-photo 5511999990001 "Maria" photo.jpg "a caption"
 #   scripts/fake-channels.sh sent               # what Chat4All sent to the providers
 #   scripts/fake-channels.sh stop
 #
@@ -55,6 +56,23 @@ whatsapp)	# ADDRESS NAME TEXT: a WhatsApp user writes in (a signed webhook)
 		-H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body"
 	echo
 	;;
+whatsapp-photo)	# ADDRESS NAME FILE [CAPTION]: a WhatsApp user sends a photo (Chat4All fetches it)
+	media=$(date +%s%N)
+	case "$4" in *.png) mime=image/png ;; *.webp) mime=image/webp ;; *) mime=image/jpeg ;; esac
+	base64 -w0 "$4" | jq -Rc --arg id "$media" --arg mime "$mime" '{id:$id,mime:$mime,b64:.}' |
+		curl -fsS "http://127.0.0.1:$FAKE_PORT/_media" --data-binary @- >/dev/null
+	body=$(jq -cn --arg from "$2" --arg name "$3" --arg media "$media" --arg mime "$mime" \
+		--arg caption "${5:-}" --arg id "wamid.DEMO$(date +%s%N)" \
+		'{object:"whatsapp_business_account",entry:[{id:"WABA",changes:[{field:"messages",value:{
+		  messaging_product:"whatsapp",metadata:{display_phone_number:"15550001",phone_number_id:"1065550001"},
+		  contacts:[{profile:{name:$name},wa_id:$from}],
+		  messages:[{from:$from,id:$id,timestamp:(now|floor|tostring),type:"image",
+		             image:{id:$media,mime_type:$mime,caption:$caption}}]}}]}]}')
+	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$META_SECRET" | awk '{print $NF}')
+	curl -fsS "$B/v1/webhooks/whatsapp" -H 'Content-Type: application/json' \
+		-H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body"
+	echo
+	;;
 telegram)	# CHAT_ID NAME TEXT: a Telegram user writes to the bot
 	body=$(jq -cn --argjson chat "$2" --arg name "$3" --arg text "$4" \
 		'{update_id:(now|floor),message:{message_id:(now*1000|floor),date:(now|floor),
@@ -67,7 +85,7 @@ sent)
 	curl -fsS "http://127.0.0.1:$FAKE_PORT/_sent" | jq .
 	;;
 *)
-	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

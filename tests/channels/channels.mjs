@@ -6,7 +6,7 @@
 //   CHAT4ALL_TEST_URL, FAKE_URL, and the secrets below.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 const base = process.env.CHAT4ALL_TEST_URL;
 const fake = process.env.FAKE_URL;
@@ -162,6 +162,96 @@ const igConv = await until(async () => {
   return list.find((c) => c.last_message?.text === 'Hi from Instagram');
 }, 'the Instagram contact\'s conversation');
 
+// a contact's username is its identity: no person can register it first
+assert.equal(conv.peer.username, `whatsapp:${phone}`);
+
+// ---------------------------------------------------------------- inbound media
+// Photos and documents are fetched from the provider into the file store
+// and arrive as the message's file: same bytes, its SHA-256, the owner
+// can download it.
+const registerMedia = async (id, mime, size) => {
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 31 + id.length * 7) & 0xff;
+  data.write(`media ${id}`);
+  await fetch(fake + '/_media', { method: 'POST', body: JSON.stringify({ id, mime, b64: data.toString('base64') }) });
+  return data;
+};
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+async function content(token, fileId) {
+  const r = await fetch(`${base}/v1/files/${fileId}/content`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 200, `download of ${fileId}`);
+  return Buffer.from(await r.arrayBuffer());
+}
+const waMedia = (from, id, type, member) => ({
+  object: 'whatsapp_business_account',
+  entry: [{ id: 'WABA', changes: [{ field: 'messages', value: {
+    messaging_product: 'whatsapp', metadata: { phone_number_id: WA_ID },
+    contacts: [{ profile: { name: 'Maria Souza' }, wa_id: from }],
+    messages: [{ from, id, timestamp: String(Math.floor(Date.now() / 1000)), type, [type]: member }],
+  } }] }],
+});
+const inHistory = (token, c, pred, what) => until(async () => (await history(token, c)).find(pred), what);
+await fetch(fake + '/_reset', { method: 'POST' });
+{
+  // a WhatsApp photo with a caption; the provider's store fails once first (a retry, not a loss)
+  const photoId = `${tag}001`;
+  const photo = await registerMedia(photoId, 'image/jpeg', 300 * 1024);
+  await fakeMode('media', '500', { n: 1 });
+  const hook = waMedia(phone, `wamid.IN${tag}photo`, 'image', { id: photoId, mime_type: 'image/jpeg', sha256: sha256(photo), caption: 'the receipt' });
+  assert.equal((await metaPost('whatsapp', hook)).status, 200);
+  const m = await inHistory(owner.token, conv.id, (x) => x.text === 'the receipt', 'the WhatsApp photo');
+  assert.equal(m.file.mime, 'image/jpeg');
+  assert.equal(m.file.size, photo.length);
+  assert.equal(m.file.sha256, sha256(photo));
+  assert.equal(m.file.filename, 'photo.jpg');
+  assert.ok((await content(owner.token, m.file.id)).equals(photo), 'the same bytes');
+  const lookups = (await fakeGet('/_fetched')).filter((f) => f.path === `/v21.0/${photoId}`);
+  assert.ok(lookups.length >= 2, 'looked up again after the 500');
+  assert.ok(lookups.every((f) => f.auth === `Bearer ${process.env.CHAT4ALL_WHATSAPP_TOKEN}`), 'with the token');
+  // the provider retries the webhook: one message, and the bytes are not fetched again
+  const fetches = (await fakeGet('/_fetched')).length;
+  assert.equal((await metaPost('whatsapp', hook)).status, 200);
+  const doc = await registerMedia(`${tag}002`, 'application/pdf', 5000);
+  assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}doc`, 'document', { id: `${tag}002`, mime_type: 'application/pdf', filename: '../../etc/contract.pdf' }))).status, 200);
+  const d = await inHistory(owner.token, conv.id, (x) => x.file?.filename === 'contract.pdf', 'the WhatsApp document');
+  assert.equal(d.text, null);
+  assert.equal(d.file.mime, 'application/pdf');
+  assert.ok((await content(owner.token, d.file.id)).equals(doc));
+  assert.equal((await history(owner.token, conv.id)).filter((x) => x.text === 'the receipt').length, 1, 'a duplicate media webhook made one message');
+  assert.equal((await fakeGet('/_fetched')).filter((f) => f.path.includes(photoId)).length, lookups.length + 1, 'the duplicate fetched nothing');
+  assert.ok((await fakeGet('/_fetched')).length > fetches);
+  // media the provider no longer has: the message still arrives, saying so
+  assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}gone`, 'image', { id: `${tag}999`, mime_type: 'image/jpeg', caption: 'gone photo' }))).status, 200);
+  const gone = await inHistory(owner.token, conv.id, (x) => x.text?.startsWith('gone photo'), 'the message of a missing photo');
+  assert.match(gone.text, /could not be received: looking the media up: HTTP 404/);
+  assert.equal(gone.file, null);
+  // a location is text with a map link
+  assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}loc`, 'location', { latitude: -23.5505, longitude: -46.6333, name: 'Loja Centro' }))).status, 200);
+  await inHistory(owner.token, conv.id, (x) => x.text?.includes('Loja Centro') && x.text.includes('openstreetmap.org/?mlat=-23.550500&mlon=-46.633300'), 'the location');
+
+  // Telegram: a photo in several sizes (the largest is fetched), with a caption
+  const big = await registerMedia(`tgBig${tag}`, 'image/jpeg', 90 * 1024);
+  await registerMedia(`tgSmall${tag}`, 'image/jpeg', 2 * 1024);
+  const tgPhoto = { update_id: 910000 + (tag % 1000), message: { message_id: 78, date: Math.floor(Date.now() / 1000), chat: { id: 4200000 + (tag % 1000), type: 'private' }, from: { id: 4200000 + (tag % 1000), first_name: 'Ivan', last_name: 'Petrov' },
+    photo: [{ file_id: `tgSmall${tag}`, width: 90, height: 90 }, { file_id: `tgBig${tag}`, width: 800, height: 800 }], caption: 'view from the window' } };
+  assert.equal((await call('POST', '/v1/webhooks/telegram', { raw: JSON.stringify(tgPhoto), headers: { 'Content-Type': 'application/json', 'X-Telegram-Bot-Api-Secret-Token': TG_SECRET } })).status, 200);
+  const tp = await inHistory(owner.token, tgConv.id, (x) => x.text === 'view from the window', 'the Telegram photo');
+  assert.ok((await content(owner.token, tp.file.id)).equals(big), 'the largest size');
+
+  // Messenger: an image attachment by URL; its type from the answer's Content-Type
+  const fbImage = await registerMedia(`fb${tag}`, 'image/png', 40 * 1024);
+  const fbAtt = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENGER_PAGE_ID, time: Date.now(), messaging: [
+    { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, timestamp: Date.now(),
+      message: { mid: `m_IMG${tag}`, attachments: [{ type: 'image', payload: { url: `${fake}/cdn/fb${tag}` } }] } }] }] };
+  assert.equal((await metaPost('messenger', fbAtt)).status, 200);
+  const fp = await inHistory(owner.token, fbConv.id, (x) => x.file?.mime === 'image/png', 'the Messenger image');
+  assert.equal(fp.file.filename, 'photo.png');
+  assert.ok((await content(owner.token, fp.file.id)).equals(fbImage));
+  // a stranger cannot fetch a contact's file
+  const stranger = await user(`chstr_${tag}`);
+  assert.equal((await fetch(`${base}/v1/files/${fp.file.id}/content`, { headers: { Authorization: `Bearer ${stranger.token}` } })).status, 404);
+}
+
 // ---------------------------------------------------------------- outbound
 await fetch(fake + '/_reset', { method: 'POST' });
 await sendText(owner.token, igConv.id, 'Hello, Instagram');
@@ -182,6 +272,22 @@ const fbDelivered = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENG
   { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, delivery: { mids: [fbDelivery.provider_message_id], watermark: Date.now() } }] }] };
 assert.equal((await metaPost('messenger', fbDelivered)).status, 200);
 await until(async () => (await deliveries(owner.token, fbReply.id))[0].status === 'delivered', 'the Messenger delivery delivered');
+// Messenger's read receipt is a watermark: everything sent before it is read, nothing after
+{
+  const second = await sendText(owner.token, fbConv.id, 'Second to Messenger');
+  await until(async () => (await deliveries(owner.token, second.id)).find((d) => d.status === 'sent'), 'the second Messenger delivery');
+  await sleep(20);
+  const mark = Date.now();
+  await sleep(20);
+  const third = await sendText(owner.token, fbConv.id, 'Third to Messenger');
+  await until(async () => (await deliveries(owner.token, third.id)).find((d) => d.status === 'sent'), 'the third Messenger delivery');
+  const readEvent = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENGER_PAGE_ID, time: Date.now(), messaging: [
+    { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, timestamp: Date.now(), read: { watermark: mark } }] }] };
+  assert.equal((await metaPost('messenger', readEvent)).status, 200);
+  await until(async () => (await deliveries(owner.token, second.id))[0].status === 'read', 'the watermark read the second');
+  assert.equal((await deliveries(owner.token, fbReply.id))[0].status, 'read');
+  assert.equal((await deliveries(owner.token, third.id))[0].status, 'sent', 'sent after the watermark: not read');
+}
 await fetch(fake + '/_reset', { method: 'POST' });
 const reply = await sendText(owner.token, conv.id, 'Sim! Entre 9h e 12h.');
 const waSent = await until(async () => (await fakeGet('/_sent')).find((s) => s.channel === 'whatsapp' && s.body.text?.body === 'Sim! Entre 9h e 12h.'), 'the reply at the fake WhatsApp');
@@ -327,4 +433,4 @@ assert.equal((await call('DELETE', '/v1/me/identities', { token: bob.token })).s
   assert.match(m, /chat4all_channel_request_seconds_bucket\{channel="telegram",outcome="sent",le="\+Inf"\}/);
 }
 
-console.log('channels: WhatsApp, Telegram, Messenger and Instagram in (signatures, duplicates) and out (bodies, tokens, order per recipient, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read, identities, the signed integrator webhook, metrics');
+console.log('channels: WhatsApp, Telegram, Messenger and Instagram in (signatures, duplicates, photos and documents fetched, a location, media gone) and out (bodies, tokens, order per recipient, 429 Retry-After, per-chat pacing, a dead channel failing with in-app delivery intact, channel-only messages), statuses delivered → read and the Messenger read watermark, identities, the signed integrator webhook, metrics');

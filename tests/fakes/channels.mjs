@@ -14,7 +14,18 @@
 //   POST /_reset
 // /hook/<anything> stands for an integrator's endpoint (our generic
 // webhook); it keeps the raw body and X-Chat4All-Signature to check.
+//
+// Media a contact sends (what Chat4All fetches when a webhook names one):
+//   POST /_media {id, b64, mime}    registers bytes under a media id
+//   GET  /{ver}/{id}                WhatsApp's media lookup (Bearer) → {url, mime_type, sha256, file_size, id}
+//   GET  /wa-media/{id}             the bytes behind that url (Bearer, like lookaside.fbsbx.com)
+//   GET  /bot<token>/getFile?file_id=  Telegram → {ok, result: {file_id, file_size, file_path}}
+//   GET  /file/bot<token>/{path}    the bytes of a Telegram file
+//   GET  /cdn/{id}                  a Messenger/Instagram attachment URL (no auth)
+//   GET  /_fetched                  every media GET: [{path, auth}]
+// POST /_mode {channel: "media", …} tells the media GETs how to answer too.
 // Every answer waits DELAY_MS (default 0) first, like a provider far away.
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 
 const port = Number(process.argv[2] || 0);
@@ -23,6 +34,8 @@ let sent = [];
 let tried = [];
 let modes = {};
 let counter = 0;
+let media = {};
+let fetched = [];
 
 function channelOf(path) {
   if (path.startsWith('/bot')) return 'telegram';
@@ -78,6 +91,42 @@ function answer(channel, req, res, body) {
   return reply(res, 200, { recipient_id: body.recipient?.id, message_id: `m_FAKE${counter}` });
 }
 
+// A media GET: lookups and bytes, by the provider's rules above.
+function mediaGet(req, res) {
+  const url = new URL(req.url, `http://${req.headers.host}`);
+  const auth = req.headers.authorization || '';
+  fetched.push({ path: url.pathname + url.search, auth });
+  const m = modes.media;
+  if (m && m.n !== 0) {
+    if (m.n > 0) m.n--;
+    if (m.mode === '500') return reply(res, 500, { error: { message: 'media store down' } });
+  }
+  const bytes = (id) => {
+    const it = media[id];
+    if (!it) return reply(res, 404, { error: { message: 'no such media' } });
+    res.writeHead(200, { 'Content-Type': it.mime, 'Content-Length': it.data.length });
+    return res.end(it.data);
+  };
+  let k;
+  if ((k = url.pathname.match(/^\/wa-media\/(.+)$/))) {
+    return auth.startsWith('Bearer ') ? bytes(k[1]) : reply(res, 401, { error: { message: 'no token' } });
+  }
+  if ((k = url.pathname.match(/^\/cdn\/(.+)$/))) return bytes(k[1]);
+  if ((k = url.pathname.match(/^\/file\/bot[^/]+\/media\/(.+)$/))) return bytes(k[1]);
+  if (/^\/bot[^/]+\/getFile$/.test(url.pathname)) {
+    const id = url.searchParams.get('file_id');
+    if (!media[id]) return reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
+    return reply(res, 200, { ok: true, result: { file_id: id, file_unique_id: `u${id}`, file_size: media[id].data.length, file_path: `media/${id}` } });
+  }
+  if ((k = url.pathname.match(/^\/v[\d.]+\/(\d+)$/))) { // WhatsApp: GET /{ver}/{media-id}
+    if (!auth.startsWith('Bearer ')) return reply(res, 401, { error: { message: 'no token' } });
+    const it = media[k[1]];
+    if (!it) return reply(res, 404, { error: { message: 'Unsupported get request. Object does not exist', code: 100 } });
+    return reply(res, 200, { messaging_product: 'whatsapp', url: `http://${req.headers.host}/wa-media/${k[1]}`, mime_type: it.mime, sha256: it.sha256, file_size: it.data.length, id: k[1] });
+  }
+  return reply(res, 404, { error: { message: 'unknown path' } });
+}
+
 const server = http.createServer((req, res) => {
   let raw = '';
   req.on('data', (c) => { raw += c; });
@@ -86,7 +135,14 @@ const server = http.createServer((req, res) => {
     try { body = raw ? JSON.parse(raw) : {}; } catch { return reply(res, 400, { error: { message: 'bad JSON' } }); }
     if (req.url === '/_sent') return reply(res, 200, sent);
     if (req.url === '/_tried') return reply(res, 200, tried);
-    if (req.url === '/_reset') { sent = []; tried = []; modes = {}; return reply(res, 200, {}); }
+    if (req.url === '/_reset') { sent = []; tried = []; modes = {}; fetched = []; return reply(res, 200, {}); }
+    if (req.url === '/_fetched') return reply(res, 200, fetched);
+    if (req.url === '/_media') {
+      const data = Buffer.from(body.b64, 'base64');
+      media[body.id] = { data, mime: body.mime, sha256: createHash('sha256').update(data).digest('hex') };
+      return reply(res, 200, {});
+    }
+    if (req.method === 'GET') return mediaGet(req, res);
     if (req.url === '/_mode') { modes[body.channel] = { mode: body.mode, n: body.n ?? -1, retry_after: body.retry_after }; return reply(res, 200, {}); }
     if (req.method !== 'POST') return reply(res, 404, { error: { message: 'unknown path' } });
     const channel = channelOf(req.url);
