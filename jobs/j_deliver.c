@@ -27,12 +27,14 @@
 #include "../lib/ratelimit.h"
 
 #include <curl/curl.h>
+#include <signal.h>
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ANSWER_MAX (64 * 1024)
 #define RETRY_AFTER_MAX 3600	/* seconds: a provider's wish, within reason */
@@ -56,7 +58,8 @@ struct delivery_try {
 	int retry_after_s;
 	char provider_id[128];
 	char why[256];
-	bool failed_now;		/* for after_commit: tell the sender */
+	bool failed_now;		/* for announce(): tell the sender */
+	int slot;			/* its job's place in the deliverer's pool */
 };
 
 static void cleanup(struct job *j)
@@ -227,66 +230,8 @@ static bool paced(struct worker *w, struct delivery_try *a)
 	return true;
 }
 
-/* Every pending request of the batch, channel_concurrency at a time. */
-static int prepare_batch(struct worker *w, struct job *jobs, int n)
-{
-	CURLM *multi;
-	int rc, next = 0, running = 0, limit = (int)w->conf.channel_concurrency;
-
-	if ((rc = load(w, jobs, n)))
-		return rc;
-	if (!(multi = curl_multi_init()))
-		return ERR_INTERNAL;
-	if (limit < 1)
-		limit = 1;
-	for (;;) {
-		while (running < limit && next < n) {
-			struct delivery_try *a = jobs[next++].state;
-			if (a->pending && a->req.body && !paced(w, a)) {
-				start(w, multi, a);
-				running++;
-			}
-		}
-		if (!running)
-			break;
-		int still;
-		curl_multi_perform(multi, &still);
-		CURLMsg *msg;
-		int left;
-		while ((msg = curl_multi_info_read(multi, &left))) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			struct delivery_try *a;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
-			if (msg->data.result == CURLE_OK)
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &a->status);
-			a->outcome = channel_answer(a->channel, a->status, a->answer,
-						    a->retry_after[0] ? a->retry_after : NULL,
-						    a->provider_id, &a->retry_after_s, a->why);
-			if (msg->data.result != CURLE_OK)
-				snprintf(a->why, sizeof(a->why), "%s", curl_easy_strerror(msg->data.result));
-			double secs = 0;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &secs);
-			enum channel_outcome counted = a->outcome == CHANNEL_RETRY &&
-						       a->attempts + 1 >= w->conf.delivery_max_attempts
-							       ? CHANNEL_FAILED : a->outcome;
-			metrics_observe(w->channel_metrics, channel_series(a->channel, counted),
-					200, (uint64_t)(secs * 1e6));
-			curl_multi_remove_handle(multi, msg->easy_handle);
-			curl_easy_cleanup(msg->easy_handle);
-			curl_slist_free_all(a->headers);
-			a->curl = NULL;
-			a->headers = NULL;
-			running--;
-		}
-		if (running)
-			curl_multi_poll(multi, NULL, 0, 100, NULL);
-	}
-	curl_multi_cleanup(multi);
-	return 0;
-}
-
-static int apply_one(struct worker *w, struct job *j)
+/* The outcome of @j into the books, in the open transaction. */
+static int record_one(struct worker *w, struct job *j)
 {
 	struct delivery_try *a = j->state;
 	char id[24], delay[24], job_id[24];
@@ -321,26 +266,8 @@ static int apply_one(struct worker *w, struct job *j)
 	return rc ? rc : db_exec(w->db, SQL_MESSAGE_FAIL_IF_UNDELIVERED, msg, NULL);
 }
 
-static int apply_batch(struct worker *w, struct job *jobs, int n)
-{
-	int rc;
-
-	for (int i = 0; i < n; i++)
-		if ((rc = apply_one(w, &jobs[i]))) {
-			snprintf(w->error, sizeof(w->error), "recording delivery failed: %s",
-				 db_sqlstate(w->db));
-			return rc;
-		}
-	return 0;
-}
-
-/* For a job run alone (its batch failed): the same, one at a time. */
-static int prepare(struct worker *w, struct job *j)
-{
-	return prepare_batch(w, j, 1);
-}
-
-static void after_commit(struct worker *w, struct job *jobs, int n)
+/* After the commit: the logs, and each sender whose delivery failed hears of it. */
+static void announce(struct worker *w, struct job *jobs, int n)
 {
 	struct events_batch *b = events_batch_new();
 
@@ -374,15 +301,308 @@ static void after_commit(struct worker *w, struct job *jobs, int n)
 	events_batch_send(w->kv, b);
 }
 
-const struct stage stage_deliver = {
-	.kind = "deliver",
-	.prepare = prepare,
-	.apply = apply_one,
-	.cleanup = cleanup,
-	.max_batch = 64,
-	.max_attempts = 1000,	/* retries are new jobs (apply_one); this only guards crashes */
-	.claim_in_order = true,
-	.prepare_batch = prepare_batch,
-	.apply_batch = apply_batch,
-	.after_commit = after_commit,
+
+/* ---- the deliverer: requests kept in flight, results recorded as they come ---- */
+
+#define CLAIM_MAX 64
+#define IDLE_CLAIM_MS 1000	/* retries and expired leases come due without a notify */
+#define CLAIM_GAP_MS 10
+
+static const char *const CHANNEL_NAMES[] = { "whatsapp", "telegram", "messenger", "instagram",
+					     "webhook" };
+#define NCHANNELS (int)(sizeof(CHANNEL_NAMES) / sizeof(CHANNEL_NAMES[0]))
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+struct deliverer {
+	struct worker *w;
+	CURLM *multi;			/* kept: its connections are reused */
+	int limit;			/* requests in flight per channel */
+	int in_flight[NCHANNELS];
+	int running;			/* requests in flight in all */
+	struct job *pool;		/* claimed jobs, NCHANNELS * limit places */
+	bool *used;
+	int cap, used_n;
+	int *done, ndone;		/* places whose outcome waits to be recorded */
+	int freed;			/* places freed since the last claim */
 };
+
+static int channel_index(const char *channel)
+{
+	for (int i = 0; i < NCHANNELS; i++)
+		if (!strcmp(CHANNEL_NAMES[i], channel))
+			return i;
+	return -1;
+}
+
+static void finished(struct deliverer *d, struct delivery_try *a)
+{
+	d->done[d->ndone++] = a->slot;
+}
+
+static int place(struct deliverer *d, struct job *j)
+{
+	for (int i = 0; i < d->cap; i++)
+		if (!d->used[i]) {
+			d->used[i] = true;
+			d->used_n++;
+			d->pool[i] = *j;	/* the payload and state move with it */
+			((struct delivery_try *)d->pool[i].state)->slot = i;
+			return i;
+		}
+	return -1;	/* cannot happen: claims never ask for more than is free */
+}
+
+/*
+ * Claims what fits: never more than any channel still below its limit
+ * could take, and none of the channels at their limit, so no channel
+ * ever has more than `limit` requests in flight and a channel that hangs
+ * holds only its own places. Returns how many were claimed, or -1.
+ */
+static int claim(struct deliverer *d)
+{
+	struct job jobs[CLAIM_MAX];
+	char full[128] = "{";
+	int busiest = 0;
+
+	for (int c = 0; c < NCHANNELS; c++) {
+		if (d->in_flight[c] >= d->limit)
+			snprintf(full + strlen(full), sizeof(full) - strlen(full), "%s%s",
+				 full[1] ? "," : "", CHANNEL_NAMES[c]);
+		else if (d->in_flight[c] > busiest)
+			busiest = d->in_flight[c];
+	}
+	strcat(full, "}");
+	int want = d->limit - busiest;
+	if (want > CLAIM_MAX)
+		want = CLAIM_MAX;
+	if (want > d->cap - d->used_n)
+		want = d->cap - d->used_n;
+	if (want <= 0)
+		return 0;
+	/* the lease outlasts the slowest answer: no one claims a job in flight */
+	int lease = (int)(d->w->conf.worker_lease + d->w->conf.channel_timeout_ms / 1000 + 1);
+	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, "{deliver}", lease, jobs, want, full);
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	if (load(d->w, jobs, n)) {
+		/* the leases lapse and the jobs come back: nothing was sent */
+		for (int i = 0; i < n; i++) {
+			cleanup(&jobs[i]);
+			job_release(&jobs[i]);
+		}
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int slot = place(d, &jobs[i]);
+		struct delivery_try *a = d->pool[slot].state;
+		int c = channel_index(a->channel);
+		if (a->pending && a->req.body && c >= 0 && !paced(d->w, a)) {
+			start(d->w, d->multi, a);
+			d->in_flight[c]++;
+			d->running++;
+		} else {
+			finished(d, a);	/* nothing to send: done already, unbuildable, or paced */
+		}
+	}
+	return n;
+}
+
+/* The requests that came back: their outcome, their places. */
+static void collect(struct deliverer *d)
+{
+	struct worker *w = d->w;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(d->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct delivery_try *a;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &a->status);
+		a->outcome = channel_answer(a->channel, a->status, a->answer,
+					    a->retry_after[0] ? a->retry_after : NULL, a->provider_id,
+					    &a->retry_after_s, a->why);
+		if (msg->data.result != CURLE_OK)
+			snprintf(a->why, sizeof(a->why), "%s", curl_easy_strerror(msg->data.result));
+		double secs = 0;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &secs);
+		enum channel_outcome counted = a->outcome == CHANNEL_RETRY &&
+					       a->attempts + 1 >= w->conf.delivery_max_attempts
+						       ? CHANNEL_FAILED : a->outcome;
+		metrics_observe(w->channel_metrics, channel_series(a->channel, counted), 200,
+				(uint64_t)(secs * 1e6));
+		curl_multi_remove_handle(d->multi, msg->easy_handle);
+		curl_easy_cleanup(msg->easy_handle);
+		curl_slist_free_all(a->headers);
+		a->curl = NULL;
+		a->headers = NULL;
+		d->in_flight[channel_index(a->channel)]--;
+		d->running--;
+		finished(d, a);
+	}
+}
+
+static void forget(struct deliverer *d, int slot)
+{
+	cleanup(&d->pool[slot]);
+	job_release(&d->pool[slot]);
+	d->used[slot] = false;
+	d->used_n--;
+	d->freed++;
+}
+
+/* One job in a transaction of its own (after its group failed to commit). */
+static void record_alone(struct deliverer *d, struct job *j)
+{
+	struct worker *w = d->w;
+	int rc;
+
+	if (!(rc = db_run(w->db, "BEGIN")) && !(rc = record_one(w, j)) &&
+	    !(rc = queue_ack(w->db, j)) && !(rc = db_run(w->db, "COMMIT"))) {
+		announce(w, j, 1);
+		return;
+	}
+	db_run(w->db, "ROLLBACK");
+	log_warn(j->req_id[0] ? j->req_id : NULL, "recording delivery job %lld failed: %s", j->id,
+		 db_sqlstate(w->db));
+	/* sent or not, it runs again later: at least once, towards providers too */
+	if (queue_fail(w->db, j, "recording the delivery failed", 1000) < 0)
+		log_error(NULL, "cannot record the failure of job %lld", j->id);
+}
+
+/* Everything that finished since the last turn, in one transaction. */
+static void record(struct deliverer *d)
+{
+	struct worker *w = d->w;
+	struct job *jobs;
+	int n = d->ndone, rc = 0;
+
+	if (!n || !(jobs = malloc((size_t)n * sizeof(*jobs))))
+		return;
+	for (int i = 0; i < n; i++)
+		jobs[i] = d->pool[d->done[i]];
+	if (!(rc = db_run(w->db, "BEGIN"))) {
+		for (int i = 0; i < n && !rc; i++)
+			rc = record_one(w, &jobs[i]);
+		if (!rc)
+			rc = queue_ack_many(w->db, jobs, n);
+		if (!rc)
+			rc = db_run(w->db, "COMMIT");
+		if (rc)
+			db_run(w->db, "ROLLBACK");
+	}
+	if (!rc) {
+		announce(w, jobs, n);
+	} else {
+		log_warn(NULL, "recording %d deliveries failed (%s); one by one", n,
+			 db_sqlstate(w->db));
+		for (int i = 0; i < n; i++)
+			record_alone(d, &jobs[i]);
+	}
+	for (int i = 0; i < n; i++)
+		forget(d, d->done[i]);
+	d->ndone = 0;
+	free(jobs);
+}
+
+/* Waits for an answer, a notify naming `deliver`, or @ms. */
+static bool wait_for_work(struct deliverer *d, int ms)
+{
+	PGconn *c = db_conn(d->w->db);
+	struct curl_waitfd pg = { .fd = PQsocket(c), .events = CURL_WAIT_POLLIN };
+	bool woken = false;
+	PGnotify *n;
+
+	curl_multi_poll(d->multi, pg.fd >= 0 ? &pg : NULL, pg.fd >= 0 ? 1 : 0, ms, NULL);
+	if (pg.fd < 0)
+		return false;
+	PQconsumeInput(c);
+	while ((n = PQnotifies(c))) {
+		woken = woken || !strcmp(n->extra, "deliver");
+		PQfreemem(n);
+	}
+	return woken;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int deliver_run(struct worker *w)
+{
+	struct sigaction sa = { .sa_handler = on_term };	/* no SA_RESTART: wake poll() */
+	struct deliverer d = { .w = w, .limit = (int)w->conf.channel_concurrency };
+	long long next_claim = 0;
+	bool woken = true;
+	int rc = 0;
+
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (d.limit < 1)
+		d.limit = 1;
+	d.cap = NCHANNELS * d.limit;
+	d.pool = calloc((size_t)d.cap, sizeof(*d.pool));
+	d.used = calloc((size_t)d.cap, sizeof(*d.used));
+	d.done = calloc((size_t)d.cap, sizeof(*d.done));
+	if (!d.pool || !d.used || !d.done || !(d.multi = curl_multi_init())) {
+		rc = 1;
+		goto out;
+	}
+	while (!stopping && queue_listen(w->db)) {
+		log_warn(NULL, "waiting for the database");
+		sleep(1);
+	}
+	log_info(NULL, "deliverer ready (%d requests in flight per channel)", d.limit);
+	/* A claim costs a query: make one when told of new jobs, when a
+	 * quarter of a channel's places are free again, once a second (retries
+	 * coming due), and else at most every CLAIM_GAP_MS while any place was
+	 * freed: an address's next message becomes claimable only when the one
+	 * before it is recorded, and should not wait for the second. */
+	int claim_min = d.limit / 4 > 1 ? d.limit / 4 : 1;
+	long long last_claim = 0;
+	while (!stopping || d.running) {
+		long long now = now_ms();
+		if (!stopping && (woken || d.freed >= claim_min || now >= next_claim ||
+				  (d.freed > 0 && now - last_claim >= CLAIM_GAP_MS))) {
+			woken = false;
+			d.freed = 0;
+			if (claim(&d) < 0) {
+				sleep(1);	/* the database went away: db_exec reconnects */
+				queue_listen(w->db);
+			}
+			last_claim = now_ms();
+			next_claim = last_claim + IDLE_CLAIM_MS;
+			record(&d);	/* what needed no request (paced, done already) */
+		}
+		int still;
+		curl_multi_perform(d.multi, &still);
+		collect(&d);
+		record(&d);
+		if (d.freed < claim_min || stopping) {
+			long long ms = (d.freed ? last_claim + CLAIM_GAP_MS : next_claim) - now_ms();
+			int cap = d.running ? 100 : IDLE_CLAIM_MS;
+			woken = wait_for_work(&d, ms < 0 ? 0 : ms > cap ? cap : (int)ms) || woken;
+		}
+	}
+	log_info(NULL, "deliverer stopped");
+out:
+	if (d.multi)
+		curl_multi_cleanup(d.multi);
+	free(d.pool);
+	free(d.used);
+	free(d.done);
+	return rc;
+}

@@ -1,7 +1,8 @@
 /*
  * chat4all-jobs - the asynchronous side of Chat4All.
  *   chat4all-jobs worker [--pidfile FILE]   moderate and release messages,
- *                                          verify uploaded files
+ *                                          verify uploaded files, take webhooks in
+ *   chat4all-jobs deliver [--pidfile FILE]  send deliveries to the channels
  *   chat4all-jobs cron [--every SECONDS] [--pidfile FILE]
  *                                          expired uploads, orphaned files
  * Several workers run side by side; each claims its own jobs.
@@ -11,6 +12,7 @@
 #include "../lib/channels.h"
 #include "../lib/log.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: chat4all-jobs worker [--pidfile FILE]\n"
+			"       chat4all-jobs deliver [--pidfile FILE]\n"
 			"       chat4all-jobs cron [--every SECONDS] [--pidfile FILE]\n");
 	return 2;
 }
@@ -31,9 +34,10 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc = 1;
 
-	if (argc < 2 || (strcmp(argv[1], "worker") && strcmp(argv[1], "cron")))
+	if (argc < 2 || (strcmp(argv[1], "worker") && strcmp(argv[1], "deliver") &&
+			 strcmp(argv[1], "cron")))
 		return usage();
-	bool cron = !strcmp(argv[1], "cron");
+	bool cron = !strcmp(argv[1], "cron"), deliver = !strcmp(argv[1], "deliver");
 	int every = 0;
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
@@ -44,11 +48,14 @@ int main(int argc, char **argv)
 		else
 			return usage();
 	}
+	/* a write to a peer that went away (Redis restarted, a provider hung
+	 * up) must be an error to handle, not the end of the process */
+	signal(SIGPIPE, SIG_IGN);
 	if (conf_load(&w.conf, NULL, err, sizeof(err))) {
 		fprintf(stderr, "chat4all-jobs: %s\n", err);
 		return 1;
 	}
-	if (log_open(w.conf.log_file, w.conf.log_level, cron ? "cron" : "worker")) {
+	if (log_open(w.conf.log_file, w.conf.log_level, argv[1])) {
 		fprintf(stderr, "chat4all-jobs: cannot open log '%s'\n", w.conf.log_file);
 		goto out;
 	}
@@ -76,7 +83,7 @@ int main(int argc, char **argv)
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
 	}
-	rc = cron ? cron_run(&w, every) : worker_run(&w);
+	rc = cron ? cron_run(&w, every) : deliver ? deliver_run(&w) : worker_run(&w);
 	if (pidfile)
 		unlink(pidfile);
 out:

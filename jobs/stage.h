@@ -42,7 +42,6 @@ struct stage {
 	bool apply_once_per_key;	/* one run covers every job of a key in a batch */
 	int max_batch;			/* 0: worker_batch */
 	int max_attempts;		/* 0: job_max_attempts */
-	bool claim_in_order;		/* one job per key at a time, oldest first (deliveries) */
 	int (*prepare_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 	int (*apply_batch)(struct worker *w, struct job *jobs, int n);	/* may be NULL */
 	/* after the batch committed (only then may others hear of it) */
@@ -52,12 +51,15 @@ struct stage {
 extern const struct stage stage_moderate;	/* j_moderate.c */
 extern const struct stage stage_release;	/* j_release.c */
 extern const struct stage stage_file_verify;	/* j_file_verify.c */
-extern const struct stage stage_deliver;	/* j_deliver.c */
 extern const struct stage stage_inbound;	/* j_inbound.c */
 
 /* release_announce - after a commit that moved @conv's watermark from
  * @from to @to: message events to the members, status events to senders. */
 void release_announce(struct worker *w, const char *conv, long long from, long long to);
+
+/* deliver_run - the deliverer (j_deliver.c): `deliver` jobs only, kept
+ * flowing through curl multi, until SIGTERM/SIGINT; 0 on a clean stop. */
+int deliver_run(struct worker *w);
 
 /* worker_run - claim and run jobs until SIGTERM/SIGINT; 0 on a clean stop. */
 int worker_run(struct worker *w);

@@ -36,9 +36,9 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
+/* (deliver jobs have a process of their own: j_deliver.c) */
 static const struct stage *const stages[] = { &stage_moderate, &stage_release,
-					       &stage_file_verify, &stage_inbound,
-					       &stage_deliver };
+					       &stage_file_verify, &stage_inbound };
 
 static const struct stage *stage_for(const char *kind)
 {
@@ -221,10 +221,7 @@ int worker_run(struct worker *w)
 			 * commits, and sends to them wait: keep those batches short */
 			int want = stages[k]->max_batch && stages[k]->max_batch < batch
 					   ? stages[k]->max_batch : batch;
-			n = stages[k]->claim_in_order
-				    ? queue_claim_with(w->db, SQL_DELIVER_CLAIM, kinds,
-						       (int)w->conf.worker_lease, jobs, want)
-				    : queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
+			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */

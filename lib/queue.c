@@ -44,11 +44,11 @@ bool queue_wait(struct db *db, int timeout_ms)
 
 int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max)
 {
-	return queue_claim_with(db, SQL_JOB_CLAIM, kinds, lease_s, out, max);
+	return queue_claim_with(db, SQL_JOB_CLAIM, kinds, lease_s, out, max, NULL);
 }
 
 int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int lease_s,
-		     struct job *out, int max)
+		     struct job *out, int max, const char *extra)
 {
 	char max_s[16], lease[16];
 	PGresult *res = NULL;
@@ -56,7 +56,7 @@ int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int 
 
 	snprintf(max_s, sizeof(max_s), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	const char *params[] = { kinds, max_s, lease };
+	const char *params[] = { kinds, max_s, lease, extra };	/* a statement binds what it takes */
 	if ((rc = db_exec(db, claim, params, &res)))
 		return rc;
 	n = PQntuples(res);

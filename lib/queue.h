@@ -45,9 +45,10 @@ bool queue_wait(struct db *db, int timeout_ms);
  */
 int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max);
 /* queue_claim_with - the same with another claim statement of those
- * parameters (SQL_DELIVER_CLAIM: in order per key). */
+ * parameters and, when it takes one, a fourth: @extra
+ * (SQL_DELIVER_CLAIM: in order per key, without the channels in @extra). */
 int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int lease_s,
-		     struct job *out, int max);
+		     struct job *out, int max, const char *extra);
 
 /* Inside the caller's transaction: */
 int queue_ack(struct db *db, const struct job *j);

@@ -212,13 +212,16 @@
 	 * earlier delivery of that key is still a job, leased, waiting or    \
 	 * retrying), so one recipient gets its messages one at a time and in \
 	 * order, whichever worker sends them. A retry keeps its delivery id, \
-	 * so it stays the head. */                                            \
-	X(DELIVER_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds */  \
+	 * so it stays the head. Channels in $4 (those with all their requests \
+	 * in flight, jobs/j_deliver.c) are left for later. */                 \
+	X(DELIVER_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds,   \
+			    $4 channels to leave text[] */                     \
 	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
 	  "                attempts = attempts + 1"                            \
 	  " WHERE id IN (SELECT j.id FROM jobs j WHERE j.kind = ANY($1::text[])" \
 	  "                AND j.run_at <= now()"                              \
 	  "                AND (j.lease_until IS NULL OR j.lease_until < now())" \
+	  "                AND split_part(j.key, ':', 1) <> ALL ($4::text[])" \
 	  "                AND NOT EXISTS (SELECT 1 FROM jobs o"               \
 	  "                     WHERE o.kind = 'deliver' AND o.key = j.key AND o.id <> j.id" \
 	  "                       AND (o.payload->>'delivery_id')::bigint"     \

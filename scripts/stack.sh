@@ -23,6 +23,7 @@ BIND=${BIND:-127.0.0.1}
 API_PROCS=${API_PROCS:-4}
 FILES_PROCS=${FILES_PROCS:-2}	# responders for uploads and downloads
 WORKERS=${WORKERS:-2}
+DELIVERERS=${DELIVERERS:-1}
 STREAM_PORT=${STREAM_PORT:-$((PORT + 1))}
 PGPORT=${PGPORT:-55432}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
@@ -135,17 +136,25 @@ start_stream() {
 	exit 1
 }
 
-# The job workers write their own PID files (runuser stays their parent).
+# The job workers write their own PID files (runuser stays their parent):
+# WORKERS pipeline workers (worker-N.pid) and DELIVERERS processes that
+# only send deliveries to the channels (worker-deliver-N.pid), so a slow
+# provider never holds moderation or release up.
 start_workers() {
-	for i in $(seq "$WORKERS"); do
-		pid_alive "$VAR/run/worker-$i.pid" && continue
-		rm -f "$VAR/run/worker-$i.pid"	# stale: its worker died
-		as_user setsid "$ROOT/build/chat4all-jobs" worker --pidfile "$VAR/run/worker-$i.pid" \
+	local specs=() spec cmd pidf
+	for i in $(seq "$WORKERS"); do specs+=("worker:worker-$i"); done
+	for i in $(seq "$DELIVERERS"); do specs+=("deliver:worker-deliver-$i"); done
+	for spec in "${specs[@]}"; do
+		cmd=${spec%%:*} pidf="$VAR/run/${spec#*:}.pid"
+		pid_alive "$pidf" && continue
+		rm -f "$pidf"	# stale: its process died
+		as_user setsid "$ROOT/build/chat4all-jobs" "$cmd" --pidfile "$pidf" \
 			</dev/null >>"$VAR/log/jobs.log" 2>&1 &
 	done
-	for i in $(seq "$WORKERS"); do
-		for _ in $(seq 100); do [ -s "$VAR/run/worker-$i.pid" ] && break; sleep 0.05; done
-		pid_alive "$VAR/run/worker-$i.pid" || { echo "worker $i did not start: see $VAR/log/jobs.log" >&2; exit 1; }
+	for spec in "${specs[@]}"; do
+		pidf="$VAR/run/${spec#*:}.pid"
+		for _ in $(seq 100); do [ -s "$pidf" ] && break; sleep 0.05; done
+		pid_alive "$pidf" || { echo "${spec#*:} did not start: see $VAR/log/jobs.log" >&2; exit 1; }
 	done
 }
 
@@ -219,7 +228,7 @@ stop() {
 status() {
 	local rc=0
 	for p in "lighttpd:$VAR/run/lighttpd.pid" "redis:$VAR/run/redis.pid" \
-		 "postgresql:$VAR/pg/postmaster.pid" "stream:$VAR/run/stream.pid" "cron:$VAR/run/cron.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "worker:$f"; done); do
+		 "postgresql:$VAR/pg/postmaster.pid" "stream:$VAR/run/stream.pid" "cron:$VAR/run/cron.pid" $(for f in "$VAR"/run/worker-*.pid; do echo "$(basename "$f" .pid):$f"; done); do
 		if pid_alive "${p#*:}"; then echo "${p%%:*}: running"; else echo "${p%%:*}: stopped"; rc=1; fi
 	done
 	return $rc

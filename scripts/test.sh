@@ -46,6 +46,8 @@ cleanup() {
 	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
 		echo "-- last lines of the instance's logs:"
 		tail -n 20 "$TMP"/log/*.log 2>/dev/null | cut -c1-400
+		rm -rf "$ROOT/build/test-logs" && cp -r "$TMP/log" "$ROOT/build/test-logs" &&
+			echo "-- the whole logs: build/test-logs/"
 	fi
 	rm -rf "$TMP"
 }
@@ -75,6 +77,8 @@ export CHAT4ALL_TELEGRAM_BOT_TOKEN=123456:tg-test-token CHAT4ALL_TELEGRAM_WEBHOO
 export CHAT4ALL_META_APP_SECRET=meta-test-secret CHAT4ALL_META_VERIFY_TOKEN=meta-verify-token
 export CHAT4ALL_WEBHOOK_SIGNING_SECRET=webhook-test-secret
 export CHAT4ALL_CHANNEL_OWNER=support CHAT4ALL_DELIVERY_MAX_ATTEMPTS=3
+# two requests in flight per channel: two hanging ones fill a channel's places
+export CHAT4ALL_CHANNEL_CONCURRENCY=2 CHAT4ALL_CHANNEL_TIMEOUT_MS=3000
 export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$PORT"
 "$ROOT/scripts/stack.sh" start
 export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"

@@ -357,6 +357,36 @@ await until(async () => (await fakeGet('/_sent')).some((s) => s.body.text === 'p
   for (let i = 1; i < 3; i++) assert.ok(sentPaced[i].at - sentPaced[i - 1].at >= 900, `gap ${sentPaced[i].at - sentPaced[i - 1].at} ms`);
 }
 
+// A channel that hangs holds only its own places: with both of WhatsApp's
+// requests in flight hanging (channel_concurrency is 2 here), a third
+// WhatsApp delivery waits, while Telegram and in-app delivery go on. When
+// the provider answers again, the hung ones time out and are retried.
+{
+  const phones = [1, 2, 3].map((k) => `55118${k}${String(tag).padStart(7, '0')}`);
+  for (const p of phones) assert.equal((await metaPost('whatsapp', waMessage(p, `Hang ${p}`, `wamid.H${p}`, 'hello'))).status, 200);
+  const convs = await until(async () => {
+    const list = (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items;
+    const found = phones.map((p) => list.find((c) => c.peer?.username === `whatsapp:${p}`));
+    return found.every(Boolean) && found;
+  }, 'three more WhatsApp contacts');
+  await fakeMode('whatsapp', 'hang');
+  const stuck = [];
+  for (const c of convs) stuck.push(await sendText(owner.token, c.id, 'into a hanging provider'));
+  await until(async () => (await fakeGet('/_hanging')).whatsapp === 2, 'two WhatsApp requests hanging');
+  const bobConv = (await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'private', members: [bob.id] } })).json;
+  const inApp = await sendText(owner.token, bobConv.id, 'in the app, whatever WhatsApp does');
+  const tgMsg = await sendText(owner.token, tgConv.id, 'Telegram, whatever WhatsApp does');
+  await until(async () => (await history(bob.token, bobConv.id)).some((m) => m.id === inApp.id), 'the in-app message');
+  await until(async () => (await deliveries(owner.token, tgMsg.id)).find((d) => d.status === 'sent'), 'the Telegram delivery');
+  assert.equal((await fakeGet('/_hanging')).whatsapp, 2, 'while WhatsApp still hangs');
+  assert.equal((await fakeGet('/_tried')).filter((t) => t.channel === 'whatsapp' && t.body.text?.body === 'into a hanging provider').length, 2,
+    'the third WhatsApp delivery waited for a place');
+  await fakeMode('whatsapp', 'ok');
+  for (const m of stuck) await until(async () => (await deliveries(owner.token, m.id)).find((d) => d.status === 'sent'), 'the hung deliveries, retried');
+  const hung = (await deliveries(owner.token, stuck[0].id))[0];
+  assert.ok(hung.attempts >= 1);
+}
+
 // a dead channel: the delivery fails with the provider's error after its
 // attempts, the sender hears of it, in-app members get the message anyway
 const group = (await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'group', title: `mixed ${tag}`, members: [bob.id, contactId] } })).json;

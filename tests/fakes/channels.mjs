@@ -8,6 +8,7 @@
 // It keeps what it received, and can be told how to answer next:
 //   GET  /_sent                     every message accepted: [{channel, path, auth, body}]
 //   GET  /_tried                    every request: [{channel, at (ms), answer}]
+//   GET  /_hanging                  requests held open by mode hang, now: {channel: n}
 //   POST /_mode {channel, mode, n?, retry_after?}
 //        mode: ok | jitter (ok after 0–150 ms) | 429 | 500 | hang | reject — for the next n requests
 //        of that channel (default: until told otherwise)
@@ -36,6 +37,7 @@ let modes = {};
 let counter = 0;
 let media = {};
 let fetched = [];
+let hanging = {}; // per channel: requests held open right now
 
 function channelOf(path) {
   if (path.startsWith('/bot')) return 'telegram';
@@ -56,7 +58,11 @@ function answer(channel, req, res, body) {
   const mode = m && m.n !== 0 ? m.mode : 'ok';
   if (m && m.n > 0) m.n--;
   tried.push({ channel, at: Date.now(), answer: mode, body });
-  if (mode === 'hang') return; // never answers: the caller's timeout decides
+  if (mode === 'hang') { // never answers: the caller's timeout decides
+    hanging[channel] = (hanging[channel] || 0) + 1;
+    res.on('close', () => { hanging[channel]--; });
+    return;
+  }
   if (mode === 'jitter' && !req.jittered) { // ok, but after 0–150 ms: concurrent sends finish out of order
     req.jittered = true;
     if (m.n > 0) m.n++; // this one still counts once
@@ -137,6 +143,7 @@ const server = http.createServer((req, res) => {
     if (req.url === '/_tried') return reply(res, 200, tried);
     if (req.url === '/_reset') { sent = []; tried = []; modes = {}; fetched = []; return reply(res, 200, {}); }
     if (req.url === '/_fetched') return reply(res, 200, fetched);
+    if (req.url === '/_hanging') return reply(res, 200, hanging);
     if (req.url === '/_media') {
       const data = Buffer.from(body.b64, 'base64');
       media[body.id] = { data, mime: body.mime, sha256: createHash('sha256').update(data).digest('hex') };
