@@ -1,5 +1,6 @@
 # Chat4All: one image for the API host (lighttpd + the FastCGI responders,
-# the default command), the job workers (`build/chat4all-jobs worker`) and
+# the default command), the job workers (`build/chat4all-jobs worker`), the
+# deliverer (`build/chat4all-jobs deliver`) and
 # the stream gateway (`build/chat4all-stream`),
 # built from source on Debian 12 with Debian's libraries. PostgreSQL and
 # Redis are separate services (see docker-compose.yml).

@@ -1,21 +1,26 @@
 /*
- * j_deliver.c - the deliver stage: one job per (message, external
- * address), made by the release (enqueue_deliveries in migrations/0005).
+ * j_deliver.c - the deliverer (`chat4all-jobs deliver`): one job per
+ * (message, external address), made by the release (enqueue_deliveries in
+ * migrations/0005), sent by a process of its own so that a slow provider
+ * never holds moderation or release up.
  *
- * A batch goes out at once through curl multi, at most
- * channel_concurrency requests in flight: a provider that answers in
- * 50 ms gives a worker concurrency / 50 ms deliveries a second, however
- * many workers there are. The answer decides (lib/channels.c):
+ * Requests stay in flight through curl multi, at most channel_concurrency
+ * per channel; as each answer comes its outcome is recorded (those of one
+ * loop turn in one transaction) and its place is claimed again. A provider
+ * that answers in 50 ms gives concurrency / 50 ms deliveries a second per
+ * channel, however many processes there are. The answer decides
+ * (lib/channels.c):
  *   sent    the delivery records the provider's message id;
  *   retry   429 (after its Retry-After / retry_after), 5xx, a timeout or
  *           no answer: a new job later, exponential backoff with jitter;
  *   failed  a 4xx that will never pass, or delivery_max_attempts used:
  *           the delivery is failed, the job goes to dead_jobs and the
  *           sender gets a `status` event.
- * A channel that is down only delays its own jobs: they wait with their
- * run_at, and every other job, channel or in-app delivery goes on. One
- * address gets its messages one at a time, in order (DELIVER_CLAIM): a
- * retrying delivery holds back the later ones to the same address.
+ * A channel that is down or hangs holds only its own places: its jobs wait
+ * (with their run_at, or unclaimed while its places are full), and every
+ * other channel goes on. One address gets its messages one at a time, in
+ * order (DELIVER_CLAIM): a retrying delivery holds back the later ones to
+ * the same address.
  */
 #include "stage.h"
 
@@ -320,15 +325,23 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
+/*
+ * Each channel holds up to 2 * limit claimed jobs: `limit` requests in
+ * flight and as many ready to start the moment a place frees, so a new
+ * request never waits for a database round trip (the claim, the load and
+ * the recording of the last answer happen while others are in flight).
+ */
 struct deliverer {
 	struct worker *w;
 	CURLM *multi;			/* kept: its connections are reused */
 	int limit;			/* requests in flight per channel */
 	int in_flight[NCHANNELS];
+	int held[NCHANNELS];		/* claimed and not yet recorded */
 	int running;			/* requests in flight in all */
-	struct job *pool;		/* claimed jobs, NCHANNELS * limit places */
+	struct job *pool;		/* claimed jobs, NCHANNELS * 2 * limit places */
 	bool *used;
 	int cap, used_n;
+	int *ready, nready;		/* places to start, oldest first */
 	int *done, ndone;		/* places whose outcome waits to be recorded */
 	int freed;			/* places freed since the last claim */
 };
@@ -369,25 +382,26 @@ static int claim(struct deliverer *d)
 {
 	struct job jobs[CLAIM_MAX];
 	char full[128] = "{";
-	int busiest = 0;
+	int busiest = 0, most = 2 * d->limit;
 
 	for (int c = 0; c < NCHANNELS; c++) {
-		if (d->in_flight[c] >= d->limit)
+		if (d->held[c] >= most)
 			snprintf(full + strlen(full), sizeof(full) - strlen(full), "%s%s",
 				 full[1] ? "," : "", CHANNEL_NAMES[c]);
-		else if (d->in_flight[c] > busiest)
-			busiest = d->in_flight[c];
+		else if (d->held[c] > busiest)
+			busiest = d->held[c];
 	}
 	strcat(full, "}");
-	int want = d->limit - busiest;
+	int want = most - busiest;
 	if (want > CLAIM_MAX)
 		want = CLAIM_MAX;
 	if (want > d->cap - d->used_n)
 		want = d->cap - d->used_n;
 	if (want <= 0)
 		return 0;
-	/* the lease outlasts the slowest answer: no one claims a job in flight */
-	int lease = (int)(d->w->conf.worker_lease + d->w->conf.channel_timeout_ms / 1000 + 1);
+	/* the lease outlasts a wait behind a hanging request and its own
+	 * slowest answer: no one else claims a job held here */
+	int lease = (int)(d->w->conf.worker_lease + 2 * d->w->conf.channel_timeout_ms / 1000 + 1);
 	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, "{deliver}", lease, jobs, want, full);
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
@@ -403,15 +417,35 @@ static int claim(struct deliverer *d)
 		int slot = place(d, &jobs[i]);
 		struct delivery_try *a = d->pool[slot].state;
 		int c = channel_index(a->channel);
-		if (a->pending && a->req.body && c >= 0 && !paced(d->w, a)) {
+		if (c >= 0)
+			d->held[c]++;
+		if (a->pending && a->req.body && c >= 0)
+			d->ready[d->nready++] = slot;
+		else
+			finished(d, a);	/* nothing to send: done already, or unbuildable */
+	}
+	return n;
+}
+
+/* Starts what is ready, oldest first, where its channel has a place. */
+static void start_ready(struct deliverer *d)
+{
+	int kept = 0;
+
+	for (int i = 0; i < d->nready; i++) {
+		struct delivery_try *a = d->pool[d->ready[i]].state;
+		int c = channel_index(a->channel);
+		if (d->in_flight[c] >= d->limit) {
+			d->ready[kept++] = d->ready[i];
+		} else if (paced(d->w, a)) {
+			finished(d, a);	/* waits its turn as a new job */
+		} else {
 			start(d->w, d->multi, a);
 			d->in_flight[c]++;
 			d->running++;
-		} else {
-			finished(d, a);	/* nothing to send: done already, unbuildable, or paced */
 		}
 	}
-	return n;
+	d->nready = kept;
 }
 
 /* The requests that came back: their outcome, their places. */
@@ -453,6 +487,10 @@ static void collect(struct deliverer *d)
 
 static void forget(struct deliverer *d, int slot)
 {
+	int c = channel_index(((struct delivery_try *)d->pool[slot].state)->channel);
+
+	if (c >= 0)
+		d->held[c]--;
 	cleanup(&d->pool[slot]);
 	job_release(&d->pool[slot]);
 	d->used[slot] = false;
@@ -553,11 +591,12 @@ int deliver_run(struct worker *w)
 	sigaction(SIGINT, &sa, NULL);
 	if (d.limit < 1)
 		d.limit = 1;
-	d.cap = NCHANNELS * d.limit;
+	d.cap = NCHANNELS * 2 * d.limit;
 	d.pool = calloc((size_t)d.cap, sizeof(*d.pool));
 	d.used = calloc((size_t)d.cap, sizeof(*d.used));
+	d.ready = calloc((size_t)d.cap, sizeof(*d.ready));
 	d.done = calloc((size_t)d.cap, sizeof(*d.done));
-	if (!d.pool || !d.used || !d.done || !(d.multi = curl_multi_init())) {
+	if (!d.pool || !d.used || !d.ready || !d.done || !(d.multi = curl_multi_init())) {
 		rc = 1;
 		goto out;
 	}
@@ -573,7 +612,7 @@ int deliver_run(struct worker *w)
 	 * before it is recorded, and should not wait for the second. */
 	int claim_min = d.limit / 4 > 1 ? d.limit / 4 : 1;
 	long long last_claim = 0;
-	while (!stopping || d.running) {
+	while (!stopping || d.running || d.nready) {	/* what was claimed is finished */
 		long long now = now_ms();
 		if (!stopping && (woken || d.freed >= claim_min || now >= next_claim ||
 				  (d.freed > 0 && now - last_claim >= CLAIM_GAP_MS))) {
@@ -585,11 +624,15 @@ int deliver_run(struct worker *w)
 			}
 			last_claim = now_ms();
 			next_claim = last_claim + IDLE_CLAIM_MS;
-			record(&d);	/* what needed no request (paced, done already) */
 		}
 		int still;
+		start_ready(&d);
 		curl_multi_perform(d.multi, &still);
 		collect(&d);
+		/* the freed places start their next request before the database
+		 * hears of the answers */
+		start_ready(&d);
+		curl_multi_perform(d.multi, &still);
 		record(&d);
 		if (d.freed < claim_min || stopping) {
 			long long ms = (d.freed ? last_claim + CLAIM_GAP_MS : next_claim) - now_ms();
@@ -603,6 +646,7 @@ out:
 		curl_multi_cleanup(d.multi);
 	free(d.pool);
 	free(d.used);
+	free(d.ready);
 	free(d.done);
 	return rc;
 }

@@ -168,10 +168,17 @@ static void location_text(struct inbound_msg *m, struct json_object *loc, const 
 		 lat, lon, lat, lon);
 }
 
+/* "a" or "an", for the notes below. */
+static const char *article(const char *word)
+{
+	return word && strchr("aeiou", word[0]) ? "an" : "a";
+}
+
 /* A message type we do not carry: said, not dropped. */
 static void unsupported(struct inbound_msg *m, const char *type)
 {
-	set_text(m, "[a %.32s message, which Chat4All cannot show]", type ? type : "new kind of");
+	set_text(m, "[%s %.32s message, which Chat4All cannot show]", article(type),
+		 type ? type : "new kind of");
 }
 
 /* WhatsApp Cloud API: entry[].changes[].value.{messages,contacts}; each
@@ -359,7 +366,8 @@ static int fetch(struct worker *w, struct job *j, struct inbound_msg *m)
 	int limit = self->max_attempts ? self->max_attempts : (int)w->conf.job_max_attempts;
 
 	if (!m->media_ref) {
-		set_text(m, "[a %s that came without a reference]", m->media_kind);
+		set_text(m, "[%s %s that came without a reference]", article(m->media_kind),
+			 m->media_kind);
 		return 0;
 	}
 	if (known(w, m))
@@ -377,7 +385,8 @@ static int fetch(struct worker *w, struct job *j, struct inbound_msg *m)
 	/* never, or no tries left: the message still arrives, saying so */
 	log_warn(j->req_id[0] ? j->req_id : NULL, "%s %s not fetched: %s", m->channel,
 		 m->media_kind, why);
-	set_text(m, "[a %s that could not be received: %s]", m->media_kind, why);
+	set_text(m, "[%s %s that could not be received: %s]", article(m->media_kind), m->media_kind,
+		 why);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 # Sourced by tests/bench/run.sh (needs $VAR, $ROOT, psql_, workers): outbound
 # deliveries a second against the local fake provider answering every
-# request in FAKE_DELAY_MS (50), for a few (workers × channel_concurrency)
-# settings: throughput follows the requests in flight, not the workers.
+# request in FAKE_DELAY_MS (50), for a few (deliverers ×
+# channel_concurrency) settings: throughput follows the requests in flight,
+# not the processes. Then in-app delivery while that provider hangs.
 # The fake was started before the stack (CHANNELS_FAKE_PORT); sets
 # CHANNELS_REPORT.
 
@@ -66,7 +67,7 @@ bench_channels() {
 		n=$((n + 1))
 		workers stop
 		channels_load "$n"
-		WORKERS=$w CHAT4ALL_CHANNEL_CONCURRENCY=$c workers start
+		DELIVERERS=$w CHAT4ALL_CHANNEL_CONCURRENCY=$c workers start
 		local s
 		s=$(deliver_drain)
 		local sent
@@ -74,7 +75,7 @@ bench_channels() {
 		                 WHERE u.username LIKE 'bench_wa_${n}_%' AND d.status = 'sent'")
 		local line
 		line=$(awk -v w="$w" -v c="$c" -v n="$sent" -v s="$s" -v d="${FAKE_DELAY_MS:-50}" \
-			'BEGIN { printf "%d worker(s) × %d in flight: %d sent in %.2f s = %.0f/s (ceiling %d × %d / %d ms = %.0f/s)", w, c, n, s, (s > 0 ? n / s : 0), w, c, d, w * c * 1000 / d }')
+			'BEGIN { printf "%d deliverer(s) × %d in flight: %d sent in %.2f s = %.0f/s (ceiling %d × %d / %d ms = %.0f/s)", w, c, n, s, (s > 0 ? n / s : 0), w, c, d, w * c * 1000 / d }')
 		echo "  $line" >&2
 		runs="$runs
   $line"
@@ -83,4 +84,49 @@ bench_channels() {
 	channels_unload
 	WORKERS=${WORKERS:-2} workers start
 	CHANNELS_REPORT="outbound deliveries (WhatsApp connector → local fake answering in ${FAKE_DELAY_MS:-50} ms):$runs"
+	bench_channel_outage
+}
+
+# In-app messages, accept → release, $1: a tag for their client ids. 100
+# sends at 20/s from the first bench pair; prints "p50 p99" in ms.
+inapp_latency() {
+	local tok conv
+	tok=$(sed -n 2p "$DATA" | sed 's/.*token="\([^"]*\)".*/\1/')
+	conv=$(sed -n 2p "$DATA" | sed 's/.*conv="\([^"]*\)".*/\1/')
+	for i in $(seq 100); do
+		curl -fsS -o /dev/null "$B/v1/conversations/$conv/messages" -H "Authorization: Bearer $tok" \
+			-H 'Content-Type: application/json' -d "{\"client_id\":\"$1-$i\",\"text\":\"while $1 $i\"}"
+		sleep 0.05
+	done
+	for _ in $(seq 300); do
+		[ "$(psql_ -c "SELECT count(*) FROM messages WHERE client_id LIKE '$1-%' AND sent_at IS NULL")" = 0 ] && break
+		sleep 0.1
+	done
+	psql_ -F' ' -c "SELECT
+		round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000)::numeric, 1),
+		round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000)::numeric, 1)
+		FROM messages WHERE client_id LIKE '$1-%'"
+}
+
+# A provider that hangs (every WhatsApp request unanswered until the
+# 10 s timeout) with 2000 deliveries queued for it: in-app messages are
+# released as fast as with the provider healthy.
+bench_channel_outage() {
+	local fake="http://127.0.0.1:$CHANNELS_FAKE_PORT" quiet hung
+	echo "== channels: in-app delivery while WhatsApp hangs" >&2
+	quiet=$(inapp_latency quiet)
+	curl -fsS -o /dev/null "$fake/_mode" -d '{"channel":"whatsapp","mode":"hang"}'
+	channels_load 9
+	sleep 2	# the deliverer has taken its places
+	hung=$(inapp_latency hung)
+	local inflight
+	inflight=$(curl -fsS "$fake/_hanging")
+	curl -fsS -o /dev/null "$fake/_mode" -d '{"channel":"whatsapp","mode":"ok"}'
+	workers stop
+	psql_ -c "DELETE FROM jobs WHERE kind = 'deliver'" >/dev/null
+	channels_unload
+	WORKERS=${WORKERS:-2} workers start
+	echo "  accept → release p50/p99 ms: provider healthy $quiet; hanging $hung (held open: $inflight)" >&2
+	CHANNELS_REPORT="$CHANNELS_REPORT
+in-app messages (100 at 20/s), accept → release p50 / p99 ms: WhatsApp healthy ${quiet/ / \/ }; WhatsApp hanging with 2000 deliveries queued ${hung/ / \/ } (requests held open: $inflight)"
 }

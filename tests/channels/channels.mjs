@@ -223,7 +223,12 @@ await fetch(fake + '/_reset', { method: 'POST' });
   // media the provider no longer has: the message still arrives, saying so
   assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}gone`, 'image', { id: `${tag}999`, mime_type: 'image/jpeg', caption: 'gone photo' }))).status, 200);
   const gone = await inHistory(owner.token, conv.id, (x) => x.text?.startsWith('gone photo'), 'the message of a missing photo');
-  assert.match(gone.text, /could not be received: looking the media up: HTTP 404/);
+  assert.equal(gone.text, 'gone photo\n[an image that could not be received: looking the media up: HTTP 404]');
+  // a button's reply is its title; a kind of message we cannot show says so
+  assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}btn`, 'interactive', { type: 'button_reply', button_reply: { id: 'yes', title: 'Yes, tomorrow' } }))).status, 200);
+  assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}poll`, 'order', { catalog_id: '1' }))).status, 200);
+  await inHistory(owner.token, conv.id, (x) => x.text === 'Yes, tomorrow', 'the button reply');
+  await inHistory(owner.token, conv.id, (x) => x.text === '[an order message, which Chat4All cannot show]', 'the unsupported kind');
   assert.equal(gone.file, null);
   // a location is text with a map link
   assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}loc`, 'location', { latitude: -23.5505, longitude: -46.6333, name: 'Loja Centro' }))).status, 200);
