@@ -605,17 +605,18 @@ int deliver_run(struct worker *w)
 		sleep(1);
 	}
 	log_info(NULL, "deliverer ready (%d requests in flight per channel)", d.limit);
-	/* A claim costs a query: make one when told of new jobs, when a
-	 * quarter of a channel's places are free again, once a second (retries
-	 * coming due), and else at most every CLAIM_GAP_MS while any place was
-	 * freed: an address's next message becomes claimable only when the one
-	 * before it is recorded, and should not wait for the second. */
-	int claim_min = d.limit / 4 > 1 ? d.limit / 4 : 1;
+	/* A claim costs a query (and the loop waits for it): make one when
+	 * told of new jobs, when half a channel's places were freed, once a
+	 * second (retries coming due), and else at most every CLAIM_GAP_MS
+	 * when places were freed and nothing is ready to start: an address's
+	 * next message becomes claimable only once the one before it is
+	 * recorded, and should not wait for the second. */
+	int claim_min = d.limit / 2 > 1 ? d.limit / 2 : 1;
 	long long last_claim = 0;
 	while (!stopping || d.running || d.nready) {	/* what was claimed is finished */
 		long long now = now_ms();
 		if (!stopping && (woken || d.freed >= claim_min || now >= next_claim ||
-				  (d.freed > 0 && now - last_claim >= CLAIM_GAP_MS))) {
+				  (d.freed > 0 && !d.nready && now - last_claim >= CLAIM_GAP_MS))) {
 			woken = false;
 			d.freed = 0;
 			if (claim(&d) < 0) {
@@ -635,7 +636,7 @@ int deliver_run(struct worker *w)
 		curl_multi_perform(d.multi, &still);
 		record(&d);
 		if (d.freed < claim_min || stopping) {
-			long long ms = (d.freed ? last_claim + CLAIM_GAP_MS : next_claim) - now_ms();
+			long long ms = (d.freed && !d.nready ? last_claim + CLAIM_GAP_MS : next_claim) - now_ms();
 			int cap = d.running ? 100 : IDLE_CLAIM_MS;
 			woken = wait_for_work(&d, ms < 0 ? 0 : ms > cap ? cap : (int)ms) || woken;
 		}

@@ -62,6 +62,7 @@ deliver_drain() {	# seconds until no deliver job is left (at most 300)
 bench_channels() {
 	local runs="" n=0
 	echo "== channels: $DELIVERIES deliveries, the fake provider answering in ${FAKE_DELAY_MS:-50} ms" >&2
+	wait_drained >/dev/null	# the phases before leave moderation work queued
 	for setting in "1 4" "1 16" "1 64" "2 16"; do
 		local w=${setting% *} c=${setting#* }
 		n=$((n + 1))
