@@ -21,11 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOOKUP_MAX (64 * 1024)
 #define STALL_BYTES 1024	/* a download slower than this a second ... */
-#define STALL_SECONDS 30	/* ... for this long is given up (and retried later) */
+#define STALL_SECONDS 10	/* ... for this long is given up (and retried later) */
 
 struct lookup_answer {
 	char body[LOOKUP_MAX];
@@ -105,7 +106,7 @@ static int judge(CURLcode cc, long status, const char *what, char why[256])
 
 /* The bytes' URL: @url itself, or what the provider's lookup answers. */
 static int locate(const struct conf *c, const char *channel, const char *ref, char url[1024],
-		  struct curl_slist *headers, long long *size, char why[256])
+		  struct curl_slist *headers, long timeout_ms, long long *size, char why[256])
 {
 	struct lookup_answer *a = calloc(1, sizeof(*a));
 	char located[1024];
@@ -119,7 +120,8 @@ static int locate(const struct conf *c, const char *channel, const char *ref, ch
 		free(a);
 		return ERR_INTERNAL;
 	}
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->channel_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+			 timeout_ms < c->channel_timeout_ms ? timeout_ms : c->channel_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_answer);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
 	CURLcode cc = curl_easy_perform(h);
@@ -171,8 +173,8 @@ static void default_name(const char *mime, char *out, size_t len)
 }
 
 int inbound_media_fetch(const struct conf *c, const char *channel, const char *ref,
-			const char *mime, const char *filename, struct inbound_file *f,
-			char why[256])
+			const char *mime, const char *filename, long timeout_ms,
+			struct inbound_file *f, char why[256])
 {
 	char url[1024], auth[600];
 	struct curl_slist *headers = NULL;
@@ -190,8 +192,17 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 	}
 	if (auth[0])
 		headers = curl_slist_append(NULL, auth);
-	if (!direct && (rc = locate(c, channel, ref, url, headers, &told, why)))
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!direct && (rc = locate(c, channel, ref, url, headers, timeout_ms, &told, why)))
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	timeout_ms -= (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (timeout_ms < 1) {
+		snprintf(why, 256, "the lookup took all the time there was");
+		rc = ERR_UNAVAILABLE;
+		goto out;
+	}
 	if (told > c->file_max_size) {
 		snprintf(why, 256, "%lld bytes, more than file_max_size", told);
 		rc = ERR_TOOLARGE;
@@ -221,6 +232,7 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->file_max_size);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)STALL_BYTES);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_bytes);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
 	CURLcode cc = curl_easy_perform(h);

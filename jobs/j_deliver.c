@@ -312,6 +312,7 @@ static void announce(struct worker *w, struct job *jobs, int n)
 #define CLAIM_MAX 64
 #define IDLE_CLAIM_MS 1000	/* retries and expired leases come due without a notify */
 #define CLAIM_GAP_MS 10
+#define STATS_MS 10000
 
 static const char *const CHANNEL_NAMES[] = { "whatsapp", "telegram", "messenger", "instagram",
 					     "webhook" };
@@ -344,6 +345,8 @@ struct deliverer {
 	int *ready, nready;		/* places to start, oldest first */
 	int *done, ndone;		/* places whose outcome waits to be recorded */
 	int freed;			/* places freed since the last claim */
+	/* where the loop's time goes, logged every STATS_MS when busy */
+	struct { long claims, claimed, records, recorded; long long claim_ms, record_ms, since; } stats;
 };
 
 static int channel_index(const char *channel)
@@ -402,10 +405,14 @@ static int claim(struct deliverer *d)
 	/* the lease outlasts a wait behind a hanging request and its own
 	 * slowest answer: no one else claims a job held here */
 	int lease = (int)(d->w->conf.worker_lease + 2 * d->w->conf.channel_timeout_ms / 1000 + 1);
+	long long t0 = worker_now_ms();
 	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, "{deliver}", lease, jobs, want, full);
+	int loaded = n > 0 ? load(d->w, jobs, n) : 0;
+	d->stats.claims++;
+	d->stats.claim_ms += worker_now_ms() - t0;
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
-	if (load(d->w, jobs, n)) {
+	if (loaded) {
 		/* the leases lapse and the jobs come back: nothing was sent */
 		for (int i = 0; i < n; i++) {
 			cleanup(&jobs[i]);
@@ -413,6 +420,7 @@ static int claim(struct deliverer *d)
 		}
 		return -1;
 	}
+	d->stats.claimed += n;
 	for (int i = 0; i < n; i++) {
 		int slot = place(d, &jobs[i]);
 		struct delivery_try *a = d->pool[slot].state;
@@ -526,6 +534,7 @@ static void record(struct deliverer *d)
 
 	if (!n || !(jobs = malloc((size_t)n * sizeof(*jobs))))
 		return;
+	long long t0 = worker_now_ms();
 	for (int i = 0; i < n; i++)
 		jobs[i] = d->pool[d->done[i]];
 	if (!(rc = db_run(w->db, "BEGIN"))) {
@@ -550,6 +559,26 @@ static void record(struct deliverer *d)
 		forget(d, d->done[i]);
 	d->ndone = 0;
 	free(jobs);
+	d->stats.records++;
+	d->stats.recorded += n;
+	d->stats.record_ms += worker_now_ms() - t0;
+}
+
+/* Where the time went, for whoever tunes channel_concurrency. */
+static void log_stats(struct deliverer *d)
+{
+	long long now = worker_now_ms(), span = now - d->stats.since;
+
+	if (span < STATS_MS)
+		return;
+	if (d->stats.recorded)
+		log_info(NULL, "deliverer: %ld recorded in %.1f s (%.0f/s); %ld claims took %lld ms (%ld jobs), "
+			 "%ld recordings %lld ms; %d in flight",
+			 d->stats.recorded, span / 1000.0, d->stats.recorded * 1000.0 / span,
+			 d->stats.claims, d->stats.claim_ms, d->stats.claimed, d->stats.records,
+			 d->stats.record_ms, d->running);
+	memset(&d->stats, 0, sizeof(d->stats));
+	d->stats.since = now;
 }
 
 /* Waits for an answer, a notify naming `deliver`, or @ms. */
@@ -571,13 +600,6 @@ static bool wait_for_work(struct deliverer *d, int ms)
 	return woken;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int deliver_run(struct worker *w)
 {
@@ -614,7 +636,7 @@ int deliver_run(struct worker *w)
 	int claim_min = d.limit / 2 > 1 ? d.limit / 2 : 1;
 	long long last_claim = 0;
 	while (!stopping || d.running || d.nready) {	/* what was claimed is finished */
-		long long now = now_ms();
+		long long now = worker_now_ms();
 		if (!stopping && (woken || d.freed >= claim_min || now >= next_claim ||
 				  (d.freed > 0 && !d.nready && now - last_claim >= CLAIM_GAP_MS))) {
 			woken = false;
@@ -623,7 +645,7 @@ int deliver_run(struct worker *w)
 				sleep(1);	/* the database went away: db_exec reconnects */
 				queue_listen(w->db);
 			}
-			last_claim = now_ms();
+			last_claim = worker_now_ms();
 			next_claim = last_claim + IDLE_CLAIM_MS;
 		}
 		int still;
@@ -635,8 +657,9 @@ int deliver_run(struct worker *w)
 		start_ready(&d);
 		curl_multi_perform(d.multi, &still);
 		record(&d);
+		log_stats(&d);
 		if (d.freed < claim_min || stopping) {
-			long long ms = (d.freed && !d.nready ? last_claim + CLAIM_GAP_MS : next_claim) - now_ms();
+			long long ms = (d.freed && !d.nready ? last_claim + CLAIM_GAP_MS : next_claim) - worker_now_ms();
 			int cap = d.running ? 100 : IDLE_CLAIM_MS;
 			woken = wait_for_work(&d, ms < 0 ? 0 : ms > cap ? cap : (int)ms) || woken;
 		}

@@ -372,8 +372,18 @@ static int fetch(struct worker *w, struct job *j, struct inbound_msg *m)
 	}
 	if (known(w, m))
 		return 0;
+	/* the fetch must end within the batch's lease (less a quarter, for
+	 * the transaction after it), or another worker would take the job
+	 * meanwhile: what does not fit is tried again in a later run */
+	long lease_ms = w->conf.worker_lease * 1000;
+	long left = (long)(w->lease_ends_ms - worker_now_ms()) - lease_ms / 4;
+	if (left < lease_ms / 8) {
+		snprintf(w->error, sizeof(w->error), "%s %.16s: no time left in this lease",
+			 m->channel, m->media_kind);
+		return ERR_UNAVAILABLE;
+	}
 	int rc = inbound_media_fetch(&w->conf, m->channel, m->media_ref, m->media_mime,
-				     m->media_name, &m->file, why);
+				     m->media_name, left, &m->file, why);
 	if (!rc) {
 		m->has_file = true;
 		return 0;

@@ -32,6 +32,7 @@ struct worker {
 	struct metrics *channel_metrics;	/* deliveries by channel and outcome, latency */
 	struct kv *kv;				/* the live path: events after commit */
 	char error[256];	/* why the last prepare/apply failed */
+	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */
 };
 
 struct stage {
@@ -60,6 +61,9 @@ void release_announce(struct worker *w, const char *conv, long long from, long l
 /* deliver_run - the deliverer (j_deliver.c): `deliver` jobs only, kept
  * flowing through curl multi, until SIGTERM/SIGINT; 0 on a clean stop. */
 int deliver_run(struct worker *w);
+
+/* worker_now_ms - a monotonic clock in milliseconds. */
+long long worker_now_ms(void);
 
 /* worker_run - claim and run jobs until SIGTERM/SIGINT; 0 on a clean stop. */
 int worker_run(struct worker *w);

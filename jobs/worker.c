@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_BATCH 256
@@ -197,6 +198,14 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 		job_release(&jobs[i]);
 }
 
+long long worker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int worker_run(struct worker *w)
 {
 	struct sigaction sa = { .sa_handler = on_term };	/* no SA_RESTART: wake poll() */
@@ -225,6 +234,7 @@ int worker_run(struct worker *w)
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */
+			w->lease_ends_ms = worker_now_ms() + w->conf.worker_lease * 1000;
 			if (n > 0)
 				run_batch(w, jobs, n);
 			total += n;

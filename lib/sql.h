@@ -211,9 +211,13 @@
 	/* The same for deliveries: only the head of each address's queue (no  \
 	 * earlier delivery of that key is still a job, leased, waiting or    \
 	 * retrying), so one recipient gets its messages one at a time and in \
-	 * order, whichever worker sends them. A retry keeps its delivery id, \
+	 * order, whichever deliverer sends them. A retry keeps its delivery id, \
 	 * so it stays the head. Channels in $4 (those with all their requests \
-	 * in flight, jobs/j_deliver.c) are left for later. */                 \
+	 * in flight, jobs/j_deliver.c) are left for later. The head test is a \
+	 * scalar subquery on purpose: always an index lookup of its key. As  \
+	 * NOT EXISTS, stale statistics (a burst of jobs into a table analyzed \
+	 * empty) made it a nested-loop anti-join scanning every deliver job  \
+	 * per candidate: 657 ms a claim at 2000 queued, against 23 ms. */    \
 	X(DELIVER_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds,   \
 			    $4 channels to leave text[] */                     \
 	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
@@ -222,10 +226,9 @@
 	  "                AND j.run_at <= now()"                              \
 	  "                AND (j.lease_until IS NULL OR j.lease_until < now())" \
 	  "                AND split_part(j.key, ':', 1) <> ALL ($4::text[])" \
-	  "                AND NOT EXISTS (SELECT 1 FROM jobs o"               \
-	  "                     WHERE o.kind = 'deliver' AND o.key = j.key AND o.id <> j.id" \
-	  "                       AND (o.payload->>'delivery_id')::bigint"     \
-	  "                           < (j.payload->>'delivery_id')::bigint)"  \
+	  "                AND (j.payload->>'delivery_id')::bigint = (SELECT"  \
+	  "                     min((o.payload->>'delivery_id')::bigint) FROM jobs o" \
+	  "                     WHERE o.kind = 'deliver' AND o.key = j.key)"    \
 	  "              ORDER BY j.id LIMIT $2::int FOR UPDATE SKIP LOCKED)"  \
 	  " RETURNING id, kind, key, payload::text, attempts")                 \
 	X(JOB_ACK, "DELETE FROM jobs WHERE id = $1::bigint")                   \

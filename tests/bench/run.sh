@@ -27,6 +27,7 @@ cleanup() {
 	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null
 	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	rm -rf "$ROOT/build/bench-logs" && cp -r "$VAR/log" "$ROOT/build/bench-logs" 2>/dev/null	# to read after
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
