@@ -230,6 +230,18 @@ await fetch(fake + '/_reset', { method: 'POST' });
   await inHistory(owner.token, conv.id, (x) => x.text === 'Yes, tomorrow', 'the button reply');
   await inHistory(owner.token, conv.id, (x) => x.text === '[an order message, which Chat4All cannot show]', 'the unsupported kind');
   assert.equal(gone.file, null);
+  // a store slower than the job's lease allows (2 s here): each try ends
+  // in time, none overlaps another, and after the last the message arrives
+  // with a note rather than not at all
+  await registerMedia(`${tag}003`, 'image/jpeg', 1000);
+  await fakeMode('media', 'slow', { retry_after: 3 });
+  assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}slow`, 'image', { id: `${tag}003`, mime_type: 'image/jpeg', caption: 'slow photo' }))).status, 200);
+  const slow = await inHistory(owner.token, conv.id, (x) => x.text?.startsWith('slow photo'), 'the message of a photo too slow to fetch');
+  await fakeMode('media', 'ok');
+  assert.match(slow.text, /^slow photo\n\[an image that could not be received: looking the media up: Timeout was reached\]$/);
+  const tries = (await fakeGet('/_fetched')).filter((f) => f.path.endsWith(`/${tag}003`));
+  assert.equal(tries.length, Number(process.env.CHAT4ALL_JOB_MAX_ATTEMPTS), 'one fetch per attempt');
+  for (let i = 1; i < tries.length; i++) assert.ok(tries[i].at - tries[i - 1].at >= 1000, 'one after the other');
   // a location is text with a map link
   assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}loc`, 'location', { latitude: -23.5505, longitude: -46.6333, name: 'Loja Centro' }))).status, 200);
   await inHistory(owner.token, conv.id, (x) => x.text?.includes('Loja Centro') && x.text.includes('openstreetmap.org/?mlat=-23.550500&mlon=-46.633300'), 'the location');

@@ -24,7 +24,8 @@
 //   GET  /file/bot<token>/{path}    the bytes of a Telegram file
 //   GET  /cdn/{id}                  a Messenger/Instagram attachment URL (no auth)
 //   GET  /_fetched                  every media GET: [{path, auth}]
-// POST /_mode {channel: "media", …} tells the media GETs how to answer too.
+// POST /_mode {channel: "media", …} tells the media GETs how to answer too
+// (and mode "slow" answers them after retry_after seconds).
 // Every answer waits DELAY_MS (default 0) first, like a provider far away.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -101,11 +102,15 @@ function answer(channel, req, res, body) {
 function mediaGet(req, res) {
   const url = new URL(req.url, `http://${req.headers.host}`);
   const auth = req.headers.authorization || '';
-  fetched.push({ path: url.pathname + url.search, auth });
+  if (!req.slowed) fetched.push({ path: url.pathname + url.search, auth, at: Date.now() });
   const m = modes.media;
-  if (m && m.n !== 0) {
+  if (m && m.n !== 0 && !req.slowed) {
     if (m.n > 0) m.n--;
     if (m.mode === '500') return reply(res, 500, { error: { message: 'media store down' } });
+    if (m.mode === 'slow') { // a far, slow store: answers after retry_after seconds
+      req.slowed = true;
+      return setTimeout(() => mediaGet(req, res), (m.retry_after ?? 1) * 1000);
+    }
   }
   const bytes = (id) => {
     const it = media[id];
