@@ -178,11 +178,18 @@ static int load(struct worker *w, struct job *jobs, int n)
 				.file_url = link[0] ? link : NULL,
 				.file_name = PQgetvalue(res, r, 7), .file_mime = PQgetvalue(res, r, 8),
 				.file_size = atoll(PQgetvalue(res, r, 9)),
+				.window_closed = strcmp(PQgetvalue(res, r, 14), "t") != 0,
+				.sender_name = PQgetvalue(res, r, 15),
 			};
 			int b = a->pending ? channel_request_build(&w->conf, &m, &a->req) : 0;
 			if (b == ERR_UNAVAILABLE) {
 				a->outcome = CHANNEL_RETRY;	/* configured later, perhaps */
 				snprintf(a->why, sizeof(a->why), "%s is not configured here", a->channel);
+			} else if (b == ERR_FORBIDDEN) {
+				a->outcome = CHANNEL_FAILED;	/* the provider would refuse it */
+				snprintf(a->why, sizeof(a->why),
+					 "outside WhatsApp's 24-hour window (no message from this "
+					 "number in the last 24 h) and no whatsapp_template configured");
 			} else if (b) {
 				a->outcome = CHANNEL_FAILED;
 				snprintf(a->why, sizeof(a->why), "nothing %s can carry", a->channel);

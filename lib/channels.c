@@ -66,6 +66,53 @@ static struct json_object *str(const char *s)
 	return json_object_new_string(s);
 }
 
+/* A template parameter holds at most this many characters. */
+#define TEMPLATE_PARAM_MAX 1024
+
+/* A text parameter, cut to what a template takes (UTF-8 safe). */
+static struct json_object *template_text(const char *s)
+{
+	size_t n = 0, chars = 0;
+
+	while (s[n] && chars < TEMPLATE_PARAM_MAX) {
+		n++;
+		while ((s[n] & 0xC0) == 0x80)
+			n++;	/* the rest of a UTF-8 sequence */
+		chars++;
+	}
+	/* WhatsApp refuses new lines and tabs in parameters */
+	char *flat = strndup(s, n);
+	for (char *p = flat; p && *p; p++)
+		if (*p == '\n' || *p == '\t' || *p == '\r')
+			*p = ' ';
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string("text"));
+	json_object_object_add(o, "text", json_object_new_string(flat && *flat ? flat : "-"));
+	free(flat);
+	return o;
+}
+
+/* {"name", "language": {"code"}, "components": [{"type": "body",
+ * "parameters": [{{1}} the sender, {{2}} the text]}]} */
+static struct json_object *whatsapp_template(const struct conf *c, const char *sender,
+					     const char *text)
+{
+	struct json_object *t = json_object_new_object(), *lang = json_object_new_object();
+	struct json_object *body = json_object_new_object(), *params = json_object_new_array();
+	struct json_object *components = json_object_new_array();
+
+	json_object_object_add(t, "name", json_object_new_string(c->whatsapp_template));
+	json_object_object_add(lang, "code", json_object_new_string(c->whatsapp_template_language));
+	json_object_object_add(t, "language", lang);
+	json_object_array_add(params, template_text(sender && *sender ? sender : "Chat4All"));
+	json_object_array_add(params, template_text(text));
+	json_object_object_add(body, "type", json_object_new_string("body"));
+	json_object_object_add(body, "parameters", params);
+	json_object_array_add(components, body);
+	json_object_object_add(t, "components", components);
+	return t;
+}
+
 /* WhatsApp Cloud API: POST /{ver}/{phone_number_id}/messages */
 static int whatsapp(const struct conf *c, const struct channel_msg *m, struct channel_request *r)
 {
@@ -86,7 +133,21 @@ static int whatsapp(const struct conf *c, const struct channel_msg *m, struct ch
 	json_object_object_add(o, "messaging_product", str("whatsapp"));
 	json_object_object_add(o, "recipient_type", str("individual"));
 	json_object_object_add(o, "to", str(m->address));
-	if (media) {
+	if (m->window_closed) {
+		/* outside the customer service window only an approved template
+		 * goes: ours takes the sender's name and the text (files as their
+		 * link), so the person can answer and reopen the window */
+		free(text);
+		text = text_with_link(m, true);
+		if (!set(c->whatsapp_template)) {
+			free(text);
+			json_object_put(o);
+			return ERR_FORBIDDEN;
+		}
+		json_object_object_add(o, "type", str("template"));
+		json_object_object_add(o, "template",
+				       whatsapp_template(c, m->sender_name, text ? text : ""));
+	} else if (media) {
 		struct json_object *doc = json_object_new_object();
 		json_object_object_add(doc, "link", str(m->file_url));
 		if (!image && m->file_name)

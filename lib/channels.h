@@ -25,6 +25,8 @@ struct channel_msg {
 	const char *file_url;		/* absolute signed link, or NULL */
 	const char *file_name, *file_mime;
 	long long file_size;
+	const char *sender_name;	/* for a template's {{1}} */
+	bool window_closed;		/* WhatsApp: no inbound in 24 h, so only a template */
 };
 
 struct channel_request {
@@ -36,7 +38,8 @@ struct channel_request {
 /*
  * channel_request_build - the provider request for @m. ERR_UNAVAILABLE when
  * the channel is not configured here (no token or id), ERR_VALIDATION when
- * there is nothing it can carry.
+ * there is nothing it can carry, ERR_FORBIDDEN when WhatsApp's window is
+ * closed and no whatsapp_template is configured.
  */
 int channel_request_build(const struct conf *c, const struct channel_msg *m,
 			  struct channel_request *out);

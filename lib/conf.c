@@ -78,6 +78,8 @@ static const struct conf_key conf_keys[] = {
 	KEY(graph_api_version, CONF_STR, "v21.0"),
 	KEY(whatsapp_phone_number_id, CONF_STR, ""),
 	SECRET(whatsapp_token),
+	KEY(whatsapp_template, CONF_STR, ""),
+	KEY(whatsapp_template_language, CONF_STR, "en_US"),
 	KEY(messenger_page_id, CONF_STR, ""),
 	SECRET(messenger_token),
 	KEY(instagram_account_id, CONF_STR, ""),

@@ -66,6 +66,8 @@ struct conf {
 	char *graph_api_version;
 	char *whatsapp_phone_number_id;
 	char *whatsapp_token;
+	char *whatsapp_template;	/* outside the 24 h window: its name ({{1}} sender, {{2}} text) */
+	char *whatsapp_template_language;
 	char *messenger_page_id;
 	char *messenger_token;
 	char *instagram_account_id;

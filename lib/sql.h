@@ -391,8 +391,12 @@
 	  "SELECT d.id, d.channel, d.address, d.status, d.attempts, m.text,"   \
 	  "       m.file->>'id', m.file->>'filename', m.file->>'mime',"        \
 	  "       coalesce((m.file->>'size')::bigint, 0), d.message_id,"      \
-	  "       d.conversation_id, d.sender_id, m.seq"                       \
+	  "       d.conversation_id, d.sender_id, m.seq,"                      \
+	  "       coalesce(i.last_inbound_at > now() - interval '24 hours', false)," \
+	  "       u.display_name"                                               \
 	  " FROM deliveries d JOIN messages m ON m.id = d.message_id"          \
+	  " JOIN users u ON u.id = d.sender_id"                                 \
+	  " LEFT JOIN identities i ON i.channel = d.channel AND i.address = d.address" \
 	  " WHERE d.id = ANY($1::bigint[])")                                   \
 	X(DELIVERY_SENT, /* $1 id, $2 provider message id */                   \
 	  "UPDATE deliveries SET status = 'sent', provider_message_id = $2,"   \

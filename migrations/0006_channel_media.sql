@@ -15,6 +15,11 @@ UPDATE deliveries SET sent_at = updated_at WHERE status <> 'queued' AND status <
 CREATE INDEX deliveries_address ON deliveries (channel, address, sent_at)
 	WHERE status IN ('sent', 'delivered');
 
+-- When the person behind an address last wrote to us: WhatsApp takes
+-- free-form messages only within 24 hours of that (its customer service
+-- window); outside it, only an approved template (jobs/j_deliver.c).
+ALTER TABLE identities ADD COLUMN last_inbound_at timestamptz;
+
 -- channel_receive as in 0005, with a file: @p_file is
 -- {id, filename, mime, size, sha256} of bytes the inbound job already
 -- fetched from the provider into the file store (or NULL). The file
@@ -46,6 +51,8 @@ BEGIN
 		RETURNING id INTO v_contact;
 		INSERT INTO identities (channel, address, user_id) VALUES (p_channel, p_address, v_contact);
 	END IF;
+	UPDATE identities SET last_inbound_at = now()
+	 WHERE channel = p_channel AND address = p_address;
 	v_pair := CASE WHEN v_contact::text < v_owner::text THEN v_contact || ':' || v_owner
 	               ELSE v_owner || ':' || v_contact END;
 	SELECT id INTO conversation_id FROM conversations WHERE private_pair = v_pair;

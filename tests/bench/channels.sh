@@ -19,8 +19,8 @@ contacts AS (
 	INSERT INTO users (username, display_name, password_hash, kind)
 	SELECT 'bench_wa_$1_' || g, 'contact ' || g, '!', 'contact' FROM generate_series(1, 200) g RETURNING id, username),
 ids AS (
-	INSERT INTO identities (channel, address, user_id)
-	SELECT 'whatsapp', '55119' || lpad(substr(md5(username), 1, 8), 8, '0'), id FROM contacts RETURNING user_id),
+	INSERT INTO identities (channel, address, user_id, last_inbound_at)	-- they wrote: WhatsApp's window is open
+	SELECT 'whatsapp', '55119' || lpad(substr(md5(username), 1, 8), 8, '0'), id, now() FROM contacts RETURNING user_id),
 convs AS (
 	INSERT INTO conversations (type, private_pair, created_by, last_seq, released_seq)
 	SELECT 'private', 'bench:$1:' || c.id, o.id, $DELIVERIES / 200, $DELIVERIES / 200 FROM contacts c, owner o

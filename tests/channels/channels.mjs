@@ -438,6 +438,24 @@ await sleep(1500);
 }
 assert.equal((await call('POST', `/v1/conversations/${group.id}/messages`, { token: owner.token, body: { client_id: `bad-${tag}`, text: 'x', channels: ['fax'] } })).status, 400);
 
+// WhatsApp's 24-hour window: Bob linked a number that never wrote to us,
+// so a message goes to it as the configured template ({{1}} sender, {{2}}
+// text); Maria wrote minutes ago, so hers stays free-form
+{
+  const bobPhone = `55117${String(tag).padStart(8, '0')}`;
+  assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'whatsapp', address: bobPhone } })).status, 201);
+  const closed = await sendText(owner.token, group.id, 'the window is closed\nfor Bob', { channels: ['whatsapp'] });
+  const tpl = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.to === bobPhone), 'the template to Bob\'s WhatsApp');
+  assert.equal(tpl.body.type, 'template');
+  assert.equal(tpl.body.template.name, 'chat4all_new_message');
+  assert.equal(tpl.body.template.language.code, 'pt_BR');
+  assert.deepEqual(tpl.body.template.components[0].parameters.map((p) => p.text), [OWNER, 'the window is closed for Bob']);
+  const toMaria = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.to === phone && x.body.text?.body?.startsWith('the window is closed')), 'Maria\'s copy');
+  assert.equal(toMaria.body.type, 'text');
+  await until(async () => (await deliveries(owner.token, closed.id)).filter((d) => d.status === 'sent').length === 2, 'both sent');
+  assert.equal((await call('DELETE', `/v1/me/identities?channel=whatsapp&address=${bobPhone}`, { token: bob.token })).status, 204);
+}
+
 // an integrator's webhook: the message as JSON, signed over "<t>.<raw body>"
 assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'webhook', address: 'ftp://nope' } })).status, 400);
 assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'webhook', address: `${fake}/hook/bob-${tag}` } })).status, 403, 'only admins register webhooks');

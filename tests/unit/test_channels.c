@@ -93,6 +93,33 @@ static void test_whatsapp_text_and_media(void **state)
 	channel_request_free(&r);
 }
 
+/* Outside WhatsApp's 24 h window only a template goes, or nothing. */
+static void test_whatsapp_window(void **state)
+{
+	struct channel_msg m = { .channel = "whatsapp", .address = "5511999", .sender_name = "Ana",
+				 .text = "line one\nline two", .window_closed = true };
+	struct channel_request r;
+	char *saved = conf.whatsapp_template;
+	(void)state;
+
+	assert_int_equal(channel_request_build(&conf, &m, &r), ERR_FORBIDDEN);
+	conf.whatsapp_template = "new_message";
+	assert_int_equal(channel_request_build(&conf, &m, &r), 0);
+	struct json_object *o = json_tokener_parse(r.body), *params;
+	assert_string_equal(member(o, "type"), "template");
+	assert_string_equal(member(o, "template.name"), "new_message");
+	assert_string_equal(member(o, "template.language.code"), "en_US");
+	json_object_object_get_ex(json_object_array_get_idx(
+		json_object_object_get(json_object_object_get(o, "template"), "components"), 0),
+		"parameters", &params);
+	assert_int_equal(json_object_array_length(params), 2);
+	assert_string_equal(member(json_object_array_get_idx(params, 0), "text"), "Ana");
+	assert_string_equal(member(json_object_array_get_idx(params, 1), "text"), "line one line two");
+	json_object_put(o);
+	channel_request_free(&r);
+	conf.whatsapp_template = saved;
+}
+
 static void test_telegram_chat_ids(void **state)
 {
 	struct channel_msg m = { .channel = "telegram", .address = "-100123", .text = "hi" };
@@ -229,6 +256,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whatsapp_text_and_media),
+		cmocka_unit_test(test_whatsapp_window),
 		cmocka_unit_test(test_telegram_chat_ids),
 		cmocka_unit_test(test_unconfigured_channel),
 		cmocka_unit_test(test_answers),
