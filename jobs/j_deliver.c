@@ -383,10 +383,11 @@ static int place(struct deliverer *d, struct job *j)
 }
 
 /*
- * Claims what fits: never more than any channel still below its limit
- * could take, and none of the channels at their limit, so no channel
- * ever has more than `limit` requests in flight and a channel that hangs
- * holds only its own places. Returns how many were claimed, or -1.
+ * Claims what fits: never more than any channel not yet full could take,
+ * and nothing for the full ones, so no channel ever holds more than
+ * 2 * limit jobs (start_ready() keeps `limit` of them in flight) and a
+ * channel that hangs holds only its own places. Returns how many were
+ * claimed, or -1.
  */
 static int claim(struct deliverer *d)
 {
@@ -606,7 +607,6 @@ static bool wait_for_work(struct deliverer *d, int ms)
 	}
 	return woken;
 }
-
 
 int deliver_run(struct worker *w)
 {
