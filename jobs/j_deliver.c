@@ -178,7 +178,7 @@ static int load(struct worker *w, struct job *jobs, int n)
 				.file_url = link[0] ? link : NULL,
 				.file_name = PQgetvalue(res, r, 7), .file_mime = PQgetvalue(res, r, 8),
 				.file_size = atoll(PQgetvalue(res, r, 9)),
-				.window_closed = strcmp(PQgetvalue(res, r, 14), "t") != 0,
+				.inbound_age_s = atoll(PQgetvalue(res, r, 14)),
 				.sender_name = PQgetvalue(res, r, 15),
 			};
 			int b = a->pending ? channel_request_build(&w->conf, &m, &a->req) : 0;
@@ -187,9 +187,12 @@ static int load(struct worker *w, struct job *jobs, int n)
 				snprintf(a->why, sizeof(a->why), "%s is not configured here", a->channel);
 			} else if (b == ERR_FORBIDDEN) {
 				a->outcome = CHANNEL_FAILED;	/* the provider would refuse it */
-				snprintf(a->why, sizeof(a->why),
-					 "outside WhatsApp's 24-hour window (no message from this "
-					 "number in the last 24 h) and no whatsapp_template configured");
+				snprintf(a->why, sizeof(a->why), "%s",
+					 !strcmp(a->channel, "whatsapp")
+						 ? "outside WhatsApp's 24-hour window (no message from this "
+						   "number in the last 24 h) and no whatsapp_template configured"
+						 : "outside the provider's window: this person has not written "
+						   "to us in the last 7 days");
 			} else if (b) {
 				a->outcome = CHANNEL_FAILED;
 				snprintf(a->why, sizeof(a->why), "nothing %s can carry", a->channel);

@@ -133,7 +133,7 @@ static int whatsapp(const struct conf *c, const struct channel_msg *m, struct ch
 	json_object_object_add(o, "messaging_product", str("whatsapp"));
 	json_object_object_add(o, "recipient_type", str("individual"));
 	json_object_object_add(o, "to", str(m->address));
-	if (m->window_closed) {
+	if (m->inbound_age_s < 0 || m->inbound_age_s >= CHANNEL_WINDOW_S) {
 		/* outside the customer service window only an approved template
 		 * goes: ours takes the sender's name and the text (files as their
 		 * link), so the person can answer and reopen the window */
@@ -221,7 +221,18 @@ static int meta_send(const struct conf *c, const struct channel_msg *m, struct c
 	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", token);
 	json_object_object_add(rcpt, "id", str(m->address));
 	json_object_object_add(o, "recipient", rcpt);
-	json_object_object_add(o, "messaging_type", str("RESPONSE"));
+	if (m->inbound_age_s >= 0 && m->inbound_age_s < CHANNEL_WINDOW_S) {
+		json_object_object_add(o, "messaging_type", str("RESPONSE"));
+	} else if (m->inbound_age_s >= 0 && m->inbound_age_s < CHANNEL_HUMAN_AGENT_S) {
+		/* after 24 h, within 7 days: a person's reply, tagged as such */
+		json_object_object_add(o, "messaging_type", str("MESSAGE_TAG"));
+		json_object_object_add(o, "tag", str("HUMAN_AGENT"));
+	} else {
+		free(text);
+		json_object_put(o);
+		json_object_put(msg);
+		return ERR_FORBIDDEN;	/* never wrote, or more than 7 days ago */
+	}
 	if (media) {
 		struct json_object *att = json_object_new_object(), *payload = json_object_new_object();
 		bool image = m->file_mime && !strncmp(m->file_mime, "image/", 6);

@@ -26,8 +26,14 @@ struct channel_msg {
 	const char *file_name, *file_mime;
 	long long file_size;
 	const char *sender_name;	/* for a template's {{1}} */
-	bool window_closed;		/* WhatsApp: no inbound in 24 h, so only a template */
+	long long inbound_age_s;	/* since the person last wrote to us; -1: never */
 };
+
+/* The providers' windows after a person's last message: WhatsApp and
+ * Messenger/Instagram take free-form messages for 24 h; Messenger and
+ * Instagram then take a human agent's reply (tag HUMAN_AGENT) for 7 days. */
+#define CHANNEL_WINDOW_S (24 * 3600)
+#define CHANNEL_HUMAN_AGENT_S (7 * 24 * 3600)
 
 struct channel_request {
 	char url[1024];
@@ -38,8 +44,8 @@ struct channel_request {
 /*
  * channel_request_build - the provider request for @m. ERR_UNAVAILABLE when
  * the channel is not configured here (no token or id), ERR_VALIDATION when
- * there is nothing it can carry, ERR_FORBIDDEN when WhatsApp's window is
- * closed and no whatsapp_template is configured.
+ * there is nothing it can carry, ERR_FORBIDDEN when the provider's window
+ * is closed (WhatsApp: and no whatsapp_template is configured).
  */
 int channel_request_build(const struct conf *c, const struct channel_msg *m,
 			  struct channel_request *out);

@@ -392,7 +392,7 @@
 	  "       m.file->>'id', m.file->>'filename', m.file->>'mime',"        \
 	  "       coalesce((m.file->>'size')::bigint, 0), d.message_id,"      \
 	  "       d.conversation_id, d.sender_id, m.seq,"                      \
-	  "       coalesce(i.last_inbound_at > now() - interval '24 hours', false)," \
+	  "       coalesce(extract(epoch FROM now() - i.last_inbound_at)::bigint, -1)," \
 	  "       u.display_name"                                               \
 	  " FROM deliveries d JOIN messages m ON m.id = d.message_id"          \
 	  " JOIN users u ON u.id = d.sender_id"                                 \

@@ -289,6 +289,24 @@ const fbDelivered = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENG
   { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, delivery: { mids: [fbDelivery.provider_message_id], watermark: Date.now() } }] }] };
 assert.equal((await metaPost('messenger', fbDelivered)).status, 200);
 await until(async () => (await deliveries(owner.token, fbReply.id))[0].status === 'delivered', 'the Messenger delivery delivered');
+// Messenger's windows: 24 h for a reply, 7 days for a human agent's
+// (tagged HUMAN_AGENT), then nothing goes (and no request is made)
+{
+  const psql = (sql) => execFileSync('sh', ['-c', `${process.env.CHAT4ALL_TEST_PSQL} -c "${sql}"`]);
+  const age = (interval) => psql(`UPDATE identities SET last_inbound_at = now() - interval '${interval}' WHERE channel = 'messenger' AND address = '${psid}'`);
+  age('2 days');
+  await sendText(owner.token, fbConv.id, 'two days later');
+  const tagged = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.message?.text === 'two days later'), 'the tagged reply');
+  assert.equal(tagged.body.messaging_type, 'MESSAGE_TAG');
+  assert.equal(tagged.body.tag, 'HUMAN_AGENT');
+  age('8 days');
+  const late = await sendText(owner.token, fbConv.id, 'eight days later');
+  const refused = await until(async () => (await deliveries(owner.token, late.id)).find((d) => d.status === 'failed'), 'the late reply failed');
+  assert.match(refused.last_error, /not written to us in the last 7 days/);
+  assert.equal(refused.attempts, 1);
+  assert.ok(!(await fakeGet('/_tried')).some((t) => t.body.message?.text === 'eight days later'), 'no request made');
+  age('0 seconds');
+}
 // Messenger's read receipt is a watermark: everything sent before it is read, nothing after
 {
   const second = await sendText(owner.token, fbConv.id, 'Second to Messenger');

@@ -97,7 +97,7 @@ static void test_whatsapp_text_and_media(void **state)
 static void test_whatsapp_window(void **state)
 {
 	struct channel_msg m = { .channel = "whatsapp", .address = "5511999", .sender_name = "Ana",
-				 .text = "line one\nline two", .window_closed = true };
+				 .text = "line one\nline two", .inbound_age_s = -1 };
 	struct channel_request r;
 	char *saved = conf.whatsapp_template;
 	(void)state;
@@ -118,6 +118,34 @@ static void test_whatsapp_window(void **state)
 	json_object_put(o);
 	channel_request_free(&r);
 	conf.whatsapp_template = saved;
+}
+
+/* Messenger: a reply within 24 h, a human agent's within 7 days, else nothing. */
+static void test_messenger_window(void **state)
+{
+	struct channel_msg m = { .channel = "messenger", .address = "7001", .text = "hi" };
+	struct channel_request r;
+	struct json_object *o;
+	(void)state;
+
+	m.inbound_age_s = 3600;
+	assert_int_equal(channel_request_build(&conf, &m, &r), 0);
+	o = json_tokener_parse(r.body);
+	assert_string_equal(member(o, "messaging_type"), "RESPONSE");
+	assert_null(member(o, "tag"));
+	json_object_put(o);
+	channel_request_free(&r);
+	m.inbound_age_s = 2 * 24 * 3600;
+	assert_int_equal(channel_request_build(&conf, &m, &r), 0);
+	o = json_tokener_parse(r.body);
+	assert_string_equal(member(o, "messaging_type"), "MESSAGE_TAG");
+	assert_string_equal(member(o, "tag"), "HUMAN_AGENT");
+	json_object_put(o);
+	channel_request_free(&r);
+	m.inbound_age_s = 8 * 24 * 3600;
+	assert_int_equal(channel_request_build(&conf, &m, &r), ERR_FORBIDDEN);
+	m.inbound_age_s = -1;	/* never wrote: a page may not start the conversation */
+	assert_int_equal(channel_request_build(&conf, &m, &r), ERR_FORBIDDEN);
 }
 
 static void test_telegram_chat_ids(void **state)
@@ -257,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whatsapp_text_and_media),
 		cmocka_unit_test(test_whatsapp_window),
+		cmocka_unit_test(test_messenger_window),
 		cmocka_unit_test(test_telegram_chat_ids),
 		cmocka_unit_test(test_unconfigured_channel),
 		cmocka_unit_test(test_answers),
