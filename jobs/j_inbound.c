@@ -498,6 +498,11 @@ static int announce(struct worker *w, struct job *j, const char *channel, const 
 		if (!strcmp(st, "failed") &&
 		    (rc = db_exec(w->db, SQL_MESSAGE_FAIL_IF_UNDELIVERED, msg, NULL)))
 			return rc;
+		const char *receipt[] = { PQgetvalue(res, i, 1), PQgetvalue(res, i, 5),
+					  PQgetvalue(res, i, 3), st };
+		if ((!strcmp(st, "delivered") || !strcmp(st, "read")) &&
+		    (rc = db_exec(w->db, SQL_CHANNEL_RECEIPT, receipt, NULL)))
+			return rc;
 		struct json_object *e = json_object_new_object();
 		json_object_object_add(e, "message_id", json_object_new_string(PQgetvalue(res, i, 0)));
 		json_object_object_add(e, "conversation_id", json_object_new_string(PQgetvalue(res, i, 1)));

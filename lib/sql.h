@@ -441,7 +441,8 @@
 	  "   AND (array_position(ARRAY['queued','sent','delivered','read'], d.status)" \
 	  "        < array_position(ARRAY['queued','sent','delivered','read'], $3)" \
 	  "        OR ($3 = 'failed' AND d.status IN ('queued', 'sent')))"     \
-	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address") \
+	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address," \
+	  "           d.recipient_id")                                          \
 	X(DELIVERY_WATERMARK, /* $1 channel, $2 address, $3 delivered|read,   \
 				 $4 epoch ms: what the provider accepted before */ \
 	  "UPDATE deliveries d SET status = $3, updated_at = now()"            \
@@ -449,7 +450,18 @@
 	  "   AND d.channel = $1 AND d.address = $2"                           \
 	  "   AND d.status IN ('sent', 'delivered') AND d.status <> $3"        \
 	  "   AND d.sent_at <= to_timestamp($4::bigint / 1000.0)"              \
-	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address") \
+	  " RETURNING d.message_id, d.conversation_id, d.sender_id, m.seq, d.address," \
+	  "           d.recipient_id")                                          \
+	/* A contact's provider says it got or read a message: its horizons in \
+	 * the conversation move as if it had sent a receipt, so the message's \
+	 * status stays delivered/read after a reload too. (A person's own    \
+	 * horizons follow their app, not their linked channels.) */           \
+	X(CHANNEL_RECEIPT, /* $1 conv, $2 recipient, $3 seq, $4 delivered|read */ \
+	  "UPDATE members mb SET delivered_seq = greatest(mb.delivered_seq, $3::bigint)," \
+	  "       read_seq = CASE WHEN $4 = 'read' THEN greatest(mb.read_seq, $3::bigint)" \
+	  "                       ELSE mb.read_seq END"                         \
+	  "  FROM users u WHERE mb.conversation_id = $1::uuid AND mb.user_id = $2::uuid" \
+	  "   AND u.id = mb.user_id AND u.kind = 'contact'")                    \
 	X(DELIVERIES_ENQUEUE, /* $1 conv, $2 seq: one message that became sent */ \
 	  "SELECT enqueue_deliveries($1::uuid, $2::bigint - 1, $2::bigint)")  \
 	X(DELIVERIES_OF, /* $1 message */                                      \

@@ -364,6 +364,9 @@ await until(async () => (await deliveries(owner.token, reply.id))[0].status === 
   assert.deepEqual(events.map((e) => e.data.status), ['delivered', 'read']);
   await sleep(500);
   assert.equal((await deliveries(owner.token, reply.id))[0].status, 'read');
+  // the contact's horizons moved with it: after a reload the message reads `read` too
+  assert.equal((await call('GET', `/v1/messages/${reply.id}`, { token: owner.token })).json.status, 'read');
+  assert.equal((await history(owner.token, conv.id)).find((m) => m.id === reply.id).status, 'read');
 }
 
 // Telegram says 429, retry_after 2: the retry waits that long
