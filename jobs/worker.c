@@ -230,11 +230,12 @@ int worker_run(struct worker *w)
 			 * commits, and sends to them wait: keep those batches short */
 			int want = stages[k]->max_batch && stages[k]->max_batch < batch
 					   ? stages[k]->max_batch : batch;
+			/* the lease runs from the claim: measured before it, never late */
+			w->lease_ends_ms = worker_now_ms() + w->conf.worker_lease * 1000;
 			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */
-			w->lease_ends_ms = worker_now_ms() + w->conf.worker_lease * 1000;
 			if (n > 0)
 				run_batch(w, jobs, n);
 			total += n;

@@ -126,6 +126,8 @@ static int conf_set(struct conf *c, const struct conf_key *k, const char *val,
 		break;
 	case CONF_DOUBLE:
 		errno = 0;
+		/* p points at a double member (KEY's offsetof), not at chars */
+		// cppcheck-suppress invalidPointerCast
 		*(double *)p = strtod(val, &end);
 		break;
 	}
