@@ -2,8 +2,9 @@
  * j_inbound.c - what a provider's webhook said, applied off the request
  * path (fcgi/h_channels.c verified it, queued it and answered 200 at once).
  *
- * Messages become messages of the contact's conversation with the
- * channel_owner (channel_receive in migrations/0006), and then go through
+ * Messages become messages of the contact's inbox: its conversation with
+ * the channel_owner, or with the group of them when it names several
+ * (channel_receive in migrations/0006), and then go through
  * moderation and release like any other. The provider's message id is the
  * client_id, so the provider's retries are the same message. Photos,
  * documents, voice notes and videos are fetched from the provider in
@@ -464,13 +465,13 @@ static int receive(struct worker *w, struct job *j, const struct inbound_msg *m)
 	}
 	const char *outcome = PQgetvalue(res, 0, 0);
 	if (!strcmp(outcome, "noowner")) {
-		snprintf(w->error, sizeof(w->error), "channel_owner '%s' is not a user here",
+		snprintf(w->error, sizeof(w->error), "channel_owner: no user here named '%.200s'",
 			 w->conf.channel_owner);
 		rc = ERR_VALIDATION;
 	} else if (!strcmp(PQgetvalue(res, 0, 2), "t")) {
 		char data[128];
 		snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"created\"}", PQgetvalue(res, 0, 1));
-		/* the owner's list shows the new conversation */
+		/* the owners' lists show the new conversation */
 		PGresult *mem = NULL;
 		const char *p2[] = { PQgetvalue(res, 0, 1) };
 		if (!db_exec(w->db, SQL_MEMBER_IDS, p2, &mem)) {

@@ -61,7 +61,8 @@ struct conf {
 	long file_link_ttl;		/* seconds a signed download link is valid */
 	/* channels: base URLs (tests point them at local fakes), ids, secrets */
 	char *public_url;		/* how providers reach us (file links): https://chat.example.com */
-	char *channel_owner;		/* username that owns conversations started from a channel */
+	char *channel_owner;		/* who gets conversations started from a channel: a username,
+					 * or several, comma-separated (a group of agents) */
 	char *graph_base_url;		/* WhatsApp Cloud, Messenger and Instagram: Meta's Graph API */
 	char *graph_api_version;
 	char *whatsapp_phone_number_id;

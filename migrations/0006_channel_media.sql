@@ -20,30 +20,45 @@ CREATE INDEX deliveries_address ON deliveries (channel, address, sent_at)
 -- window); outside it, only an approved template (jobs/j_deliver.c).
 ALTER TABLE identities ADD COLUMN last_inbound_at timestamptz;
 
--- channel_receive as in 0005, with a file: @p_file is
+-- The conversation a contact's messages arrive in (its inbox): the private
+-- one with the channel's owner, or a group of its agents.
+ALTER TABLE identities ADD COLUMN inbox_id uuid REFERENCES conversations ON DELETE SET NULL;
+
+-- channel_receive as in 0005, with a file, and for a team: @p_owners is
+-- one username (a private conversation with the contact, as before) or
+-- several, comma-separated (a group of them and the contact, titled with
+-- the contact's name and channel, the first named its admin); names that
+-- are no person here are left out. Later messages go to the contact's
+-- inbox while the contact is still a member of it. @p_file is
 -- {id, filename, mime, size, sha256} of bytes the inbound job already
 -- fetched from the provider into the file store (or NULL). The file
 -- becomes the contact's, ready (its SHA-256 was taken while it was
 -- written), and the message carries it.
 DROP FUNCTION channel_receive(text, text, text, text, text, text, uuid, text);
 CREATE FUNCTION channel_receive(p_channel text, p_address text, p_name text, p_provider_id text,
-                                p_text text, p_owner text, p_msg_id uuid, p_req text,
+                                p_text text, p_owners text, p_msg_id uuid, p_req text,
                                 p_file jsonb,
                                 OUT outcome text, OUT conversation_id uuid, OUT created boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
 	v_contact uuid;
-	v_owner uuid;
+	v_owners uuid[];
+	v_inbox uuid;
 	v_pair text;
 	v_body text;
 	v_file uuid;
 BEGIN
-	SELECT id INTO v_owner FROM users WHERE username = p_owner AND kind = 'person';
-	IF NOT FOUND THEN
+	SELECT array_agg(x.id ORDER BY x.ord) INTO v_owners
+	  FROM (SELECT DISTINCT ON (u.id) u.id, k.ord
+	          FROM unnest(string_to_array(p_owners, ',')) WITH ORDINALITY AS k(name, ord)
+	          JOIN users u ON u.username = trim(k.name) AND u.kind = 'person'
+	         ORDER BY u.id, k.ord) x;
+	IF v_owners IS NULL THEN
 		outcome := 'noowner';
 		RETURN;
 	END IF;
-	SELECT user_id INTO v_contact FROM identities WHERE channel = p_channel AND address = p_address;
+	SELECT i.user_id, i.inbox_id INTO v_contact, v_inbox
+	  FROM identities i WHERE i.channel = p_channel AND i.address = p_address;
 	IF NOT FOUND THEN
 		INSERT INTO users (username, display_name, password_hash, kind)
 		VALUES (p_channel || ':' || p_address, coalesce(nullif(p_name, ''), p_address), '!',
@@ -53,16 +68,33 @@ BEGIN
 	END IF;
 	UPDATE identities SET last_inbound_at = now()
 	 WHERE channel = p_channel AND address = p_address;
-	v_pair := CASE WHEN v_contact::text < v_owner::text THEN v_contact || ':' || v_owner
-	               ELSE v_owner || ':' || v_contact END;
-	SELECT id INTO conversation_id FROM conversations WHERE private_pair = v_pair;
-	created := NOT FOUND;
-	IF created THEN
-		INSERT INTO conversations (type, private_pair, created_by)
-		VALUES ('private', v_pair, v_owner) RETURNING id INTO conversation_id;
-		INSERT INTO members (conversation_id, user_id)
-		VALUES (conversation_id, v_owner), (conversation_id, v_contact);
+	SELECT mb.conversation_id INTO conversation_id
+	  FROM members mb WHERE mb.conversation_id = v_inbox AND mb.user_id = v_contact;
+	created := false;
+	IF NOT FOUND AND array_length(v_owners, 1) = 1 THEN
+		v_pair := CASE WHEN v_contact::text < v_owners[1]::text THEN v_contact || ':' || v_owners[1]
+		               ELSE v_owners[1] || ':' || v_contact END;
+		SELECT c.id INTO conversation_id FROM conversations c WHERE c.private_pair = v_pair;
+		IF NOT FOUND THEN
+			INSERT INTO conversations (type, private_pair, created_by)
+			VALUES ('private', v_pair, v_owners[1]) RETURNING id INTO conversation_id;
+			INSERT INTO members (conversation_id, user_id)
+			VALUES (conversation_id, v_owners[1]), (conversation_id, v_contact);
+			created := true;
+		END IF;
+	ELSIF NOT FOUND THEN
+		INSERT INTO conversations (type, title, created_by)
+		SELECT 'group', left(u.display_name, 80) || ' (' || initcap(p_channel) || ')', v_owners[1]
+		  FROM users u WHERE u.id = v_contact
+		RETURNING id INTO conversation_id;
+		INSERT INTO members (conversation_id, user_id, role)
+		SELECT conversation_id, o.id, CASE WHEN o.ord = 1 THEN 'admin' ELSE 'member' END
+		  FROM unnest(v_owners) WITH ORDINALITY AS o(id, ord)
+		UNION ALL SELECT conversation_id, v_contact, 'member';
+		created := true;
 	END IF;
+	UPDATE identities SET inbox_id = conversation_id
+	 WHERE channel = p_channel AND address = p_address AND inbox_id IS DISTINCT FROM conversation_id;
 	IF p_file IS NOT NULL AND NOT EXISTS (
 	       SELECT 1 FROM messages m
 	        WHERE m.sender_id = v_contact AND m.client_id = p_channel || ':' || p_provider_id) THEN

@@ -165,6 +165,30 @@ const igConv = await until(async () => {
 // a contact's username is its identity: no person can register it first
 assert.equal(conv.peer.username, `whatsapp:${phone}`);
 
+// a team: channel_owner may name several people (comma-separated); a new
+// contact's messages then arrive in a group of them, its first named admin,
+// names that are no one left out (called here as the inbound job calls it:
+// this stack's channel_owner is one person)
+{
+  const a = await user(`agenta_${tag}`);
+  const b = await user(`agentb_${tag}`);
+  const teamPhone = `55116${String(tag).padStart(8, '0')}`;
+  const receive = (pid, text) => execFileSync('sh', ['-c', `${process.env.CHAT4ALL_TEST_PSQL} -c "SELECT outcome, conversation_id, created FROM channel_receive('whatsapp', '${teamPhone}', 'Team Test', '${pid}', '${text}', 'agenta_${tag}, nobody_${tag}, agentb_${tag}, agenta_${tag}', gen_random_uuid(), 'test', NULL)"`]).toString().trim().split('|');
+  const [outcome, teamConv, created] = receive(`wamid.T1${tag}`, 'hello team');
+  assert.deepEqual([outcome, created], ['created', 't']);
+  const [, again, createdAgain] = receive(`wamid.T2${tag}`, 'still me');
+  assert.deepEqual([again, createdAgain], [teamConv, 'f'], 'later messages go to the same inbox');
+  const c = (await call('GET', `/v1/conversations/${teamConv}`, { token: a.token })).json;
+  assert.equal(c.type, 'group');
+  assert.equal(c.title, 'Team Test (Whatsapp)');
+  assert.deepEqual(c.members.map((m) => [m.username, m.role]).sort(),
+    [[`agenta_${tag}`, 'admin'], [`agentb_${tag}`, 'member'], [`whatsapp:${teamPhone}`, 'member']]);
+  await until(async () => (await history(b.token, teamConv)).filter((m) => ['hello team', 'still me'].includes(m.text)).length === 2, 'both messages, for the second agent too');
+  await sendText(b.token, teamConv, 'Agent B here');
+  const out = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.to === teamPhone), 'the agent\'s reply on WhatsApp');
+  assert.equal(out.body.text.body, 'Agent B here');
+}
+
 // ---------------------------------------------------------------- inbound media
 // Photos and documents are fetched from the provider into the file store
 // and arrive as the message's file: same bytes, its SHA-256, the owner
