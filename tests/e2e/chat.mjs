@@ -11,6 +11,7 @@
 // (scripts/test.sh sets these; the instance must hold "sexual" for review)
 import assert from 'node:assert/strict';
 import { execFileSync, execSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -245,6 +246,52 @@ try {
   await held.getByRole('button', { name: 'Approve' }).click();
   await msgs(B.page, 'mine').filter({ hasText: 'nudes' }).locator('.tick.sent, .tick.delivered, .tick.read').waitFor(WAIT);
 
+  // a WhatsApp contact writes in (a signed webhook, with a photo the fake
+  // provider holds): the channel's owner sees the conversation appear live,
+  // the photo previewed, and answers; the answer reaches WhatsApp
+  if (process.env.FAKE_URL && process.env.CHAT4ALL_META_APP_SECRET) {
+    const fake = process.env.FAKE_URL;
+    const owner = process.env.CHAT4ALL_CHANNEL_OWNER || 'support';
+    const pw = 'channels password';	// as tests/channels made it, if it ran first
+    await fetch(`${base}/v1/auth/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: owner, password: pw }) });
+    const S = await person();
+    await S.page.goto(base);
+    await S.page.getByLabel('Username').fill(owner);
+    await S.page.getByLabel('Password').fill(pw);
+    await S.page.getByRole('button', { name: 'Sign in' }).click();
+    await S.page.getByRole('status').filter({ hasText: 'live' }).waitFor(WAIT);
+    const phone = `55115${String(Date.now() % 1e8).padStart(8, '0')}`;
+    const mediaId = String(Date.now());
+    await fetch(`${fake}/_media`, { method: 'POST', body: JSON.stringify({ id: mediaId, mime: 'image/png', b64: picture.toString('base64') }) });
+    const hook = (id, message) => {
+      const raw = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: 'WABA', changes: [{ field: 'messages', value: {
+        messaging_product: 'whatsapp', metadata: { phone_number_id: process.env.CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID },
+        contacts: [{ profile: { name: 'Maria Web' }, wa_id: phone }],
+        messages: [{ from: phone, id, timestamp: String(Math.floor(Date.now() / 1000)), ...message }] } }] }] });
+      const sig = 'sha256=' + createHmac('sha256', process.env.CHAT4ALL_META_APP_SECRET).update(raw).digest('hex');
+      return fetch(`${base}/v1/webhooks/whatsapp`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': sig }, body: raw });
+    };
+    assert.equal((await hook(`wamid.E2E${mediaId}a`, { type: 'text', text: { body: 'Oi! Do you deliver on Sundays?' } })).status, 200);
+    assert.equal((await hook(`wamid.E2E${mediaId}b`, { type: 'image', image: { id: mediaId, mime_type: 'image/png', caption: 'this one' } })).status, 200);
+    await S.page.getByRole('button', { name: /Maria Web/ }).click();
+    await S.page.locator('#typing', { hasText: `on WhatsApp · ${phone}` }).waitFor(WAIT);
+    await msgs(S.page, 'theirs').filter({ hasText: 'Do you deliver on Sundays?' }).waitFor(WAIT);
+    await msgs(S.page, 'theirs').filter({ hasText: 'this one' }).locator('img.preview').waitFor(WAIT);
+    await S.page.waitForFunction(() => [...document.querySelectorAll('img.preview')].every((i) => i.complete && i.naturalWidth === 64), null, WAIT);
+    await S.page.getByLabel('Write a message').fill('Yes, from 9 to 12!');
+    await S.page.keyboard.press('Enter');
+    for (let i = 0; i < 150; i++) {
+      const sent = await (await fetch(`${fake}/_sent`)).json();
+      if (sent.some((x) => x.body.to === phone && x.body.text?.body === 'Yes, from 9 to 12!')) break;
+      assert.ok(i < 149, 'the answer reached WhatsApp');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await S.page.screenshot({ path: `${out}/09-whatsapp-contact.png` });
+    await S.context.close();
+  } else {
+    console.log('SKIPPED the WhatsApp conversation: no fake provider (scripts/test.sh starts one)');
+  }
+
   // signing out ends the sign-in: a reload does not bring it back
   await B.page.getByRole('button', { name: 'Sign out' }).click();
   await B.page.getByText('You are signed out.').waitFor(WAIT);
@@ -253,7 +300,7 @@ try {
   await B.page.getByRole('button', { name: 'Sign in' }).waitFor(WAIT);
 
   assert.deepEqual(errors, [], 'no script errors in the pages');
-  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped stream, retry of a failed send, a group, 120 messages paged in upward, phone view, admin review, sign-out; screenshots in ${out}`);
+  console.log(`web UI end to end: sign-up, live chat, delivered → read, typing, XSS as text, rejection for the sender only, picture up and down, resume after a dropped stream, retry of a failed send, a group, 120 messages paged in upward, phone view, admin review, a WhatsApp contact's text and photo answered from the browser, sign-out; screenshots in ${out}`);
 } finally {
   await browser.close();
 }

@@ -43,6 +43,16 @@ function convTitle(c) {
   return c.peer ? c.peer.display_name || c.peer.username : 'Conversation';
 }
 
+// Under the title: a group's size, or where a contact lives ("on WhatsApp ·
+// 5511…": a contact's username is channel:address).
+const CHANNEL_NAMES = { whatsapp: 'WhatsApp', telegram: 'Telegram', messenger: 'Messenger', instagram: 'Instagram' };
+function convSubtitle(conv) {
+  if (conv.type === 'group') return `${conv.members.length} members`;
+  const other = conv.members?.find((m) => m.user_id !== state.me?.id);
+  const [channel, ...rest] = (other?.username || '').split(':');
+  return rest.length && CHANNEL_NAMES[channel] ? `on ${CHANNEL_NAMES[channel]} · ${rest.join(':')}` : '';
+}
+
 function toast(text, kind = 'info') {
   const t = el(`div.toast.${kind}`, { role: kind === 'error' ? 'alert' : 'status', text });
   $('#toasts')?.append(t);
@@ -347,7 +357,7 @@ async function openConversation(id) {
         el('button.ghost.back', { type: 'button', 'aria-label': 'Back to conversations', text: '‹', on: { click: closeChat } }),
         el(`span.avatar${conv.type === 'group' ? '.group' : ''}`, { 'aria-hidden': 'true', text: initials(title) }),
         el('div.chat-title', {}, el('h2', { text: title }),
-          el('span#typing.muted', { 'aria-live': 'polite', text: conv.type === 'group' ? `${conv.members.length} members` : '' })),
+          el('span#typing.muted', { 'aria-live': 'polite', text: convSubtitle(conv) })),
         conv.type === 'group' ? el('button.ghost', { type: 'button', text: 'Members', on: { click: membersDialog } }) : null),
       el('ol#messages.messages', { 'aria-label': 'Messages', 'aria-live': 'polite', on: { scroll: onScroll } }),
       el('div#uploads.uploads'),
@@ -812,7 +822,7 @@ function showTyping() {
   if (!t || !cur) return;
   const names = [...state.typing.keys()].map(nameOf);
   t.textContent = names.length ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…`
-    : cur.conv.type === 'group' ? `${cur.conv.members.length} members` : '';
+    : convSubtitle(cur.conv);
   t.classList.toggle('typing', names.length > 0);
 }
 
