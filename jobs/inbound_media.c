@@ -106,7 +106,8 @@ static int judge(CURLcode cc, long status, const char *what, char why[256])
 
 /* The bytes' URL: @url itself, or what the provider's lookup answers. */
 static int locate(const struct conf *c, const char *channel, const char *ref, char url[1024],
-		  struct curl_slist *headers, long timeout_ms, long long *size, char why[256])
+		  struct curl_slist *headers, long timeout_ms, long long *size, bool *out_of_time,
+		  char why[256])
 {
 	struct lookup_answer *a = calloc(1, sizeof(*a));
 	char located[1024];
@@ -127,8 +128,10 @@ static int locate(const struct conf *c, const char *channel, const char *ref, ch
 	CURLcode cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
-	if (cc != CURLE_OK || status != 200)
+	if (cc != CURLE_OK || status != 200) {
+		*out_of_time = cc == CURLE_OPERATION_TIMEDOUT;
 		rc = judge(cc, status, "looking the media up", why);
+	}
 	else if ((rc = channel_media_located(c, channel, a->body, located, size)))
 		snprintf(why, 256, "the provider's answer names no media for %.64s", ref);
 	else
@@ -174,7 +177,7 @@ static void default_name(const char *mime, char *out, size_t len)
 
 int inbound_media_fetch(const struct conf *c, const char *channel, const char *ref,
 			const char *mime, const char *filename, long timeout_ms,
-			struct inbound_file *f, char why[256])
+			struct inbound_file *f, bool *out_of_time, char why[256])
 {
 	char url[1024], auth[600];
 	struct curl_slist *headers = NULL;
@@ -185,6 +188,7 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 	int rc;
 
 	memset(f, 0, sizeof(*f));
+	*out_of_time = false;
 	if ((rc = channel_media_lookup(c, channel, ref, url, auth, &direct))) {
 		snprintf(why, 256, rc == ERR_UNAVAILABLE ? "%s is not configured here"
 							 : "not a %s media reference", channel);
@@ -194,12 +198,14 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 		headers = curl_slist_append(NULL, auth);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!direct && (rc = locate(c, channel, ref, url, headers, timeout_ms, &told, why)))
+	if (!direct && (rc = locate(c, channel, ref, url, headers, timeout_ms, &told, out_of_time,
+				    why)))
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	timeout_ms -= (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	if (timeout_ms < 1) {
 		snprintf(why, 256, "the lookup took all the time there was");
+		*out_of_time = true;
 		rc = ERR_UNAVAILABLE;
 		goto out;
 	}
@@ -248,6 +254,7 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 		snprintf(why, 256, "cannot store the media (disk full?)");
 		rc = ERR_UNAVAILABLE;
 	} else if (cc != CURLE_OK) {
+		*out_of_time = cc == CURLE_OPERATION_TIMEDOUT;
 		rc = judge(cc, status, "fetching the media", why);
 	} else if (fdatasync(d.fd)) {
 		snprintf(why, 256, "cannot sync the media to disk");

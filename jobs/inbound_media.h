@@ -8,6 +8,8 @@
 
 #include "../lib/conf.h"
 
+#include <stdbool.h>
+
 /* What was fetched: a new file id whose bytes are stored and synced. */
 struct inbound_file {
 	char id[37];
@@ -23,12 +25,12 @@ struct inbound_file {
  * written. @mime and @filename are what the webhook said (may be NULL);
  * the answer's Content-Type fills in a missing type. 0 on success;
  * ERR_UNAVAILABLE when worth another try later (no answer, 429, 5xx, a
- * full disk, not done within @timeout_ms); ERR_VALIDATION or ERR_TOOLARGE
- * when never (a 4xx, an unknown reference, more than file_max_size).
- * @why says which.
+ * full disk, not done within @timeout_ms — then *@out_of_time is set too);
+ * ERR_VALIDATION or ERR_TOOLARGE when never (a 4xx, an unknown reference,
+ * more than file_max_size). @why says which.
  */
 int inbound_media_fetch(const struct conf *c, const char *channel, const char *ref,
 			const char *mime, const char *filename, long timeout_ms,
-			struct inbound_file *f, char why[256]);
+			struct inbound_file *f, bool *out_of_time, char why[256]);
 
 #endif

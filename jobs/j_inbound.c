@@ -48,6 +48,7 @@ struct inbound_msg {
 struct inbound_state {
 	struct inbound_msg *msgs;
 	size_t n, cap;
+	bool fresh;			/* prepared with the whole lease still ahead */
 	struct events_batch *events;	/* sent once the batch committed */
 };
 
@@ -373,22 +374,27 @@ static int fetch(struct worker *w, struct job *j, struct inbound_msg *m)
 	}
 	if (known(w, m))
 		return 0;
-	/* the fetch must end within the batch's lease (less a quarter, for
+	/* The fetch must end within the batch's lease (less a quarter, for
 	 * the transaction after it), or another worker would take the job
-	 * meanwhile: what does not fit is tried again in a later run */
+	 * meanwhile. When the batch's earlier jobs used the time, the job
+	 * waits for a batch of its own (STAGE_LATER: no attempt spent); when
+	 * it had the whole lease, the time ran out on its own fetches, and it
+	 * is tried again like any failure. */
+	struct inbound_state *s = j->state;
 	long lease_ms = w->conf.worker_lease * 1000;
 	long left = (long)(w->lease_ends_ms - worker_now_ms()) - lease_ms / 4;
-	if (left < lease_ms / 8) {
-		snprintf(w->error, sizeof(w->error), "%s %.16s: no time left in this lease",
-			 m->channel, m->media_kind);
-		return ERR_UNAVAILABLE;
-	}
-	int rc = inbound_media_fetch(&w->conf, m->channel, m->media_ref, m->media_mime,
-				     m->media_name, left, &m->file, why);
+	bool out_of_time = left < lease_ms / 8;
+	int rc = out_of_time ? ERR_UNAVAILABLE
+			     : inbound_media_fetch(&w->conf, m->channel, m->media_ref, m->media_mime,
+						   m->media_name, left, &m->file, &out_of_time, why);
 	if (!rc) {
 		m->has_file = true;
 		return 0;
 	}
+	if (out_of_time && !s->fresh)
+		return STAGE_LATER;
+	if (left < lease_ms / 8)
+		snprintf(why, sizeof(why), "no time left in this lease");
 	if (rc == ERR_UNAVAILABLE && j->attempts < limit) {
 		snprintf(w->error, sizeof(w->error), "%s %.16s: %.200s", m->channel, m->media_kind, why);
 		return rc;	/* another try later */
@@ -412,6 +418,8 @@ static int prepare(struct worker *w, struct job *j)
 	if (!s)
 		return ERR_INTERNAL;
 	j->state = s;
+	long lease_ms = w->conf.worker_lease * 1000;
+	s->fresh = w->lease_ends_ms - worker_now_ms() >= lease_ms * 9 / 10;
 	if (!channel || !body) {
 		snprintf(w->error, sizeof(w->error), "payload has no channel or body");
 		return ERR_VALIDATION;

@@ -2,7 +2,11 @@
  * stage.h - a pipeline stage: the handler of one job kind.
  *
  * prepare() runs outside any transaction (slow work: a provider's HTTP
- * call); apply() runs inside the batch's transaction, which also deletes
+ * call); it may answer STAGE_LATER when its job cannot be done within the
+ * batch's lease through no fault of its own (the batch's earlier jobs used
+ * the time): that job and the ones after it in the batch go back to the
+ * queue as they were, keeping their order and their attempts. apply()
+ * runs inside the batch's transaction, which also deletes
  * the job, so its effects and the acknowledgement commit together. Both
  * must be idempotent: a job can run again after a crash. A stage never
  * knows whether its job came from the PostgreSQL queue or from Kafka.
@@ -23,6 +27,8 @@
 #include "../lib/metrics.h"
 #include "../lib/moderation.h"
 #include "../lib/queue.h"
+
+#define STAGE_LATER 1	/* prepare(): not in this batch (see above) */
 
 struct worker {
 	struct conf conf;

@@ -148,17 +148,22 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 {
 	bool failed = false;
 
+	bool later = false;
+
 	for (int i = 0; i < n; i++) {
 		w->error[0] = '\0';
-		if (s && s->prepare)
-			prepared[i] = s->prepare(w, &jobs[i]);
+		if (later)	/* the ones after a deferred job wait with it, in order */
+			prepared[i] = STAGE_LATER;
+		else if (s && s->prepare)
+			later = (prepared[i] = s->prepare(w, &jobs[i])) == STAGE_LATER;
 	}
 	if (db_run(w->db, "BEGIN"))
 		return ERR_DB;
 	for (int i = 0; i < n && !failed; i++)
-		failed = (s && s->apply_once_per_key && repeats_key(jobs, i)
-			  ? queue_ack(w->db, &jobs[i])
-			  : apply_one(w, &jobs[i], prepared[i])) != 0;
+		failed = prepared[i] == STAGE_LATER ? false
+			 : (s && s->apply_once_per_key && repeats_key(jobs, i)
+				    ? queue_ack(w->db, &jobs[i])
+				    : apply_one(w, &jobs[i], prepared[i])) != 0;
 	if (!failed && db_run(w->db, "COMMIT"))
 		failed = true;
 	if (failed)
@@ -190,9 +195,14 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 	} else {
 		rc = run_each(w, s, jobs, n, prepared);
 	}
-	if (rc)
-		for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++)
+		if (prepared[i] == STAGE_LATER) {
+			/* not this job's fault: back in the queue, no attempt spent */
+			if (queue_release(w->db, &jobs[i]))
+				log_warn(NULL, "cannot release job %lld", jobs[i].id);
+		} else if (rc) {
 			run_alone(w, &jobs[i], prepared[i]);
+		}
 	cleanup_all(s, jobs, n);
 	for (int i = 0; i < n; i++)
 		job_release(&jobs[i]);

@@ -113,6 +113,15 @@ int queue_ack_many(struct db *db, const struct job *jobs, int n)
 	return rc;
 }
 
+int queue_release(struct db *db, const struct job *j)
+{
+	char id[24];
+
+	snprintf(id, sizeof(id), "%lld", j->id);
+	const char *params[] = { id };
+	return exec_simple(db, SQL_JOB_RELEASE, params);
+}
+
 int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload)
 {
 	const char *params[] = { kind, key, payload };

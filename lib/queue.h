@@ -62,6 +62,11 @@ int queue_enqueue(struct db *db, const char *kind, const char *key, const char *
  */
 int queue_fail(struct db *db, const struct job *j, const char *error, int max_attempts);
 
+/* queue_release - gives a claimed @j back untouched: no lease, and the
+ * attempt its claim counted taken back (the worker ran out of time, not
+ * the job). */
+int queue_release(struct db *db, const struct job *j);
+
 /* queue_backoff_ms - the delay before attempt @attempts + 1 (exposed for tests). */
 int queue_backoff_ms(int attempts, unsigned random);
 

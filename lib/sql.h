@@ -241,6 +241,9 @@
 	  "WITH d AS (DELETE FROM jobs WHERE id = $1::bigint RETURNING *)"     \
 	  " INSERT INTO dead_jobs (id, kind, key, payload, attempts, last_error, created_at)" \
 	  " SELECT id, kind, key, payload, attempts, $2, created_at FROM d")   \
+	X(JOB_RELEASE, /* $1 id: back to the queue, its claim not counted */  \
+	  "UPDATE jobs SET lease_until = NULL, attempts = greatest(attempts - 1, 0)" \
+	  " WHERE id = $1::bigint")                                            \
 	X(JOB_ENQUEUE, /* $1 kind, $2 key, $3 payload */                       \
 	  "INSERT INTO jobs (kind, key, payload) VALUES ($1, $2, $3::jsonb)")  \
 	X(JOB_NOTIFY, "SELECT pg_notify('chat4all_jobs', $1)")                 \

@@ -266,6 +266,28 @@ await fetch(fake + '/_reset', { method: 'POST' });
   const tries = (await fakeGet('/_fetched')).filter((f) => f.path.endsWith(`/${tag}003`));
   assert.equal(tries.length, Number(process.env.CHAT4ALL_JOB_MAX_ATTEMPTS), 'one fetch per attempt');
   for (let i = 1; i < tries.length; i++) assert.ok(tries[i].at - tries[i - 1].at >= 1000, 'one after the other');
+  // a burst of photos: the workers are stopped while eight arrive, so a
+  // batch holds them all and the store takes 0.8 s a photo (two GETs of
+  // 0.4 s) against a 2 s lease — each batch fetches what fits and gives the
+  // rest back without spending their attempts: all eight arrive as photos
+  {
+    const varDir = process.env.VAR;
+    execFileSync('sh', ['-c', `for f in ${varDir}/run/worker-*.pid; do kill -TERM $(cat $f); done`]);
+    await until(async () => execFileSync('sh', ['-c', `ls ${varDir}/run/worker-*.pid 2>/dev/null | wc -l`]).toString().trim() === '0', 'the workers stopped');
+    for (let k = 1; k <= 8; k++) {
+      await registerMedia(`${tag}10${k}`, 'image/jpeg', 2000 + k);
+      assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}burst${k}`, 'image', { id: `${tag}10${k}`, mime_type: 'image/jpeg', caption: `burst ${k}` }))).status, 200);
+    }
+    await fakeMode('media', 'slow', { retry_after: 0.4 });
+    execFileSync(process.env.CHAT4ALL_TEST_STACK, ['start'], { stdio: 'ignore' });
+    const burst = await until(async () => {
+      const got = (await history(owner.token, conv.id)).filter((x) => /^burst \d/.test(x.text || ''));
+      return got.length === 8 && got;
+    }, 'the eight photos');
+    await fakeMode('media', 'ok');
+    assert.deepEqual(burst.map((x) => x.text), [1, 2, 3, 4, 5, 6, 7, 8].map((k) => `burst ${k}`), 'each a photo, no note, in order');
+    assert.ok(burst.every((x) => x.file?.size > 2000), 'every one carries its file');
+  }
   // a location is text with a map link
   assert.equal((await metaPost('whatsapp', waMedia(phone, `wamid.IN${tag}loc`, 'location', { latitude: -23.5505, longitude: -46.6333, name: 'Loja Centro' }))).status, 200);
   await inHistory(owner.token, conv.id, (x) => x.text?.includes('Loja Centro') && x.text.includes('openstreetmap.org/?mlat=-23.550500&mlon=-46.633300'), 'the location');
