@@ -48,7 +48,7 @@ struct inbound_msg {
 struct inbound_state {
 	struct inbound_msg *msgs;
 	size_t n, cap;
-	bool fresh;			/* prepared with the whole lease still ahead */
+	bool fresh;			/* first in its batch: the whole lease was its own */
 	struct events_batch *events;	/* sent once the batch committed */
 };
 
@@ -418,8 +418,7 @@ static int prepare(struct worker *w, struct job *j)
 	if (!s)
 		return ERR_INTERNAL;
 	j->state = s;
-	long lease_ms = w->conf.worker_lease * 1000;
-	s->fresh = w->lease_ends_ms - worker_now_ms() >= lease_ms * 9 / 10;
+	s->fresh = w->batch_pos == 0;	/* no job before it used the lease */
 	if (!channel || !body) {
 		snprintf(w->error, sizeof(w->error), "payload has no channel or body");
 		return ERR_VALIDATION;

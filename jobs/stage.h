@@ -39,6 +39,7 @@ struct worker {
 	struct kv *kv;				/* the live path: events after commit */
 	char error[256];	/* why the last prepare/apply failed */
 	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */
+	int batch_pos;		/* the place in its batch of the job being prepared (0: first) */
 };
 
 struct stage {

@@ -152,6 +152,7 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 
 	for (int i = 0; i < n; i++) {
 		w->error[0] = '\0';
+		w->batch_pos = i;
 		if (later)	/* the ones after a deferred job wait with it, in order */
 			prepared[i] = STAGE_LATER;
 		else if (s && s->prepare)
@@ -188,6 +189,7 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 			cleanup_all(s, jobs, n);
 			for (int i = 0; i < n; i++) {
 				w->error[0] = '\0';
+				w->batch_pos = i;
 				if (s->prepare)
 					prepared[i] = s->prepare(w, &jobs[i]);
 			}

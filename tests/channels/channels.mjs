@@ -270,6 +270,7 @@ await fetch(fake + '/_reset', { method: 'POST' });
   // batch holds them all and the store takes 0.8 s a photo (two GETs of
   // 0.4 s) against a 2 s lease — each batch fetches what fits and gives the
   // rest back without spending their attempts: all eight arrive as photos
+  // (without the give-back, some end as notes)
   {
     const varDir = process.env.VAR;
     execFileSync('sh', ['-c', `for f in ${varDir}/run/worker-*.pid; do kill -TERM $(cat $f); done`]);
@@ -285,7 +286,8 @@ await fetch(fake + '/_reset', { method: 'POST' });
       return got.length === 8 && got;
     }, 'the eight photos');
     await fakeMode('media', 'ok');
-    assert.deepEqual(burst.map((x) => x.text), [1, 2, 3, 4, 5, 6, 7, 8].map((k) => `burst ${k}`), 'each a photo, no note, in order');
+    // (two workers share the burst: their order across workers is not kept)
+    assert.deepEqual(burst.map((x) => x.text).sort(), [1, 2, 3, 4, 5, 6, 7, 8].map((k) => `burst ${k}`), 'each a photo, no note');
     assert.ok(burst.every((x) => x.file?.size > 2000), 'every one carries its file');
   }
   // a location is text with a map link
