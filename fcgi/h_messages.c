@@ -134,6 +134,7 @@ int h_messages_send_body(struct req *r)
 	}
 	char id[37];
 	snprintf(id, sizeof(id), "%s", conv);
+	validate_uuid_lower(id);
 	rc = send_to(r, id, o);
 out:
 	json_object_put(o);

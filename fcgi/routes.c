@@ -119,7 +119,9 @@ static bool path_match(const char *pattern, const char *path, struct req *r)
 				return false;
 			memcpy(seg, path, n);
 			seg[n] = '\0';
-			if (uuid ? !validate_uuid(seg)
+			/* an id has one spelling: "7E69…" and "7e69…" are one row,
+			 * one file on disk, one lock */
+			if (uuid ? !validate_uuid_lower(seg)
 				 : !n || n > 18 || strspn(seg, "0123456789") != n)
 				return false;
 			memcpy(r->params[np++], seg, n + 1);

@@ -93,6 +93,14 @@ static void orphan_seen(const char *path, const char *id, long age, void *arg)
 
 	if (age < ORPHAN_GRACE || o->rc)
 		return;
+	if (strpbrk(id, "ABCDEF") || strncmp(path + strlen(path) - 36 - 6, id + 32, 2) ||
+	    strncmp(path + strlen(path) - 36 - 3, id + 34, 2)) {
+		/* not where the store puts it (an older version wrote upper-case
+		 * ids as files of their own): no row can ever name it */
+		if (!unlink(path))
+			o->removed++;
+		return;
+	}
 	snprintf(o->ids[o->n++], 37, "%s", id);
 	if (o->n == ORPHAN_BATCH)
 		orphans_check(o);

@@ -19,7 +19,8 @@ int filestore_path(const char *dir, const char *id, char *out, size_t len)
 {
 	size_t n = strlen(id);
 
-	if (n != 36 || !validate_uuid(id))
+	/* only the lower-case spelling: one id, one path */
+	if (n != 36 || !validate_uuid(id) || strpbrk(id, "ABCDEF"))
 		return ERR_VALIDATION;
 	if ((size_t)snprintf(out, len, "%s/%.2s/%.2s/%s", dir, id + 32, id + 34, id) >= len)
 		return ERR_INTERNAL;
@@ -135,7 +136,9 @@ long long filestore_free(const char *dir)
 
 static bool hex2(const char *s)
 {
-	return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+	/* upper case too: folders an older version made for "7E69…" ids hold
+	 * orphans the walk must find */
+	return strlen(s) == 2 && strspn(s, "0123456789abcdefABCDEF") == 2;
 }
 
 int filestore_walk(const char *dir, void (*fn)(const char *path, const char *id, long age, void *arg),

@@ -132,6 +132,16 @@ bool validate_uuid(const char *s)
 	return true;
 }
 
+bool validate_uuid_lower(char *s)
+{
+	if (!validate_uuid(s))
+		return false;
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'F')
+			*s = (char)(*s - 'A' + 'a');
+	return true;
+}
+
 bool validate_username(const char *s)
 {
 	size_t n = strlen(s);

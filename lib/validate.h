@@ -25,6 +25,9 @@ size_t validate_utf8_chars(const char *s);
 
 /* validate_uuid - canonical 8-4-4-4-12 hex form, as PostgreSQL prints it. */
 bool validate_uuid(const char *s);
+/* validate_uuid_lower - the same, and @s becomes its one spelling (lower
+ * case): every id that names a row, a key or a file is this one. */
+bool validate_uuid_lower(char *s);
 
 /* validate_username - 3 to 32 of [a-z0-9_.-]. */
 bool validate_username(const char *s);

@@ -398,6 +398,9 @@ await fakeMode('whatsapp', 'ok');
 // statuses flow back: delivered, then read (and never back)
 const cursor = (await call('GET', '/v1/poll?timeout=0', { token: owner.token })).json.cursor;
 assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'delivered', phone))).status, 200);
+// (two workers may take two webhooks at once: the order of their effects is
+// the provider's order only when one has landed before the next is sent)
+await until(async () => (await deliveries(owner.token, reply.id))[0].status === 'delivered', 'the delivery delivered');
 assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'read', phone))).status, 200);
 assert.equal((await metaPost('whatsapp', waStatus(d1.provider_message_id, 'delivered', phone))).status, 200);
 await until(async () => (await deliveries(owner.token, reply.id))[0].status === 'read', 'the delivery read');

@@ -718,6 +718,48 @@ static void test_disk_full(void **state)
 	free(data);
 }
 
+
+/* An id has one spelling. An upper-case id in a path is the same upload
+ * (the same file on disk, the same one-PATCH lock), never a second file
+ * beside the row's: the old code wrote files/7E/69/<ID> while the row
+ * was lower case, the upload ended `corrupt`, the bytes stayed forever. */
+static void test_ids_are_canonical(void **state)
+{
+	struct resp r;
+	struct user u;
+	char id[37], up[37], path[128], loud[1024];
+	const char *data = "canonical bytes";
+	(void)state;
+
+	signup(&u, "canon");
+	assert_int_equal(create(&r, &u, (long long)strlen(data), NULL, id), 201);
+	resp_free(&r);
+	for (int i = 0; i < 37; i++)
+		up[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 'a' + 'A' : id[i]);
+	assert_int_equal(patch(&r, &u, up, 0, data, 9, NULL), 204);
+	resp_free(&r);
+	assert_int_equal(offset_of(&u, id, NULL), 9);		/* the same upload */
+	assert_int_equal(patch(&r, &u, id, 9, data + 9, strlen(data) - 9, NULL), 204);
+	resp_free(&r);
+	assert_true(file_status(&u, up, "ready"));
+	snprintf(path, sizeof(path), "/v1/files/%s/content", up);
+	assert_int_equal(http(&r, "GET", path, u.access, NULL, 0, NULL, NULL), 200);
+	assert_int_equal(r.len, strlen(data));
+	assert_memory_equal(r.body, data, strlen(data));
+	resp_free(&r);
+	/* nothing on disk under the other spelling */
+	snprintf(loud, sizeof(loud), "%s/%.2s/%.2s/%s", getenv("CHAT4ALL_TEST_FILES_DIR"), up + 32,
+		 up + 34, up);
+	assert_int_not_equal(access(loud, F_OK), 0);
+	assert_true(stored(id));
+	/* and DELETE in capitals removes the one row and its bytes */
+	snprintf(path, sizeof(path), "/v1/files/%s", up);
+	assert_int_equal(http(&r, "DELETE", path, u.access, NULL, 0, NULL, TUS), 204);
+	resp_free(&r);
+	assert_false(stored(id));
+	assert_int_equal(storage_used(&u), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -729,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_file),
 		cmocka_unit_test(test_file_message_and_download),
 		cmocka_unit_test(test_expiry_and_orphans),
+		cmocka_unit_test(test_ids_are_canonical),
 		cmocka_unit_test(test_disk_full),
 	};
 

@@ -96,6 +96,11 @@ static void test_uuid_and_username(void **state)
 	assert_false(validate_uuid("0f8fad5bxd9cb-469f-a165-70867728950e"));
 	assert_false(validate_uuid("0f8fad5b-d9cb-469f-a165-70867728950g"));
 	assert_false(validate_uuid(NULL));
+	char loud[] = "0F8FAD5B-D9CB-469F-A165-70867728950E", bad[] = "0F8FAD5B-D9CB-469F-A165-70867728950G";
+	assert_true(validate_uuid_lower(loud));
+	assert_string_equal(loud, "0f8fad5b-d9cb-469f-a165-70867728950e");
+	assert_false(validate_uuid_lower(bad));
+	assert_string_equal(bad, "0F8FAD5B-D9CB-469F-A165-70867728950G");	/* untouched */
 	assert_true(validate_username("alice"));
 	assert_true(validate_username("a.b_c-9"));
 	assert_false(validate_username("al"));
