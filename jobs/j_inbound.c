@@ -26,6 +26,7 @@
 #include "../lib/events.h"
 #include "../lib/filestore.h"
 #include "../lib/log.h"
+#include "../lib/validate.h"
 
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -208,7 +209,7 @@ static void whatsapp_messages(struct inbound_state *s, struct json_object *body)
 					const char *wa = getstr(ct, "wa_id"), *name;
 					if (wa && !strcmp(wa, m->address) &&
 					    (name = getstr(get(ct, "profile"), "name")))
-						snprintf(m->name, sizeof(m->name), "%s", name);
+						validate_utf8_copy(m->name, sizeof(m->name), name);
 				}
 				if (!type || !strcmp(type, "text")) {
 					m->text = getstr(get(wm, "text"), "body");
@@ -258,10 +259,13 @@ static void telegram_message(struct inbound_state *s, struct json_object *body)
 		return;
 	snprintf(m->id_buf, sizeof(m->id_buf), "%s:%s", chat_id, mid);
 	m->provider_id = m->id_buf;
-	snprintf(m->name, sizeof(m->name), "%s%s%s",
-		 getstr(from, "first_name") ? getstr(from, "first_name") : "",
-		 getstr(from, "last_name") ? " " : "",
-		 getstr(from, "last_name") ? getstr(from, "last_name") : "");
+	char *full = NULL;
+	if (asprintf(&full, "%s%s%s", getstr(from, "first_name") ? getstr(from, "first_name") : "",
+		     getstr(from, "last_name") ? " " : "",
+		     getstr(from, "last_name") ? getstr(from, "last_name") : "") >= 0) {
+		validate_utf8_copy(m->name, sizeof(m->name), full);
+		free(full);
+	}
 	m->text = getstr(tm, "text");
 	if (m->text)
 		return;

@@ -72,9 +72,14 @@ void filestore_safe_name(const char *in, char *out, size_t len)
 	for (const char *p = in; *p; p++)
 		if (*p == '/' || *p == '\\')
 			base = p + 1;
-	for (const unsigned char *p = (const unsigned char *)base; *p && n + 1 < len; p++)
+	const unsigned char *p = (const unsigned char *)base;
+	for (; *p && n + 1 < len; p++)
 		if (*p >= 0x20 && *p != 0x7f)
 			out[n++] = (char)*p;
+	/* out of room inside a character: a long name ends before it */
+	if ((*p & 0xC0) == 0x80)
+		while (n > 0 && ((unsigned char)out[--n] & 0xC0) == 0x80)
+			;
 	out[n] = '\0';
 	if (!strcmp(out, ".") || !strcmp(out, "..") || !*out)
 		snprintf(out, len, "file");

@@ -106,6 +106,22 @@ bool validate_utf8(const char *str, size_t len)
 	return true;
 }
 
+void validate_utf8_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (!cap)
+		return;
+	if (n >= cap) {
+		n = cap - 1;
+		/* back to the first byte of the character that did not fit */
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 size_t validate_utf8_chars(const char *s)
 {
 	size_t n = 0;

@@ -20,6 +20,11 @@ struct json_object *validate_json_object(const char *body, size_t len,
 /* validate_utf8 - @len bytes are well-formed UTF-8 without NUL. */
 bool validate_utf8(const char *s, size_t len);
 
+/* validate_utf8_copy - as much of UTF-8 @src as fits in @cap bytes with
+ * its NUL, cut between characters, never inside one (a name cut on a
+ * byte count is invalid UTF-8, which PostgreSQL refuses). */
+void validate_utf8_copy(char *dst, size_t cap, const char *src);
+
 /* validate_utf8_chars - code points in a valid UTF-8 string. */
 size_t validate_utf8_chars(const char *s);
 

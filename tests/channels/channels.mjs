@@ -133,6 +133,26 @@ await until(async () => (await history(owner.token, conv.id)).some((m) => m.text
   assert.equal(texts.includes('forged text'), false);
 }
 
+// a long name in a script of two-byte letters: cut between letters, never
+// inside one (cut on a byte count it was invalid UTF-8, PostgreSQL refused
+// it, and every message of that contact was lost)
+{
+  const longPhone = `55118${String(tag).padStart(8, '0')}`;
+  assert.equal((await metaPost('whatsapp', waMessage(longPhone, 'Ä'.repeat(100), `wamid.LONG${tag}`, 'a long name'))).status, 200);
+  const c = await until(async () => {
+    const list = (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items;
+    return list.find((x) => x.peer?.username === `whatsapp:${longPhone}`);
+  }, 'the message of the contact with a long name');
+  assert.match(c.peer.display_name, /^Ä+$/);
+  assert.ok(c.peer.display_name.length >= 64, c.peer.display_name);
+  // a body that is not UTF-8, however well signed: 400, nothing queued
+  const raw = Buffer.concat([Buffer.from('{"object":"whatsapp_business_account","x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+  const sig = 'sha256=' + createHmac('sha256', APP_SECRET).update(raw).digest('hex');
+  const bad = await call('POST', '/v1/webhooks/whatsapp', { raw, headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': sig } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.type, '/problems/invalid-json');
+}
+
 // Telegram: a bad secret is 401; the right one brings the message in
 const update = { update_id: 900000 + (tag % 1000), message: { message_id: 77, date: Math.floor(Date.now() / 1000), chat: { id: 4200000 + (tag % 1000), type: 'private' }, from: { id: 4200000 + (tag % 1000), first_name: 'Ivan', last_name: 'Petrov' }, text: 'Privet from Telegram' } };
 assert.equal((await call('POST', '/v1/webhooks/telegram', { raw: JSON.stringify(update), headers: { 'Content-Type': 'application/json', 'X-Telegram-Bot-Api-Secret-Token': 'wrong' } })).status, 401);

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "../../lib/filestore.h"
 #include "../../lib/validate.h"
 
 static struct json_object *parse(const char *s, const char **why)
@@ -109,6 +110,27 @@ static void test_uuid_and_username(void **state)
 	assert_false(validate_username("abcdefghijklmnopqrstuvwxyz0123456"));	/* 33 */
 }
 
+static void test_utf8_copy(void **state)
+{
+	char out[8], name[16];
+	(void)state;
+
+	validate_utf8_copy(out, sizeof(out), "abc");
+	assert_string_equal(out, "abc");
+	validate_utf8_copy(out, sizeof(out), "\xc3\x84\xc3\x84\xc3\x84\xc3\x84");	/* ÄÄÄÄ: 8 bytes */
+	assert_string_equal(out, "\xc3\x84\xc3\x84\xc3\x84");			/* 3 whole, not 3.5 */
+	assert_true(validate_utf8(out, strlen(out)));
+	validate_utf8_copy(out, sizeof(out), "abcdef\xf0\x9f\x98\x80");		/* an emoji at the edge */
+	assert_string_equal(out, "abcdef");
+	validate_utf8_copy(out, 1, "abc");
+	assert_string_equal(out, "");
+	/* a file's name: the last segment, cut between characters too */
+	filestore_safe_name("../x/\xc3\xa7\xc3\xa3\xc3\xa7\xc3\xa3\xc3\xa7\xc3\xa3\xc3\xa7\xc3\xa3", name, 10);
+	assert_string_equal(name, "\xc3\xa7\xc3\xa3\xc3\xa7\xc3\xa3");		/* 4 characters in 9 bytes */
+	filestore_safe_name("a\001b", name, sizeof(name));
+	assert_string_equal(name, "ab");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +139,7 @@ int main(void)
 		cmocka_unit_test(test_json_depth),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_uuid_and_username),
+		cmocka_unit_test(test_utf8_copy),
 	};
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
