@@ -73,8 +73,11 @@ UNIT_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 $(BUILD)/unit/%: tests/unit/%.c $(LIB_SRC) $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
+	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) $(UNIT_LDFLAGS) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
+
+# the file store's test watches which folders are synced
+$(BUILD)/unit/test_filestore: UNIT_LDFLAGS += -Wl,--wrap=fsync
 
 # ---- integration suites: libcurl + cmocka against the running stack ----
 INTEG_COMMON := tests/integration/http.c tests/integration/client.c

@@ -250,6 +250,16 @@ static int write_body(struct req *r, const char *id, long long offset, long long
 			req_detail(r, "another PATCH of this upload is running");
 		if (fd == ERR_STORAGE)
 			req_detail(r, "the disk is full");
+		if (fd == ERR_GONE) {
+			/* the upload cannot be finished: it expires now, and the
+			 * cron gives its space back */
+			const char *params[] = { id };
+			PGresult *res = NULL;
+			db_exec(r->app->db, SQL_FILE_LOST, params, &res);
+			PQclear(res);
+			log_error(r->id, "file %s: fewer bytes on disk than recorded", id);
+			req_detail(r, "the bytes of this upload were lost; upload the file again");
+		}
 		return fd;
 	}
 	if (!(buf = malloc(CHUNK))) {

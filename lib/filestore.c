@@ -27,12 +27,34 @@ int filestore_path(const char *dir, const char *id, char *out, size_t len)
 	return 0;
 }
 
-/* mkdir -p of @path's parent folders */
+/* fsync of the folder that holds @path: a new name in it survives a
+ * crash only once the folder itself is on disk. */
+static int sync_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if ((fd = open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* mkdir -p of @path's parent folders; each one made is synced into its
+ * own parent */
 static int make_parents(char *path)
 {
 	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
 		*p = '\0';
 		int rc = mkdir(path, 0750);
+		if (!rc)
+			rc = sync_parent(path);
 		*p = '/';
 		if (rc && errno != EEXIST)
 			return -1;
@@ -48,16 +70,33 @@ int filestore_open(const char *dir, const char *id, long long offset)
 
 	if ((rc = filestore_path(dir, id, path, sizeof(path))))
 		return rc;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640)) < 0 &&
-	    (errno != ENOENT || make_parents(path) ||
-	     (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640)) < 0))
-		return errno == ENOSPC || errno == EDQUOT ? ERR_STORAGE : ERR_INTERNAL;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		/* a new file: its folders and its name must reach the disk
+		 * before any offset that counts on them is recorded */
+		if (errno != ENOENT || make_parents(path) ||
+		    (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640)) < 0 ||
+		    sync_parent(path)) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return e == ENOSPC || e == EDQUOT ? ERR_STORAGE : ERR_INTERNAL;
+		}
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		close(fd);
 		return errno == EWOULDBLOCK ? ERR_CONFLICT : ERR_INTERNAL;
 	}
-	if (fstat(fd, &st) || (st.st_size != offset && ftruncate(fd, offset)) ||
-	    lseek(fd, offset, SEEK_SET) != offset) {
+	if (fstat(fd, &st)) {
+		close(fd);
+		return ERR_INTERNAL;
+	}
+	/* shorter than the bytes recorded as written: they are lost, and
+	 * zeros in their place would be a corrupt file reported complete */
+	if (st.st_size < offset) {
+		close(fd);
+		return ERR_GONE;
+	}
+	if ((st.st_size != offset && ftruncate(fd, offset)) || lseek(fd, offset, SEEK_SET) != offset) {
 		close(fd);
 		return ERR_INTERNAL;
 	}

@@ -18,7 +18,10 @@ int filestore_path(const char *dir, const char *id, char *out, size_t len);
  * filestore_open - the file of @id for writing at @offset, its folders
  * made as needed; anything past @offset (bytes of an interrupted PATCH
  * that were never recorded) is cut off. Locked (flock) against another
- * writer: ERR_CONFLICT when one holds it. The fd, or a negative err.
+ * writer: ERR_CONFLICT when one holds it. A new file's name and folders
+ * are synced to disk (fsync of each parent) before it is returned. A file
+ * shorter than @offset lost bytes that were recorded as written:
+ * ERR_GONE, never a zero-filled gap. The fd, or a negative err.
  */
 int filestore_open(const char *dir, const char *id, long long offset);
 

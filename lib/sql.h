@@ -361,6 +361,9 @@
 	  "        (SELECT count(*) FROM j),"                                   \
 	  "        CASE WHEN f.status = 'verifying' THEN pg_notify('chat4all_jobs', 'file_verify') END" \
 	  " FROM f")                                                           \
+	X(FILE_LOST, /* $1 id: its bytes on disk are fewer than recorded */   \
+	  "UPDATE files SET expires_at = now() - interval '1 second'"          \
+	  " WHERE id = $1::uuid AND status = 'uploading'")                     \
 	X(FILE_DELETE, "SELECT file_delete($1::uuid, $2::uuid)")              \
 	X(FILE_META, /* $1 id, $2 viewer: owner, or ready and sent where they see it */ \
 	  "SELECT json_build_object('id', f.id, 'filename', f.filename, 'mime', f.mime," \

@@ -760,6 +760,34 @@ static void test_ids_are_canonical(void **state)
 	assert_int_equal(storage_used(&u), 0);
 }
 
+/* Bytes recorded as written that are no longer on disk (a crash, a
+ * restore from an older copy) end the upload: 410, never a gap of zeros
+ * in a file that then verifies as complete. */
+static void test_lost_bytes(void **state)
+{
+	struct resp r;
+	struct user u;
+	char id[37], path[1024];
+	long status;
+	(void)state;
+
+	signup(&u, "lost");
+	assert_int_equal(create(&r, &u, 10, NULL, id), 201);
+	resp_free(&r);
+	assert_int_equal(patch(&r, &u, id, 0, "01234", 5, NULL), 204);
+	resp_free(&r);
+	stored_path(id, path, sizeof(path));
+	assert_int_equal(truncate(path, 2), 0);
+	assert_int_equal(patch(&r, &u, id, 5, "56789", 5, NULL), 410);
+	assert_problem(&r, 410, "gone");
+	resp_free(&r);
+	offset_of(&u, id, &status);
+	assert_int_equal(status, 410);
+	assert_int_equal(get(&r, u.access, "/v1/files/%s", id), 200);
+	assert_string_equal(jstr(r.json, "status"), "uploading");	/* never ready */
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_file_message_and_download),
 		cmocka_unit_test(test_expiry_and_orphans),
 		cmocka_unit_test(test_ids_are_canonical),
+		cmocka_unit_test(test_lost_bytes),
 		cmocka_unit_test(test_disk_full),
 	};
 
