@@ -321,8 +321,19 @@
 	  "  'payload', payload, 'attempts', attempts, 'last_error', last_error," \
 	  "  'created_at', rfc3339(created_at), 'died_at', rfc3339(died_at))::text, id" \
 	  " FROM dead_jobs WHERE id > $1::bigint ORDER BY id LIMIT $2::int")   \
-	X(DEAD_RETRY, /* back to the queue with a fresh count */              \
-	  "WITH d AS (DELETE FROM dead_jobs WHERE id = $1::bigint RETURNING *)" \
+	/* Back to the queue with a fresh count. A dead delivery's row is    \
+	 * `failed`, and the deliverer sends only what is `queued`: the retry \
+	 * queues the row again (and a message that had failed for it is      \
+	 * `sent` again until the delivery says otherwise). */               \
+	X(DEAD_RETRY,                                                          \
+	  "WITH d AS (DELETE FROM dead_jobs WHERE id = $1::bigint RETURNING *)," \
+	  " dl AS (UPDATE deliveries x SET status = 'queued', attempts = 0,"   \
+	  "               last_error = NULL, updated_at = now() FROM d"        \
+	  "        WHERE d.kind = 'deliver' AND x.status = 'failed'"           \
+	  "          AND x.id = (d.payload->>'delivery_id')::bigint"           \
+	  "        RETURNING x.message_id),"                                   \
+	  " m AS (UPDATE messages SET status = 'sent'"                         \
+	  "        WHERE id IN (SELECT message_id FROM dl) AND status = 'failed')" \
 	  " INSERT INTO jobs (id, kind, key, payload, created_at)"             \
 	  " SELECT id, kind, key, payload, created_at FROM d RETURNING id, kind") \
 	X(QUEUE_STATS,                                                         \

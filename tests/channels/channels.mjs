@@ -510,6 +510,20 @@ assert.equal((await call('GET', `/v1/messages/${doomed.id}`, { token: owner.toke
 const lost = await sendText(owner.token, conv.id, 'into the void');
 await until(async () => (await call('GET', `/v1/messages/${lost.id}`, { token: owner.token })).json.status === 'failed', 'the message failed');
 await fakeMode('whatsapp', 'ok');
+// an admin retries the dead delivery: it is really sent this time (before,
+// the row stayed `failed` and the deliverer dropped the job unsent)
+{
+  const admin = await user(`chadm_${tag}`);
+  execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['promote', `chadm_${tag}`], { stdio: 'ignore' });
+  const deliveryId = execFileSync('sh', ['-c', `${process.env.CHAT4ALL_TEST_PSQL} -c "SELECT id FROM deliveries WHERE message_id = '${lost.id}'"`]).toString().trim();
+  const dead = (await call('GET', '/v1/admin/jobs/dead?limit=100', { token: admin.token })).json.items
+    .find((j) => j.kind === 'deliver' && String(j.payload.delivery_id) === deliveryId);
+  assert.ok(dead, `the dead delivery job of delivery ${deliveryId}`);
+  assert.equal((await call('POST', `/v1/admin/jobs/dead/${dead.id}/retry`, { token: admin.token })).status, 202);
+  await until(async () => (await fakeGet('/_sent')).some((x) => x.body.text?.body === 'into the void'), 'the retried delivery at WhatsApp');
+  await until(async () => (await deliveries(owner.token, lost.id))[0].status === 'sent', 'the delivery sent');
+  assert.equal((await call('GET', `/v1/messages/${lost.id}`, { token: owner.token })).json.status, 'sent');
+}
 
 // a channel-only message goes nowhere else; Bob links Telegram and is reached there too
 assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'fax', address: '1' } })).status, 400);
