@@ -121,7 +121,7 @@ status:
 
 test: deps
 	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(BUILD)/integration/api_test \
-	    $(BUILD)/integration/files_test \
+	    $(BUILD)/integration/files_test $(BUILD)/integration/security_test \
 	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation
 	@scripts/test.sh $(UNIT_BINS)
 

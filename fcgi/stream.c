@@ -44,6 +44,7 @@
 #define USER_BUCKETS 16384
 #define POLL_TIMEOUT_DEFAULT 25
 #define POLL_TIMEOUT_MAX 60
+#define STREAM_MAX_HEADERS 16384	/* bytes of a request's headers */
 
 struct client;
 
@@ -837,6 +838,12 @@ int main(int argc, char **argv)
 	evhttp_set_gencb(http, handle, NULL);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 					 EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	/* evhttp reads a whole body into memory before calling us: a stream
+	 * or a poll has none, so any body is refused (413) as it starts, and
+	 * headers are bounded too; one stranger's upload never holds the
+	 * memory of every open stream */
+	evhttp_set_max_body_size(http, 0);
+	evhttp_set_max_headers_size(http, STREAM_MAX_HEADERS);
 	if (evhttp_bind_socket(http, conf.stream_bind, (unsigned short)conf.stream_port)) {
 		log_error(NULL, "cannot listen on %s:%ld", conf.stream_bind, conf.stream_port);
 		return 1;

@@ -3,6 +3,7 @@
  *   chat4all-admin migrate              apply migrations/ in order
  *   chat4all-admin promote USERNAME     make USERNAME an admin
  *   chat4all-admin demote USERNAME      make USERNAME a plain user
+ *   chat4all-admin conf KEY             print a setting (not a secret)
  * It reads the same configuration as the servers (CHAT4ALL_CONF and
  * CHAT4ALL_* variables), so it acts on the instance they serve.
  */
@@ -20,7 +21,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: chat4all-admin migrate\n"
 			"       chat4all-admin promote USERNAME\n"
-			"       chat4all-admin demote USERNAME\n");
+			"       chat4all-admin demote USERNAME\n"
+			"       chat4all-admin conf KEY\n");
 	return 2;
 }
 
@@ -58,6 +60,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open("-", conf.log_level, "admin");
+	if (!strcmp(argv[1], "conf") && argc == 3) {	/* no database needed */
+		char v[4096];
+		rc = conf_format(&conf, argv[2], v, sizeof(v));
+		if (rc)
+			fprintf(stderr, "chat4all-admin: no setting '%s' to show\n", argv[2]);
+		else
+			printf("%s\n", v);
+		conf_release(&conf);
+		return rc ? 1 : 0;
+	}
 	if (!(db = db_open(conf.database_url)) || db_ping(db)) {
 		fprintf(stderr, "chat4all-admin: cannot reach the database\n");
 		goto out;

@@ -278,6 +278,29 @@ int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen)
 	return 0;
 }
 
+int conf_format(const struct conf *c, const char *name, char *buf, size_t len)
+{
+	const struct conf_key *k = conf_find(name, strlen(name));
+	const char *p;
+
+	if (!k || k->secret)
+		return -1;
+	p = (const char *)c + k->offset;
+	switch (k->type) {
+	case CONF_STR:
+		snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "");
+		break;
+	case CONF_LONG:
+		snprintf(buf, len, "%ld", *(const long *)p);
+		break;
+	case CONF_DOUBLE:
+		// cppcheck-suppress invalidPointerCast
+		snprintf(buf, len, "%g", *(const double *)p);
+		break;
+	}
+	return 0;
+}
+
 void conf_release(struct conf *c)
 {
 	if (!c)

@@ -9,6 +9,7 @@
 #define CHAT4ALL_CONF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct conf {
 	char *database_url;	/* libpq conninfo */
@@ -92,5 +93,9 @@ struct conf {
  */
 int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen);
 void conf_release(struct conf *c);
+
+/* conf_format - the value of setting @name as text, for scripts
+ * (chat4all-admin conf NAME); -1 for an unknown name or a secret. */
+int conf_format(const struct conf *c, const char *name, char *buf, size_t len);
 
 #endif

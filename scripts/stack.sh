@@ -94,12 +94,17 @@ start_redis() {
 }
 
 write_lighttpd_conf() {
-	local names
+	local names api_kb files_kb
 	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
+	# lighttpd refuses bodies past what the route takes before reading
+	# them: the settings as the programs read them (file, environment)
+	api_kb=$(( $("$ROOT/build/chat4all-admin" conf max_body) / 1024 + 1 ))
+	files_kb=$(( $("$ROOT/build/chat4all-admin" conf file_max_size) / 1024 + 1 ))
 	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
 	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" -e "s|@STREAM_HOST@|${STREAM_HOST:-127.0.0.1}|g" \
 	    -e "s|@FILES_PROCS@|$FILES_PROCS|g" -e "s|@FILES_DIR@|$CHAT4ALL_FILES_DIR|g" \
+	    -e "s|@API_MAX_KB@|$api_kb|g" -e "s|@FILES_MAX_KB@|$files_kb|g" \
 	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
 }
 

@@ -90,9 +90,10 @@ PSQL="psql -h $VAR/run -p $PGPORT -U chat4all -d chat4all -qtAX"
 export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
 export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
-export CHAT4ALL_TEST_FILES_DIR="$VAR/files"
+export CHAT4ALL_TEST_FILES_DIR="$VAR/files" CHAT4ALL_TEST_VAR=$VAR
 "$ROOT/build/integration/api_test" || failed=1
 "$ROOT/build/integration/files_test" || failed=1
+"$ROOT/build/integration/security_test" || failed=1
 echo "== an existing tus client, unchanged: tus-js-client under node"
 node "$ROOT/tests/tus/upload.mjs" || failed=1
 echo "== channels, against the local fake providers"

@@ -49,6 +49,14 @@ static void test_defaults(void **state)
 	assert_int_equal(c.access_ttl, 900);
 	assert_int_equal(c.group_member_limit, 1000);
 	assert_null(c.jwt_secret);
+	/* what scripts read (chat4all-admin conf KEY); never a secret */
+	char v[64];
+	assert_int_equal(conf_format(&c, "max_body", v, sizeof(v)), 0);
+	assert_string_equal(v, "65536");
+	assert_int_equal(conf_format(&c, "signin_rate", v, sizeof(v)), 0);
+	assert_string_equal(v, "0.2");
+	assert_int_equal(conf_format(&c, "jwt_secret", v, sizeof(v)), -1);
+	assert_int_equal(conf_format(&c, "no_such_key", v, sizeof(v)), -1);
 	conf_release(&c);
 }
 
