@@ -331,6 +331,49 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------- upload slots */
+
+/*
+ * Bytes a user sends hold a files responder for as long as they take: a
+ * user runs at most upload_concurrency of them at once, so that one
+ * account trickling uploads cannot hold every responder of the pool.
+ * The slot (>= 0) to give back, or a negative err.
+ */
+static int upload_slot_take(struct req *r)
+{
+	char slot[24];
+
+	for (long i = 0; i < r->app->conf.upload_concurrency; i++) {
+		PGresult *res = NULL;
+		snprintf(slot, sizeof(slot), "%ld", i);
+		const char *params[] = { r->user.user_id, slot };
+		int rc = db_exec(r->app->db, SQL_UPLOAD_SLOT_TAKE, params, &res);
+		bool got = !rc && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+		PQclear(res);
+		if (rc)
+			return rc;
+		if (got)
+			return (int)i;
+	}
+	r->retry_after = 5;
+	req_detail(r, "you have %ld uploads sending bytes already; send this one after them",
+		   r->app->conf.upload_concurrency);
+	return ERR_RATELIMITED;
+}
+
+static void upload_slot_give(struct req *r, int slot)
+{
+	char s[16];
+	PGresult *res = NULL;
+
+	if (slot < 0)
+		return;
+	snprintf(s, sizeof(s), "%d", slot);
+	const char *params[] = { r->user.user_id, s };
+	db_exec(r->app->db, SQL_UPLOAD_SLOT_GIVE, params, &res);
+	PQclear(res);
+}
+
 /* ------------------------------------------------------------- handlers */
 
 int h_files_options(struct req *r)
@@ -410,7 +453,18 @@ int h_files_create(struct req *r)
 	}
 	req_header(r, "Location: /v1/files/%s", id);
 	if (with_body) {
+		int slot = upload_slot_take(r);
+		if (slot < 0) {
+			/* the upload exists: its bytes come with a PATCH later */
+			rc = slot == ERR_RATELIMITED ? 0 : slot;
+			if (!rc) {
+				req_header(r, "Upload-Offset: 0");
+				rc = req_reply(r, 201, NULL);
+			}
+			goto out;
+		}
 		rc = write_body(r, id, 0, size, body, &sum);
+		upload_slot_give(r, slot);
 		/* the upload exists whatever became of its first bytes */
 		if (rc && rc != ERR_CHECKSUM && rc != ERR_STORAGE)
 			log_warn(r->id, "creation-with-upload of %s: %s", id, err_name(rc));
@@ -521,8 +575,14 @@ int h_files_patch(struct req *r)
 		}
 		goto out;
 	}
+	int slot = upload_slot_take(r);
+	if (slot < 0) {
+		rc = slot;
+		goto out;
+	}
 	if (!(rc = write_body(r, r->params[0], offset, size, len, &sum)))
 		rc = req_reply(r, 204, NULL);
+	upload_slot_give(r, slot);
 out:
 	EVP_MD_CTX_free(sum.ctx);
 	return rc;

@@ -72,6 +72,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(file_quota, CONF_LONG, "10737418240"),
 	KEY(upload_expiry, CONF_LONG, "86400"),
 	KEY(file_link_ttl, CONF_LONG, "3600"),
+	KEY(upload_concurrency, CONF_LONG, "2"),
 	KEY(public_url, CONF_STR, "http://127.0.0.1:8080"),
 	KEY(channel_owner, CONF_STR, "support"),
 	KEY(graph_base_url, CONF_STR, "https://graph.facebook.com"),

@@ -60,6 +60,7 @@ struct conf {
 	long file_quota;		/* bytes of files a user may hold */
 	long upload_expiry;		/* seconds an unfinished upload lives after its last PATCH */
 	long file_link_ttl;		/* seconds a signed download link is valid */
+	long upload_concurrency;	/* PATCHes (or creations with bytes) one user runs at once */
 	/* channels: base URLs (tests point them at local fakes), ids, secrets */
 	char *public_url;		/* how providers reach us (file links): https://chat.example.com */
 	char *channel_owner;		/* who gets conversations started from a channel: a username,

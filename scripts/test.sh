@@ -37,7 +37,7 @@ rm -f "$FAKE_PORT_FILE"
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/chat4all-test.XXXXXX)
 chmod 755 "$TMP"
-export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4 FILES_PROCS=2
+export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4 FILES_PROCS=3
 cleanup() {
 	local rc=$?
 	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true

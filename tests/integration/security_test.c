@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,178 @@ static long post_zeros(const char *url, curl_off_t bytes, bool chunked)
 	return status;
 }
 
+
+/* ------------------------------------------------------------- uploads */
+
+#define TUS "Tus-Resumable: 1.0.0"
+
+/* POST /v1/files for @size bytes: the new id into @id. */
+static void tus_create(struct user *u, long long size, char id[37])
+{
+	struct resp r;
+	char h[256], loc[256];
+
+	snprintf(h, sizeof(h), TUS "\nUpload-Length: %lld", size);
+	assert_int_equal(http(&r, "POST", "/v1/files", u->access, "", 0, NULL, h), 201);
+	assert_non_null(resp_header(&r, "Location", loc, sizeof(loc)));
+	snprintf(id, 37, "%.36s", loc + strlen("/v1/files/"));
+	resp_free(&r);
+}
+
+static long tus_patch(struct user *u, const char *id, long long offset, const void *data, size_t n)
+{
+	struct resp r;
+	char h[256], path[64];
+	long status;
+
+	snprintf(h, sizeof(h), TUS "\nUpload-Offset: %lld", offset);
+	snprintf(path, sizeof(path), "/v1/files/%s", id);
+	status = http(&r, "PATCH", path, u->access, data, n, "application/offset+octet-stream", h);
+	resp_free(&r);
+	return status;
+}
+
+/* A PATCH that sends one byte a second until told to stop. */
+struct trickle {
+	pthread_t thread;
+	char url[256], auth[1100];
+	volatile bool stop;
+	volatile bool done;	/* the request ended */
+	volatile long sent;
+};
+
+static size_t trickle_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct trickle *t = arg;
+	(void)size;
+	(void)n;
+
+	if (t->sent)
+		for (int i = 0; i < 10 && !t->stop; i++)
+			usleep(100 * 1000);
+	if (t->stop)
+		return CURL_READFUNC_ABORT;
+	buf[0] = 'x';
+	t->sent++;
+	return 1;
+}
+
+static void *trickle_run(void *arg)
+{
+	struct trickle *t = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+
+	curl_easy_setopt(c, CURLOPT_URL, t->url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)1000);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, trickle_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, t);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	h = curl_slist_append(h, TUS);
+	h = curl_slist_append(h, "Upload-Offset: 0");
+	h = curl_slist_append(h, "Content-Type: application/offset+octet-stream");
+	h = curl_slist_append(h, "Expect:");
+	h = curl_slist_append(h, t->auth);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_perform(c);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	t->done = true;
+	return NULL;
+}
+
+static void trickle_start(struct trickle *t, struct user *u, const char *id)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->url, sizeof(t->url), "%s/v1/files/%s", getenv("CHAT4ALL_TEST_URL"), id);
+	snprintf(t->auth, sizeof(t->auth), "Authorization: Bearer %s", u->access);
+	assert_int_equal(pthread_create(&t->thread, NULL, trickle_run, t), 0);
+}
+
+static void trickle_stop(struct trickle *t)
+{
+	t->stop = true;
+	pthread_join(t->thread, NULL);
+}
+
+/* Uploads trickling at a byte a second hold their responders, never a
+ * download or a preview; and one user holds at most upload_concurrency
+ * of them. Before, two such PATCHes took the whole files pool and every
+ * download and preview waited behind them. */
+static void test_slow_uploads_hold_no_downloads(void **state)
+{
+	struct user slow[2], reader;
+	struct trickle t[4];
+	char id[5][37], ready[37], path[128], h[256];
+	struct resp r;
+	(void)state;
+
+	signup(&slow[0], "slowup");
+	signup(&slow[1], "slowup");
+	signup(&reader, "reader");
+	/* a file the reader will download */
+	tus_create(&reader, 5, ready);
+	assert_int_equal(tus_patch(&reader, ready, 0, "hello", 5), 204);
+	for (int i = 0; i < 600; i++) {
+		get(&r, reader.access, "/v1/files/%s", ready);
+		bool done = r.status == 200 && !strcmp(jstr(r.json, "status"), "ready");
+		resp_free(&r);
+		if (done)
+			break;
+		usleep(50 * 1000);
+	}
+	for (int i = 0; i < 5; i++)
+		tus_create(&slow[i < 3 ? 0 : 1], 1000, id[i]);
+	trickle_start(&t[0], &slow[0], id[0]);
+	trickle_start(&t[1], &slow[0], id[1]);
+	for (int i = 0; i < 100 && (t[0].sent < 2 || t[1].sent < 2); i++)
+		usleep(100 * 1000);
+	assert_true(t[0].sent >= 2 && t[1].sent >= 2);
+
+	/* a third upload of the same user waits its turn: 429, Retry-After */
+	snprintf(h, sizeof(h), TUS "\nUpload-Offset: 0");
+	snprintf(path, sizeof(path), "/v1/files/%s", id[2]);
+	http(&r, "PATCH", path, slow[0].access, "abc", 3, "application/offset+octet-stream", h);
+	assert_problem(&r, 429, "rate-limited");
+	assert_non_null(resp_header(&r, "Retry-After", h, sizeof(h)));
+	resp_free(&r);
+
+	/* a second slow user: now every upload responder is held */
+	trickle_start(&t[2], &slow[1], id[3]);
+	trickle_start(&t[3], &slow[1], id[4]);
+	for (int i = 0; i < 100 && (t[2].sent < 2 || t[3].sent < 2); i++)
+		usleep(100 * 1000);
+
+	/* the reader downloads and previews while all four still trickle */
+	snprintf(path, sizeof(path), "/v1/files/%s/content", ready);
+	assert_int_equal(http(&r, "GET", path, reader.access, NULL, 0, NULL, NULL), 200);
+	assert_int_equal(r.len, 5);
+	resp_free(&r);
+	assert_int_equal(get(&r, reader.access, "/v1/files/%s", ready), 200);
+	resp_free(&r);
+	for (int i = 0; i < 4; i++)
+		assert_false(t[i].done);
+
+	for (int i = 0; i < 4; i++)
+		trickle_stop(&t[i]);
+	/* once they end, the slots are free again */
+	for (int i = 0; i < 50; i++) {
+		if (tus_patch(&slow[0], id[2], 0, "abc", 3) == 204)
+			break;
+		usleep(100 * 1000);
+	}
+	long long off = -1;
+	snprintf(path, sizeof(path), "/v1/files/%s", id[2]);
+	http(&r, "HEAD", path, slow[0].access, NULL, 0, NULL, TUS);
+	if (resp_header(&r, "Upload-Offset", h, sizeof(h)))
+		off = atoll(h);
+	resp_free(&r);
+	assert_int_equal(off, 3);
+}
+
 /* ------------------------------------------------------------- bodies */
 
 /* A body nobody asked for is refused before it is read: lighttpd per
@@ -157,6 +330,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_body_limits),
+		cmocka_unit_test(test_slow_uploads_hold_no_downloads),
 	};
 
 	http_init();
