@@ -13,6 +13,7 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "../lib/ratelimit.h"
+#include "../lib/revocation.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -196,24 +197,17 @@ out:
 	return rc;
 }
 
-/* Ends sign-in @sid: its refresh tokens in PostgreSQL, its access tokens
- * through the Redis list that authentication checks. */
+/* Ends sign-in @sid: its refresh tokens in PostgreSQL (the truth), its
+ * access tokens and open streams through Redis (lib/revocation.h). */
 static int end_signin(struct req *r, const char *sid)
 {
-	char key[64], ttl[24];
 	const char *params[] = { sid };
 	PGresult *res = NULL;
-	redisReply *rep;
 	int rc = db_exec(r->app->db, SQL_REFRESH_REVOKE_FAMILY, params, &res);
 
 	PQclear(res);
-	snprintf(key, sizeof(key), "c4a:revoked:%s", sid);
-	snprintf(ttl, sizeof(ttl), "%ld", r->app->conf.access_ttl + 60);
-	const char *argv[] = { "SET", key, "1", "EX", ttl };
-	if (!(rep = kv_command(r->app->kv, 5, argv, NULL)))
-		log_warn(r->id, "redis unavailable: access tokens of %s live until they expire", sid);
-	else
-		freeReplyObject(rep);
+	if (!rc)
+		revocation_mark(r->app->kv, sid, r->app->conf.access_ttl + 60);
 	return rc;
 }
 

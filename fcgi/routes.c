@@ -11,6 +11,7 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "../lib/ratelimit.h"
+#include "../lib/revocation.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -186,14 +187,14 @@ static void problem(struct req *r, int code)
 	json_object_put(o);
 }
 
-/* Bearer token → r->user. A signed-out sign-in (sid) is refused even while
- * its access tokens have not expired: the list of those lives in Redis.
- * For a rate-limited route the same round trip takes the token. */
+/* Bearer token → r->user. A sign-in that ended (sid) is refused even
+ * while its access tokens have not expired: Redis marks those, and when
+ * Redis is away PostgreSQL is asked instead (never fail open). For a
+ * rate-limited route the same round trip takes the token. */
 static int authenticate(struct req *r, enum limit limit)
 {
 	const char *h = req_env(r, "HTTP_AUTHORIZATION");
 	char key[64], bucket[80];
-	redisReply *rep;
 	int rc;
 
 	if (!h || strncasecmp(h, "Bearer ", 7)) {
@@ -204,29 +205,26 @@ static int authenticate(struct req *r, enum limit limit)
 		req_detail(r, "the access token is invalid or expired");
 		return ERR_AUTH;
 	}
-	snprintf(key, sizeof(key), "c4a:revoked:%s", r->user.sid);
-	if (limit == LIMIT_SEND) {
+	/* a Redis that was away learns again what ended meanwhile */
+	revocation_sync(r->app->db, r->app->kv, r->app->conf.access_ttl + 60);
+	if (limit == LIMIT_SEND && r->app->conf.send_rate > 0) {
+		revocation_key(r->user.sid, key);
 		snprintf(bucket, sizeof(bucket), "c4a:rl:send:%s", r->user.user_id);
 		rc = ratelimit_take(r->app->kv, bucket, r->app->conf.send_rate,
 				    r->app->conf.send_burst, key, &r->retry_after);
-		if (rc == ERR_AUTH)
-			req_detail(r, "this sign-in has ended");
-		else if (rc == ERR_RATELIMITED)
+		if (rc == ERR_UNAVAILABLE)	/* Redis is away: the database says */
+			rc = revocation_in_db(r->app->db, r->user.sid);
+		if (rc == ERR_RATELIMITED)
 			req_detail(r, "sending too fast; retry in %d s", r->retry_after);
-		if (rc)
-			return rc;
-		r->authed = true;
-		return 0;
+	} else {
+		rc = revocation_check(r->app->db, r->app->kv, r->user.sid);
 	}
-	const char *argv[] = { "EXISTS", key };
-	if ((rep = kv_command(r->app->kv, 2, argv, NULL))) {
-		bool revoked = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
-		freeReplyObject(rep);
-		if (revoked) {
-			req_detail(r, "this sign-in has ended");
-			return ERR_AUTH;
-		}
-	}
+	if (rc == ERR_AUTH)
+		req_detail(r, "this sign-in has ended");
+	else if (rc == ERR_UNAVAILABLE)
+		req_detail(r, "sign-ins cannot be checked now; retry shortly");
+	if (rc)
+		return rc;
 	r->authed = true;
 	return 0;
 }

@@ -11,6 +11,7 @@ struct kv {
 	redisContext *c;
 	char *addr;
 	time_t last_try;
+	unsigned generation;	/* connections made so far */
 };
 
 static void kv_connect(struct kv *kv)
@@ -42,7 +43,14 @@ static void kv_connect(struct kv *kv)
 		kv->c = NULL;
 	} else if (kv->c) {
 		redisSetTimeout(kv->c, tv);
+		kv->generation++;
 	}
+}
+
+unsigned kv_generation(struct kv *kv)
+{
+	kv_connect(kv);
+	return kv->c ? kv->generation : 0;
 }
 
 struct kv *kv_open(const char *addr)

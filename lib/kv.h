@@ -30,6 +30,11 @@ redisReply *kv_command(struct kv *kv, int argc, const char **argv,
  */
 int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs);
 
+/* kv_generation - how many times the connection was made (it changes
+ * after each reconnection), or 0 while Redis cannot be reached. What
+ * Redis may have missed while away is resent when this changes. */
+unsigned kv_generation(struct kv *kv);
+
 /* kv_ping - 0 when Redis answers PING, or ERR_UNAVAILABLE. */
 int kv_ping(struct kv *kv);
 

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Returns 0 when a token was taken, else milliseconds until one is back,
  * or -1 when KEYS[2] exists. Time comes from the Redis server so that API
@@ -24,6 +25,72 @@ static const char bucket_lua[] =
 	"redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)\n"
 	"redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)\n"
 	"return wait\n";
+
+/*
+ * When Redis is away, each process keeps its own buckets: a limit per
+ * process (n responders let n times the rate through) is weaker than the
+ * shared one, but never none. A small table; a new key takes the slot of
+ * the one idle longest among the few it may land in.
+ */
+#define LOCAL_SLOTS 4096
+#define LOCAL_WAYS 4
+
+static struct local_bucket {
+	char key[96];
+	double tokens;
+	double ts;	/* seconds, monotonic */
+} local[LOCAL_SLOTS];
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static unsigned key_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+int ratelimit_take_local(const char *key, double rate, long burst, int *retry_after)
+{
+	unsigned h = key_hash(key);
+	struct local_bucket *b = NULL, *oldest = NULL;
+	double now = now_s();
+
+	*retry_after = 0;
+	if (rate <= 0)
+		return 0;
+	for (unsigned i = 0; i < LOCAL_WAYS && !b; i++) {
+		struct local_bucket *x = &local[(h + i) % LOCAL_SLOTS];
+		if (!strncmp(x->key, key, sizeof(x->key) - 1))
+			b = x;
+		else if (!oldest || x->ts < oldest->ts)
+			oldest = x;
+	}
+	if (!b) {
+		b = oldest;
+		snprintf(b->key, sizeof(b->key), "%s", key);
+		b->tokens = (double)burst;
+		b->ts = now;
+	}
+	b->tokens += (now - b->ts) * rate;
+	if (b->tokens > (double)burst)
+		b->tokens = (double)burst;
+	b->ts = now;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return 0;
+	}
+	*retry_after = (int)((1 - b->tokens) / rate) + 1;
+	return ERR_RATELIMITED;
+}
 
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		   const char *unless_key, int *retry_after)
@@ -69,10 +136,15 @@ int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		freeReplyObject(r);
 		sha[0] = '\0';
 	}
-	return 0;
+	r = NULL;
 unreachable:
 	if (r)
 		freeReplyObject(r);
-	log_warn(NULL, "rate limit not applied: redis unavailable");
-	return 0;
+	static time_t warned;
+	if (time(NULL) - warned >= 10) {
+		warned = time(NULL);
+		log_warn(NULL, "redis unavailable: rate limits from each process's own buckets");
+	}
+	int rc = ratelimit_take_local(key, rate, burst, retry_after);
+	return rc ? rc : unless_key ? ERR_UNAVAILABLE : 0;
 }

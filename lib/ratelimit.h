@@ -12,15 +12,20 @@
  * ratelimit_take - take one token from bucket @key that refills at @rate
  * tokens a second up to @burst. Returns 0, or ERR_RATELIMITED with
  * *retry_after set to the whole seconds until a token is back. When Redis
- * is unreachable the request is let through (and a warning logged): a
- * limit is protection, not truth.
+ * is unreachable the bucket is this process's own (ratelimit_take_local):
+ * a weaker limit, never none.
  *
  * @unless_key (may be NULL) is checked in the same round trip: when that
  * key exists no token is taken and ERR_AUTH is returned. The API passes
  * the revocation mark of the caller's sign-in, so that authenticating and
- * limiting a request cost one trip to Redis, not two.
+ * limiting a request cost one trip to Redis, not two. When Redis was
+ * unreachable, that check could not be made: ERR_UNAVAILABLE says so
+ * (a local token was taken), and the caller must ask elsewhere.
  */
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		   const char *unless_key, int *retry_after);
+
+/* ratelimit_take_local - the same bucket in this process's memory only. */
+int ratelimit_take_local(const char *key, double rate, long burst, int *retry_after);
 
 #endif

@@ -53,6 +53,16 @@
 	X(REFRESH_REVOKE_FAMILY,                                               \
 	  "UPDATE refresh_tokens SET revoked_at = now()"                       \
 	  " WHERE family_id = $1::uuid AND revoked_at IS NULL")                \
+	X(SIGNIN_ENDED, /* $1 sid: was the sign-in ended? */                   \
+	  "SELECT EXISTS (SELECT 1 FROM refresh_tokens"                        \
+	  "               WHERE family_id = $1::uuid AND revoked_at IS NOT NULL)") \
+	X(SIGNINS_ENDED_SINCE, /* $1 seconds: sign-ins ended since, and how   \
+				  long their marks must still live */        \
+	  "SELECT family_id, greatest(1, ceil($1::int -"                       \
+	  "         extract(epoch FROM now() - max(revoked_at))))::bigint"     \
+	  " FROM refresh_tokens"                                               \
+	  " WHERE revoked_at > now() - make_interval(secs => $1::int)"         \
+	  " GROUP BY family_id")                                               \
 	X(AUDIT_INSERT, /* $1 actor, $2 action, $3 subject, $4 ip, $5 detail */ \
 	  "INSERT INTO audit_log (actor_id, action, subject, ip, detail)"      \
 	  " VALUES ($1::uuid, $2, $3, $4, $5::jsonb)")                         \

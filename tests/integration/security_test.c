@@ -326,11 +326,93 @@ static void test_stream_body_limits(void **state)
 	assert_true(s == 413 || s == 0);
 }
 
+/* ----------------------------------------------------------- Redis down */
+
+static void redis_stop(void)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "kill $(cat %s/run/redis.pid); "
+		 "for i in $(seq 100); do [ -e %s/run/redis.pid ] || break; sleep 0.05; done",
+		 getenv("CHAT4ALL_TEST_VAR"), getenv("CHAT4ALL_TEST_VAR"));
+	assert_int_equal(system(cmd), 0);
+}
+
+static void redis_start(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"));
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Redis away never opens a door: an ended sign-in stays ended (the
+ * database is asked), a sign-in ended while Redis is away stays ended
+ * after it returns (it is told again), and rate limits still apply, from
+ * each process's own buckets. Before, every check failed open. */
+static void test_redis_down_fails_closed(void **state)
+{
+	struct user gone, during, other;
+	struct resp r;
+	char body[128], conv[37];
+	int limited = 0;
+	(void)state;
+
+	signup(&gone, "rgone");
+	signup(&during, "rduring");
+	signup(&other, "rother");
+	private_conv(&during, &other, conv);
+	json_post(&r, "/v1/auth/logout", gone.access, "{\"refresh_token\":\"%s\"}", gone.refresh);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+
+	redis_stop();
+	/* ended before: refused on every kind of route */
+	assert_int_equal(get(&r, gone.access, "/v1/me"), 401);
+	resp_free(&r);
+	assert_int_equal(send_text(&r, &gone, conv, "x", "no"), 401);
+	resp_free(&r);
+	/* a live sign-in still works: the API does not stop with Redis */
+	assert_int_equal(get(&r, during.access, "/v1/me"), 200);
+	resp_free(&r);
+	assert_int_equal(send_text(&r, &during, conv, "during-1", "while redis is away"), 202);
+	resp_free(&r);
+	/* ended while Redis is away */
+	json_post(&r, "/v1/auth/logout", during.access, "{\"refresh_token\":\"%s\"}", during.refresh);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	assert_int_equal(get(&r, during.access, "/v1/me"), 401);
+	resp_free(&r);
+	assert_int_equal(send_text(&r, &during, conv, "during-2", "no"), 401);
+	resp_free(&r);
+	/* limits hold: sign-in attempts on one name are still counted */
+	for (int i = 0; i < 80 && !limited; i++) {
+		snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"wrong %d\"}", other.name, i);
+		json_post(&r, "/v1/auth/token", NULL, "%s", body);
+		if (r.status == 429)
+			limited = i + 1;
+		else
+			assert_int_equal(r.status, 401);
+		resp_free(&r);
+	}
+	assert_true(limited > 0);
+	redis_start();
+	/* back: the sign-in that ended meanwhile is still refused, on every
+	 * responder (each asks Redis again) */
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(get(&r, during.access, "/v1/me"), 401);
+		resp_free(&r);
+		assert_int_equal(send_text(&r, &during, conv, "during-3", "no"), 401);
+		resp_free(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_body_limits),
 		cmocka_unit_test(test_slow_uploads_hold_no_downloads),
+		cmocka_unit_test(test_redis_down_fails_closed),
 	};
 
 	http_init();
