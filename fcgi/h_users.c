@@ -57,16 +57,19 @@ out:
 }
 
 /* A single-use ticket for EventSource, which cannot send headers: the
- * gateway takes it (GETDEL) once, within a minute. */
+ * gateway takes it (GETDEL) once, within a minute. It names the sign-in
+ * that took it and when that sign-in's token expires: the stream it opens
+ * lives no longer than either (fcgi/stream.c). */
 int h_users_stream_ticket(struct req *r)
 {
-	char ticket[AUTH_TOKEN_LEN + 1], key[96], body[128];
+	char ticket[AUTH_TOKEN_LEN + 1], key[96], body[128], who[128];
 	redisReply *rep;
 
 	if (auth_random_token(ticket))
 		return ERR_INTERNAL;
 	snprintf(key, sizeof(key), "c4a:ticket:%s", ticket);
-	const char *argv[] = { "SET", key, r->user.user_id, "EX", "60" };
+	snprintf(who, sizeof(who), "%s %s %ld", r->user.user_id, r->user.sid, r->user.exp);
+	const char *argv[] = { "SET", key, who, "EX", "60" };
 	if (!(rep = kv_command(r->app->kv, 5, argv, NULL)) || rep->type == REDIS_REPLY_ERROR) {
 		if (rep)
 			freeReplyObject(rep);

@@ -12,12 +12,22 @@
  * (c4a:ev:<user>) after the client's cursor; live events that arrive
  * meanwhile wait, and any whose id is not past what was sent is dropped.
  * A cursor older than what the stream still holds gets `reset`.
+ *
+ * A stream lives as long as the sign-in that opened it, and no longer:
+ * it ends with `event: revoked` when that sign-in ends (sign-out, a
+ * reused refresh token: the API publishes the sid on
+ * REVOCATION_CHANNEL, and every open stream is checked again after Redis
+ * returns and every SWEEP_SECONDS), when the access token it was opened
+ * with (or the one that took its ticket) expires — the client renews by
+ * taking a new ticket and resuming from its last id — and, oldest first,
+ * when its user opens more than stream_per_user.
  */
 #include "../lib/auth.h"
 #include "../lib/conf.h"
 #include "../lib/events.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
+#include "../lib/revocation.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -45,6 +55,7 @@
 #define POLL_TIMEOUT_DEFAULT 25
 #define POLL_TIMEOUT_MAX 60
 #define STREAM_MAX_HEADERS 16384	/* bytes of a request's headers */
+#define SWEEP_SECONDS 30		/* every open stream's sign-in checked again */
 
 struct client;
 
@@ -59,6 +70,11 @@ struct user {
 struct client {
 	struct user *user;
 	struct evhttp_request *req;
+	char user_id[37];	/* who, from the token or the ticket */
+	char sid[37];		/* the sign-in it lives by */
+	long exp;		/* ... and until when (the access token's expiry) */
+	unsigned long opened;	/* order of opening: the oldest ends first */
+	struct event *expiry;	/* fires at exp */
 	bool poll;
 	bool live;		/* replay done: live events go straight out */
 	bool replay_wanted;	/* waiting for the subscription to start replay */
@@ -77,6 +93,7 @@ static struct event_base *base;
 static redisAsyncContext *sub, *cmd;
 static struct user *users[USER_BUCKETS];
 static long nstreams, nevents;
+static unsigned long nopened;
 static struct metrics *counters;	/* opened, closed, events, dropped: for /metrics */
 
 /* ------------------------------------------------------------- helpers */
@@ -134,6 +151,8 @@ static void problem(struct evhttp_request *req, int status, const char *slug, co
 /* --------------------------------------------------------------- output */
 
 static void client_free(struct client *c);
+static void end_signin(const char *sid);
+static void deliver(struct client *c, const char *id, const char *event, const char *data);
 
 /* A dropped client's connection is ended here, on a loop turn of its own:
  * the dropper may still be walking the user's clients. The close callback
@@ -153,6 +172,20 @@ static void free_later(evutil_socket_t fd, short what, void *arg)
 	client_free(c);
 }
 
+/* Nothing more may be written to @c: its heartbeat (or poll timeout)
+ * and its expiry stop. */
+static void client_timers_stop(struct client *c)
+{
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	if (c->expiry) {
+		event_free(c->expiry);
+		c->expiry = NULL;
+	}
+}
+
 /* Drops a client that fell too far behind: what it has not read is
  * discarded and the socket shut down at once; the connection and the
  * client are freed on the next loop turn. */
@@ -167,10 +200,7 @@ static void client_drop(struct client *c, const char *why)
 	c->closed = true;
 	conn = c->req ? evhttp_request_get_connection(c->req) : NULL;
 	bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-	if (c->timer) {
-		event_free(c->timer);
-		c->timer = NULL;
-	}
+	client_timers_stop(c);
 	if (bev) {
 		evbuffer_drain(bufferevent_get_output(bev),
 			       evbuffer_get_length(bufferevent_get_output(bev)));
@@ -216,10 +246,49 @@ static void poll_finish(struct client *c)
 								   JSON_C_TO_STRING_NOSLASHESCAPE));
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type", "application/json");
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-store");
-	evhttp_send_reply(c->req, 200, "OK", b);
+	/* evhttp frees the request once the answer is out: forget it first,
+	 * as a reply still due from Redis may keep the client a while */
+	struct evhttp_request *req = c->req;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+	c->req = NULL;
+	client_timers_stop(c);
+	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
 	json_object_put(o);
 	c->closed = true;
+	client_free(c);
+}
+
+/*
+ * Ends client @c because its right to the stream ended (@reason:
+ * expired, signed-out, too-many-streams): a last `revoked` event, then
+ * the end of the answer. A poll answers with what it has and that event
+ * (once its replay, if one is running, is done).
+ */
+static void client_end(struct client *c, const char *reason)
+{
+	char data[96];
+
+	if (c->closed || !c->req)
+		return;
+	snprintf(data, sizeof(data), "{\"reason\":\"%s\"}", reason);
+	log_line(LOG_INFO, NULL, NULL, "stream of %s ended: %s", c->user_id, reason);
+	if (c->poll) {
+		deliver(c, NULL, "revoked", data);
+		c->timed_out = true;
+		if (c->live && !c->closed)
+			poll_finish(c);
+		return;
+	}
+	sse_send(c, NULL, "revoked", data);
+	if (c->closed)
+		return;		/* it had stopped reading: dropped */
+	c->closed = true;
+	client_timers_stop(c);
+	struct evhttp_request *req = c->req;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+	c->req = NULL;
+	evhttp_send_reply_end(req);
 	client_free(c);
 }
 
@@ -386,6 +455,11 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
 	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
 		return;
 	const char *kind = rep->element[0]->str, *chan = rep->element[1]->str;
+	if (kind && chan && !strcmp(chan, REVOCATION_CHANNEL)) {
+		if (!strcmp(kind, "message") && rep->element[2]->type == REDIS_REPLY_STRING)
+			end_signin(rep->element[2]->str);
+		return;
+	}
 	if (!kind || !chan || strncmp(chan, "c4a:live:", 9) || !(u = user_find(chan + 9)))
 		return;
 	if (!strcmp(kind, "subscribe")) {
@@ -444,6 +518,8 @@ static void unsubscribe(struct user *u)
 /* ------------------------------------------------------- Redis, again */
 
 static void redis_connect(void);
+static void sweep(void);
+static void end_signin(const char *sid);
 
 static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -514,6 +590,11 @@ static void redis_connect(void)
 		cmd = open_async();
 	if (!sub && cmd) {
 		sub = open_async();
+		if (sub) {
+			/* sign-ins that end; and those that ended while away */
+			redisAsyncCommand(sub, on_message, NULL, "SUBSCRIBE %s", REVOCATION_CHANNEL);
+			sweep();
+		}
 		if (sub)
 			for (unsigned i = 0; i < USER_BUCKETS; i++)
 				for (struct user *u = users[i]; u; u = u->next) {
@@ -542,10 +623,7 @@ static void client_free(struct client *c)
 
 	if (c->pending > 0)
 		return;	/* a Redis reply is still due with this pointer */
-	if (c->timer) {
-		event_free(c->timer);
-		c->timer = NULL;
-	}
+	client_timers_stop(c);
 	if (u) {
 		struct client **pp = &u->clients;
 		while (*pp && *pp != c)
@@ -587,10 +665,7 @@ static void on_close(struct evhttp_connection *conn, void *arg)
 	if (c->closed)
 		return;		/* dropped already: free_later frees the client */
 	c->closed = true;
-	if (c->timer) {		/* nothing more may be written to it */
-		event_free(c->timer);
-		c->timer = NULL;
-	}
+	client_timers_stop(c);	/* nothing more may be written to it */
 	client_free(c);
 }
 
@@ -618,20 +693,60 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		client_drop(c, "the client stopped reading");
 }
 
-/* The caller is @user_id: open its stream or poll. */
-static void client_start(struct client *c, const char *user_id)
+static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
-	struct user *u = user_find(user_id);
+	(void)fd;
+	(void)what;
+	client_end(arg, "expired");
+}
 
+/* A user holds at most stream_per_user streams and polls: before a new
+ * one opens, the oldest beyond that end. */
+static void make_room(struct user *u)
+{
+	for (;;) {
+		struct client *oldest = NULL;
+		long open = 0;
+		for (struct client *x = u->clients; x; x = x->next)
+			if (!x->closed) {
+				open++;
+				if (!oldest || x->opened < oldest->opened)
+					oldest = x;
+			}
+		if (open < conf.stream_per_user || !oldest)
+			return;
+		client_end(oldest, "too-many-streams");
+		if (!oldest->closed && oldest->poll)
+			return;	/* a poll mid-replay ends when its replay does */
+	}
+}
+
+/* The caller (c->user_id, its sign-in live): open its stream or poll. */
+static void client_start(struct client *c)
+{
+	struct user *u = user_find(c->user_id);
+	struct timeval left = { c->exp - (long)time(NULL), 0 };
+
+	if (left.tv_sec <= 0) {
+		problem(c->req, 401, "unauthorized", "the access token has expired");
+		c->closed = true;
+		client_free(c);
+		return;
+	}
 	if (!u) {
 		u = calloc(1, sizeof(*u));
-		snprintf(u->id, sizeof(u->id), "%s", user_id);
-		u->next = users[hash(user_id)];
-		users[hash(user_id)] = u;
+		snprintf(u->id, sizeof(u->id), "%s", c->user_id);
+		u->next = users[hash(c->user_id)];
+		users[hash(c->user_id)] = u;
+	} else {
+		make_room(u);
 	}
 	c->user = u;
 	c->next = u->clients;
 	u->clients = c;
+	c->opened = ++nopened;
+	c->expiry = evtimer_new(base, on_expiry, c);
+	evtimer_add(c->expiry, &left);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), on_close, c);
 	if (!c->poll) {
 		/* each event is a small write that must leave at once: with
@@ -662,6 +777,43 @@ static void client_start(struct client *c, const char *user_id)
 		start_replay(c);
 }
 
+/* EXISTS of the sign-in's revocation mark: refused, or opened. */
+static void on_signin_checked(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct client *c = priv;
+	redisReply *rep = r;
+	(void)ac;
+
+	if (!still_there(c))
+		return;
+	if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+		problem(c->req, 503, "unavailable", "sign-ins cannot be checked now; retry shortly");
+	} else if (rep->integer > 0) {
+		problem(c->req, 401, "unauthorized", "this sign-in has ended");
+	} else {
+		client_start(c);
+		return;
+	}
+	c->closed = true;
+	client_free(c);
+}
+
+static void check_signin(struct client *c)
+{
+	char key[64];
+
+	revocation_key(c->sid, key);
+	c->pending++;
+	if (!cmd || redisAsyncCommand(cmd, on_signin_checked, c, "EXISTS %s", key) != REDIS_OK) {
+		c->pending--;
+		problem(c->req, 503, "unavailable", "the live path is reconnecting; retry shortly");
+		c->closed = true;
+		client_free(c);
+	}
+}
+
+/* GETDEL of a ticket: "<user id> <sid> <exp>" (fcgi/h_users.c), the
+ * sign-in that took it. */
 static void on_ticket(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct client *c = priv;
@@ -670,18 +822,31 @@ static void on_ticket(redisAsyncContext *ac, void *r, void *priv)
 
 	if (!still_there(c))
 		return;
-	if (!rep || rep->type != REDIS_REPLY_STRING) {
+	if (!rep || rep->type != REDIS_REPLY_STRING ||
+	    sscanf(rep->str, "%36s %36s %ld", c->user_id, c->sid, &c->exp) != 3) {
 		problem(c->req, 401, "unauthorized", "the stream ticket is unknown, used or expired");
 		c->closed = true;
 		client_free(c);
 		return;
 	}
-	char user[37];
-	snprintf(user, sizeof(user), "%s", rep->str);
-	client_start(c, user);
+	check_signin(c);
 }
 
-static void on_revoked(redisAsyncContext *ac, void *r, void *priv)
+/* Sign-in @sid ended: every stream it holds ends now. */
+static void end_signin(const char *sid)
+{
+	for (unsigned i = 0; i < USER_BUCKETS; i++)
+		for (struct user *u = users[i], *nu; u; u = nu) {
+			nu = u->next;	/* u may be freed with its last client */
+			for (struct client *c = u->clients, *next; c; c = next) {
+				next = c->next;
+				if (!c->closed && !strcmp(c->sid, sid))
+					client_end(c, "signed-out");
+			}
+		}
+}
+
+static void on_swept(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct client *c = priv;
 	redisReply *rep = r;
@@ -689,15 +854,25 @@ static void on_revoked(redisAsyncContext *ac, void *r, void *priv)
 
 	if (!still_there(c))
 		return;
-	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-	    rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer > 0) {
-		problem(c->req, 401, "unauthorized", "this sign-in has ended");
-		c->closed = true;
-		client_free(c);
-		return;
-	}
-	client_start(c, rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-			       rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "");
+	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+		client_end(c, "signed-out");
+}
+
+/* Every open stream's sign-in, checked again: what was published while
+ * the pub/sub connection was away is not lost. */
+static void sweep(void)
+{
+	for (unsigned i = 0; i < USER_BUCKETS && cmd; i++)
+		for (struct user *u = users[i]; u; u = u->next)
+			for (struct client *c = u->clients; c; c = c->next) {
+				char key[64];
+				if (c->closed)
+					continue;
+				revocation_key(c->sid, key);
+				c->pending++;
+				if (redisAsyncCommand(cmd, on_swept, c, "EXISTS %s", key) != REDIS_OK)
+					c->pending--;
+			}
 }
 
 static const char *query_value(struct evkeyvalq *q, const char *name)
@@ -770,14 +945,10 @@ static void handle(struct evhttp_request *req, void *arg)
 		redisAsyncCommand(cmd, on_ticket, c, "GETDEL %s", key);
 	} else if (authz && !strncasecmp(authz, "Bearer ", 7) &&
 		   !auth_access_verify(conf.jwt_secret, authz + 7, time(NULL), &claims)) {
-		char key[64];
-		snprintf(key, sizeof(key), "c4a:revoked:%s", claims.sid);
-		c->pending++;
-		/* EXISTS and ECHO in one reply: the revocation, and who it is */
-		redisAsyncCommand(cmd, NULL, NULL, "MULTI");
-		redisAsyncCommand(cmd, NULL, NULL, "EXISTS %s", key);
-		redisAsyncCommand(cmd, NULL, NULL, "ECHO %s", claims.user_id);
-		redisAsyncCommand(cmd, on_revoked, c, "EXEC");
+		memcpy(c->user_id, claims.user_id, sizeof(c->user_id));
+		memcpy(c->sid, claims.sid, sizeof(c->sid));
+		c->exp = claims.exp;
+		check_signin(c);
 	} else {
 		problem(req, 401, "unauthorized", "send Authorization: Bearer <token> or ?ticket=");
 		goto refuse;
@@ -799,6 +970,14 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	event_base_loopexit(base, NULL);
+}
+
+static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sweep();
 }
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
@@ -856,6 +1035,9 @@ int main(int argc, char **argv)
 	struct event *intr = evsignal_new(base, SIGINT, on_signal, NULL);
 	event_add(term, NULL);
 	event_add(intr, NULL);
+	struct event *sweeper = event_new(base, -1, EV_PERSIST, on_sweep_timer, NULL);
+	struct timeval every = { SWEEP_SECONDS, 0 };
+	event_add(sweeper, &every);
 	struct event *stats = event_new(base, -1, EV_PERSIST, on_stats, NULL);
 	struct timeval minute = { 60, 0 };
 	event_add(stats, &minute);

@@ -63,6 +63,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(stream_port, CONF_LONG, "8090"),
 	KEY(stream_heartbeat, CONF_LONG, "15"),
 	KEY(stream_max_buffer, CONF_LONG, "1048576"),
+	KEY(stream_per_user, CONF_LONG, "10"),
 	KEY(worker_batch, CONF_LONG, "64"),
 	KEY(worker_linger_ms, CONF_LONG, "10"),
 	KEY(worker_lease, CONF_LONG, "30"),

@@ -51,6 +51,7 @@ struct conf {
 	long stream_port;		/* ... and port */
 	long stream_heartbeat;		/* seconds between SSE comments on a quiet stream */
 	long stream_max_buffer;		/* bytes queued for a client before it is dropped */
+	long stream_per_user;		/* streams and polls one user holds open; the oldest ends first */
 	long worker_batch;		/* jobs claimed and committed together */
 	long worker_linger_ms;		/* wait after a small batch for more to gather */
 	long worker_lease;		/* seconds a claim lasts before others may take it */

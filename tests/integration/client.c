@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <time.h>
 
 char run_tag[16];	/* makes this run's usernames unique */
 
@@ -160,3 +165,158 @@ bool wait_status(struct user *u, const char *id, const char *status)
 	return false;
 }
 
+
+/* ------------------------------------------------------------ real time */
+
+static size_t sse_on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct sse *s = arg;
+	pthread_mutex_lock(&s->mu);
+	char *nb = realloc(s->buf, s->len + size * n + 1);
+	if (nb) {
+		memcpy(nb + s->len, p, size * n);
+		s->buf = nb;
+		s->len += size * n;
+		s->buf[s->len] = '\0';
+	}
+	pthread_mutex_unlock(&s->mu);
+	return size * n;
+}
+
+static int sse_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a; (void)b; (void)c; (void)d;
+	return ((struct sse *)arg)->stop;	/* non-zero aborts the transfer */
+}
+
+static void *sse_run(void *arg)
+{
+	struct sse *s = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char line[200];
+
+	if (s->auth[0])
+		h = curl_slist_append(h, s->auth);
+	if (s->last_event_id[0]) {
+		snprintf(line, sizeof(line), "Last-Event-ID: %s", s->last_event_id);
+		h = curl_slist_append(h, line);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, s->url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->status);
+	s->done = 1;
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+void sse_open(struct sse *s, const char *token, const char *last_id, const char *query)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	snprintf(s->url, sizeof(s->url), "%s/v1/stream%s", getenv("CHAT4ALL_TEST_URL"), query ? query : "");
+	if (token)
+		snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", token);
+	if (last_id)
+		snprintf(s->last_event_id, sizeof(s->last_event_id), "%s", last_id);
+	pthread_create(&s->thread, NULL, sse_run, s);
+}
+
+int sse_count(struct sse *s, const char *needle)
+{
+	int n = 0;
+	pthread_mutex_lock(&s->mu);
+	for (const char *p = s->buf; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Waits (at most 30 s: a liveness bound, not a measure) for @needle to
+ * have appeared @times times. */
+bool sse_wait(struct sse *s, const char *needle, int times)
+{
+	for (int i = 0; i < 600; i++) {
+		if (sse_count(s, needle) >= times)
+			return true;
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "stream never showed '%s' %d times; it has:\n%s\n", needle, times,
+		s->buf ? s->buf : "");
+	return false;
+}
+
+/* The id of the last event carrying @needle. */
+void sse_last_id(struct sse *s, char out[96])
+{
+	out[0] = '\0';
+	pthread_mutex_lock(&s->mu);
+	for (const char *p = s->buf; p && (p = strstr(p, "id: ")); p += 4)
+		snprintf(out, 96, "%.*s", (int)strcspn(p + 4, "\n"), p + 4);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void sse_close(struct sse *s)
+{
+	s->stop = 1;
+	pthread_join(s->thread, NULL);
+	free(s->buf);
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* The sid claim of @u's access token (the payload's middle part). */
+const char *sid_of(const struct user *u)
+{
+	static __thread char sid[37];
+	const char *dot = strchr(u->access, '.'), *end = dot ? strchr(dot + 1, '.') : NULL;
+	char b64[1024], json[1024];
+	size_t n;
+
+	sid[0] = '\0';
+	if (!dot || !end || (size_t)(end - dot - 1) >= sizeof(b64) - 4)
+		return "00000000-0000-4000-8000-000000000000";
+	n = (size_t)(end - dot - 1);
+	memcpy(b64, dot + 1, n);
+	for (size_t i = 0; i < n; i++)
+		b64[i] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
+	while (n % 4)
+		b64[n++] = '=';
+	int len = EVP_DecodeBlock((unsigned char *)json, (unsigned char *)b64, (int)n);
+	if (len <= 0)
+		return "00000000-0000-4000-8000-000000000000";
+	json[len] = '\0';
+	const char *p = strstr(json, "\"sid\":\"");
+	if (!p)
+		return "00000000-0000-4000-8000-000000000000";
+	snprintf(sid, sizeof(sid), "%.36s", p + 7);
+	return sid;
+}
+
+/* A token signed with the server's own key but @exp_delta from now. */
+char *token_with_exp(const struct user *u, long exp_delta)
+{
+	const char *secret = getenv("CHAT4ALL_JWT_SECRET");
+	jwt_t *j;
+	char *s;
+
+	assert_non_null(secret);
+	jwt_new(&j);
+	jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret));
+	jwt_add_grant(j, "sub", u->id);
+	jwt_add_grant(j, "role", "user");
+	jwt_add_grant(j, "sid", sid_of(u));
+	jwt_add_grant_int(j, "iat", time(NULL) - 3600);
+	jwt_add_grant_int(j, "exp", time(NULL) + exp_delta);
+	s = jwt_encode_str(j);
+	jwt_free(j);
+	return s;
+}

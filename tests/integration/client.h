@@ -7,6 +7,7 @@
 
 #include "http.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 extern char run_tag[16];	/* makes this run's usernames unique: set by main */
@@ -38,5 +39,37 @@ long send_text(struct resp *r, struct user *u, const char *conv, const char *cli
 int history_count(struct user *u, const char *conv);
 /* Polls @u's view of message @id until its status is @status (30 s at most). */
 bool wait_status(struct user *u, const char *id, const char *status);
+
+/* An SSE client on its own thread: everything it reads, in one buffer. */
+struct sse {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	char *buf;
+	size_t len;
+	volatile int stop;
+	volatile int done;	/* the server ended the stream (or it failed) */
+	char url[512];
+	char auth[1100];
+	char last_event_id[96];
+	long status;
+};
+
+/* sse_open - GET /v1/stream@query with @token (or none), resuming after
+ * @last_id when given. */
+void sse_open(struct sse *s, const char *token, const char *last_id, const char *query);
+int sse_count(struct sse *s, const char *needle);
+/* Waits (at most 30 s: a liveness bound, not a measure) for @needle to
+ * have appeared @times times. */
+bool sse_wait(struct sse *s, const char *needle, int times);
+/* The id of the last event. */
+void sse_last_id(struct sse *s, char out[96]);
+void sse_close(struct sse *s);
+
+/* sid_of - the sign-in (sid claim) of @u's access token. */
+const char *sid_of(const struct user *u);
+/* token_with_exp - a token of @u's sign-in signed with the server's own
+ * key (CHAT4ALL_JWT_SECRET), expiring @exp_delta seconds from now. The
+ * caller frees it. */
+char *token_with_exp(const struct user *u, long exp_delta);
 
 #endif

@@ -407,12 +407,128 @@ static void test_redis_down_fails_closed(void **state)
 	}
 }
 
+/* ------------------------------------------------------------- streams */
+
+/* Waits (30 s at most, a bound against a hang) for the stream to end. */
+static bool sse_ended(struct sse *s)
+{
+	for (int i = 0; i < 600 && !s->done; i++)
+		usleep(50 * 1000);
+	return s->done;
+}
+
+static void ticket_query(struct user *u, char *out, size_t len)
+{
+	struct resp r;
+
+	json_post(&r, "/v1/stream/ticket", u->access, "{}");
+	assert_int_equal(r.status, 201);
+	snprintf(out, len, "?ticket=%s", jstr(r.json, "ticket"));
+	resp_free(&r);
+}
+
+/* A stream lives as long as its sign-in: sign-out, a reused refresh
+ * token, the token's expiry each end it with `event: revoked` — the
+ * header-token stream and the ticket one alike. Before, a stream
+ * authenticated once at connect and lived on forever. */
+static void test_streams_end_with_their_signin(void **state)
+{
+	struct user a, b, c;
+	struct sse bearer, ticketed, other, thief, brief;
+	char q[256], spent[64];
+	struct resp r;
+	(void)state;
+
+	signup(&a, "endme");
+	signup(&b, "endme");
+	signup(&c, "reuse");
+	sse_open(&bearer, a.access, NULL, NULL);
+	ticket_query(&a, q, sizeof(q));
+	sse_open(&ticketed, NULL, NULL, q);
+	sse_open(&other, b.access, NULL, NULL);
+	assert_true(sse_wait(&bearer, "retry: 3000", 1));
+	assert_true(sse_wait(&ticketed, "retry: 3000", 1));
+	assert_true(sse_wait(&other, "retry: 3000", 1));
+
+	json_post(&r, "/v1/auth/logout", a.access, "{\"refresh_token\":\"%s\"}", a.refresh);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	assert_true(sse_wait(&bearer, "event: revoked\ndata: {\"reason\":\"signed-out\"}", 1));
+	assert_true(sse_wait(&ticketed, "event: revoked\ndata: {\"reason\":\"signed-out\"}", 1));
+	assert_true(sse_ended(&bearer));
+	assert_true(sse_ended(&ticketed));
+	/* another user's stream goes on */
+	assert_false(other.done);
+	assert_int_equal(sse_count(&other, "revoked"), 0);
+	/* and the ended sign-in cannot open a new one, nor take a ticket */
+	sse_close(&bearer);
+	sse_open(&bearer, a.access, NULL, NULL);
+	assert_true(sse_ended(&bearer));
+	assert_int_equal(bearer.status, 401);
+	json_post(&r, "/v1/stream/ticket", a.access, "{}");
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+
+	/* a stolen refresh token used twice ends the sign-in: its stream too */
+	sse_open(&thief, c.access, NULL, NULL);
+	assert_true(sse_wait(&thief, "retry: 3000", 1));
+	snprintf(spent, sizeof(spent), "%s", c.refresh);
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"%s\"}", spent);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	json_post(&r, "/v1/auth/refresh", NULL, "{\"refresh_token\":\"%s\"}", spent);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	assert_true(sse_wait(&thief, "\"reason\":\"signed-out\"", 1));
+	assert_true(sse_ended(&thief));
+
+	/* a token about to expire: its stream ends when it does */
+	char *soon = token_with_exp(&b, 2);
+	sse_open(&brief, soon, NULL, NULL);
+	assert_true(sse_wait(&brief, "retry: 3000", 1));
+	assert_true(sse_wait(&brief, "event: revoked\ndata: {\"reason\":\"expired\"}", 1));
+	assert_true(sse_ended(&brief));
+	free(soon);
+	assert_false(other.done);
+
+	sse_close(&bearer);
+	sse_close(&ticketed);
+	sse_close(&other);
+	sse_close(&thief);
+	sse_close(&brief);
+}
+
+/* One user holds at most stream_per_user (10) streams: the eleventh
+ * ends the oldest. Before, one account could hold every connection. */
+static void test_streams_per_user(void **state)
+{
+	struct user u;
+	struct sse s[11];
+	(void)state;
+
+	signup(&u, "many");
+	for (int i = 0; i < 11; i++) {
+		sse_open(&s[i], u.access, NULL, NULL);
+		assert_true(sse_wait(&s[i], "retry: 3000", 1));
+	}
+	assert_true(sse_wait(&s[0], "\"reason\":\"too-many-streams\"", 1));
+	assert_true(sse_ended(&s[0]));
+	for (int i = 1; i < 11; i++) {
+		assert_false(s[i].done);
+		assert_int_equal(sse_count(&s[i], "revoked"), 0);
+	}
+	for (int i = 0; i < 11; i++)
+		sse_close(&s[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_body_limits),
 		cmocka_unit_test(test_slow_uploads_hold_no_downloads),
 		cmocka_unit_test(test_redis_down_fails_closed),
+		cmocka_unit_test(test_streams_end_with_their_signin),
+		cmocka_unit_test(test_streams_per_user),
 	};
 
 	http_init();

@@ -150,9 +150,13 @@ async function showMain() {
   document.body.classList.remove('in-chat');
   state.live?.stop();
   state.live = new Live(onEvent, (s) => {
+    if (s === 'signed-out') {	// this sign-in ended elsewhere
+      signOut();
+      return;
+    }
     const c = $('#conn');
     if (c) {
-      c.textContent = s === 'live' ? 'live' : 'reconnecting…';
+      c.textContent = s === 'live' ? 'live' : s === 'elsewhere' ? 'open in too many places' : 'reconnecting…';
       c.className = `conn ${s}`;
     }
   });

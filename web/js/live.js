@@ -3,7 +3,10 @@
 // the same reason it cannot reconnect by itself (the ticket is spent), so
 // we do, with backoff, naming the last event we had (?last_event_id=):
 // the gateway replays exactly what we missed. A `reset` means the gap was
-// too long: the app reloads what it shows from the REST API.
+// too long: the app reloads what it shows from the REST API. A stream
+// lives no longer than the sign-in it was opened with: `revoked` ends it
+// (expired: we take a new ticket with the refreshed token and resume;
+// signed-out or too-many-streams: we stop and tell the app).
 
 import { post } from './api.js';
 
@@ -39,6 +42,23 @@ export class Live {
         source.close();
         if (this.source === source) this.later();
       };
+      source.addEventListener('revoked', (e) => {
+        let reason = '';
+        try {
+          reason = JSON.parse(e.data).reason;
+        } catch {
+          /* an ending all the same */
+        }
+        source.close();
+        if (this.source !== source) return;
+        if (reason === 'expired') {
+          this.retry = 0;
+          this.start();
+        } else {
+          this.stop();
+          this.onState(reason === 'signed-out' ? 'signed-out' : 'elsewhere');
+        }
+      });
       for (const name of EVENTS) {
         source.addEventListener(name, (e) => {
           if (e.lastEventId) this.lastId = e.lastEventId;
