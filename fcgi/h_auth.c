@@ -14,6 +14,7 @@
 #include "../lib/log.h"
 #include "../lib/ratelimit.h"
 #include "../lib/revocation.h"
+#include "../lib/slots.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -25,16 +26,38 @@
 #define PASSWORD_MAX 1024
 #define DISPLAY_NAME_MAX 64
 
+/* One token of bucket @what for @who (key written to @key when given). */
 static int limit(struct req *r, const char *what, const char *who, double rate,
-		 long burst)
+		 long burst, char key[160])
 {
-	char key[160];
+	char k[160];
 
-	snprintf(key, sizeof(key), "c4a:rl:%s:%s", what, who);
+	if (!key)
+		key = k;
+	snprintf(key, 160, "c4a:rl:%s:%s", what, who);
 	int rc = ratelimit_take(r->app->kv, key, rate, burst, NULL, &r->retry_after);
-	if (rc)
+	if (rc == ERR_RATELIMITED)
 		req_detail(r, "too many attempts; retry in %d s", r->retry_after);
 	return rc;
+}
+
+/*
+ * Password hashing is the costliest thing a stranger can make a responder
+ * do (argon2id, ~0.2 s of a core): at most argon2_concurrency hashes run
+ * at once across all responders, so a flood of sign-ins never takes every
+ * core; a request that cannot get a place within argon2_wait_ms is 429.
+ */
+#define ARGON2_SLOTS "c4a-argon2"
+
+static int hashing_slot(struct req *r)
+{
+	int slot = slots_take(r->app->db, ARGON2_SLOTS, r->app->conf.argon2_concurrency,
+			      r->app->conf.argon2_wait_ms);
+	if (slot == ERR_RATELIMITED) {
+		r->retry_after = 1;
+		req_detail(r, "too many sign-ins at once; retry in a second");
+	}
+	return slot;
 }
 
 int h_auth_register(struct req *r)
@@ -61,13 +84,18 @@ int h_auth_register(struct req *r)
 		goto out;
 	}
 	if ((rc = limit(r, "register", req_ip(r), r->app->conf.register_rate,
-			    r->app->conf.register_burst)))
+			r->app->conf.register_burst, NULL)))
 		goto out;
-	if (auth_password_hash(password, (uint32_t)r->app->conf.argon2_iterations,
-			       (uint32_t)r->app->conf.argon2_memory_kib, hash)) {
-		rc = ERR_INTERNAL;
+	int slot = hashing_slot(r);
+	if (slot < 0) {
+		rc = slot;
 		goto out;
 	}
+	rc = auth_password_hash(password, (uint32_t)r->app->conf.argon2_iterations,
+				(uint32_t)r->app->conf.argon2_memory_kib, hash) ? ERR_INTERNAL : 0;
+	slots_give(r->app->db, ARGON2_SLOTS, slot);
+	if (rc)
+		goto out;
 	const char *params[] = { username, display ? display : username, hash };
 	if ((rc = db_exec(r->app->db, SQL_USER_INSERT, params, &res))) {
 		if (rc == ERR_CONFLICT)
@@ -121,17 +149,12 @@ out:
 }
 
 /* The same work for an unknown user as for a wrong password, so that the
- * answer's timing does not tell which usernames exist. */
+ * answer's timing does not tell which usernames exist: a verify against
+ * a hash the process made at start (fcgi/main.c), with today's cost. */
 static void burn_a_verify(struct req *r, const char *password)
 {
-	static char dummy[AUTH_HASH_MAX];
-
-	if (!dummy[0] &&
-	    auth_password_hash("chat4all-timing-equaliser",
-			       (uint32_t)r->app->conf.argon2_iterations,
-			       (uint32_t)r->app->conf.argon2_memory_kib, dummy))
-		return;
-	auth_password_verify(dummy, password);
+	if (r->app->dummy_hash[0])
+		auth_password_verify(r->app->dummy_hash, password);
 }
 
 int h_auth_token(struct req *r)
@@ -169,15 +192,28 @@ int h_auth_token(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
+	/* per name (guessing one password), per address (spraying many
+	 * names, counting failures only: an office behind one address signs
+	 * in freely), and the hashing itself for everyone */
+	char failures[160];
 	if ((rc = limit(r, "signin", username, r->app->conf.signin_rate,
-			    r->app->conf.signin_burst)))
+			r->app->conf.signin_burst, NULL)) ||
+	    (rc = limit(r, "signin-failed", req_ip(r), r->app->conf.signin_address_rate,
+			r->app->conf.signin_address_burst, failures)))
 		goto out;
 	const char *params[] = { username };
 	if ((rc = db_exec(r->app->db, SQL_USER_LOGIN, params, &res)))
 		goto out;
-	if (!PQntuples(res) || !auth_password_verify(PQgetvalue(res, 0, 1), password)) {
-		if (!PQntuples(res))
-			burn_a_verify(r, password);
+	int slot = hashing_slot(r);
+	if (slot < 0) {
+		rc = slot;
+		goto out;
+	}
+	bool ok = PQntuples(res) && auth_password_verify(PQgetvalue(res, 0, 1), password);
+	if (!PQntuples(res))
+		burn_a_verify(r, password);
+	slots_give(r->app->db, ARGON2_SLOTS, slot);
+	if (!ok) {
 		audit_write(r->app->db, PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL,
 			    "signin-failed", username, req_ip(r), NULL);
 		req_detail(r, "wrong username or password");
@@ -188,6 +224,7 @@ int h_auth_token(struct req *r)
 		rc = ERR_INTERNAL;
 		goto out;
 	}
+	ratelimit_refund(r->app->kv, failures, r->app->conf.signin_address_burst);
 	if ((rc = issue_pair(r, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), sid, 200)))
 		goto out;
 	audit_write(r->app->db, PQgetvalue(res, 0, 0), "signin", username, req_ip(r), NULL);

@@ -15,6 +15,7 @@
 #include "../lib/err.h"
 #include "../lib/filestore.h"
 #include "../lib/log.h"
+#include "../lib/slots.h"
 #include "../lib/validate.h"
 
 #include <errno.h>
@@ -339,39 +340,16 @@ out:
  * account trickling uploads cannot hold every responder of the pool.
  * The slot (>= 0) to give back, or a negative err.
  */
-static int upload_slot_take(struct req *r)
+static int upload_slot_take(struct req *r, char name[64])
 {
-	char slot[24];
-
-	for (long i = 0; i < r->app->conf.upload_concurrency; i++) {
-		PGresult *res = NULL;
-		snprintf(slot, sizeof(slot), "%ld", i);
-		const char *params[] = { r->user.user_id, slot };
-		int rc = db_exec(r->app->db, SQL_UPLOAD_SLOT_TAKE, params, &res);
-		bool got = !rc && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
-		PQclear(res);
-		if (rc)
-			return rc;
-		if (got)
-			return (int)i;
+	snprintf(name, 64, "c4a-upload:%s", r->user.user_id);
+	int slot = slots_take(r->app->db, name, r->app->conf.upload_concurrency, 0);
+	if (slot == ERR_RATELIMITED) {
+		r->retry_after = 5;
+		req_detail(r, "you have %ld uploads sending bytes already; send this one after them",
+			   r->app->conf.upload_concurrency);
 	}
-	r->retry_after = 5;
-	req_detail(r, "you have %ld uploads sending bytes already; send this one after them",
-		   r->app->conf.upload_concurrency);
-	return ERR_RATELIMITED;
-}
-
-static void upload_slot_give(struct req *r, int slot)
-{
-	char s[16];
-	PGresult *res = NULL;
-
-	if (slot < 0)
-		return;
-	snprintf(s, sizeof(s), "%d", slot);
-	const char *params[] = { r->user.user_id, s };
-	db_exec(r->app->db, SQL_UPLOAD_SLOT_GIVE, params, &res);
-	PQclear(res);
+	return slot;
 }
 
 /* ------------------------------------------------------------- handlers */
@@ -453,7 +431,8 @@ int h_files_create(struct req *r)
 	}
 	req_header(r, "Location: /v1/files/%s", id);
 	if (with_body) {
-		int slot = upload_slot_take(r);
+		char slot_name[64];
+		int slot = upload_slot_take(r, slot_name);
 		if (slot < 0) {
 			/* the upload exists: its bytes come with a PATCH later */
 			rc = slot == ERR_RATELIMITED ? 0 : slot;
@@ -464,7 +443,7 @@ int h_files_create(struct req *r)
 			goto out;
 		}
 		rc = write_body(r, id, 0, size, body, &sum);
-		upload_slot_give(r, slot);
+		slots_give(r->app->db, slot_name, slot);
 		/* the upload exists whatever became of its first bytes */
 		if (rc && rc != ERR_CHECKSUM && rc != ERR_STORAGE)
 			log_warn(r->id, "creation-with-upload of %s: %s", id, err_name(rc));
@@ -575,14 +554,15 @@ int h_files_patch(struct req *r)
 		}
 		goto out;
 	}
-	int slot = upload_slot_take(r);
+	char slot_name[64];
+	int slot = upload_slot_take(r, slot_name);
 	if (slot < 0) {
 		rc = slot;
 		goto out;
 	}
 	if (!(rc = write_body(r, r->params[0], offset, size, len, &sum)))
 		rc = req_reply(r, 204, NULL);
-	upload_slot_give(r, slot);
+	slots_give(r->app->db, slot_name, slot);
 out:
 	EVP_MD_CTX_free(sum.ctx);
 	return rc;

@@ -60,6 +60,9 @@ int main(void)
 		log_error(NULL, "out of memory");
 		return 1;
 	}
+	if (auth_password_hash("chat4all-timing-equaliser", (uint32_t)app.conf.argon2_iterations,
+			       (uint32_t)app.conf.argon2_memory_kib, app.dummy_hash))
+		app.dummy_hash[0] = '\0';
 	app.metrics = metrics_open(app.conf.metrics_file, routes_count(),
 				   (unsigned)app.conf.metrics_slots);
 

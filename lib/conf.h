@@ -32,6 +32,10 @@ struct conf {
 	long signin_burst;
 	double register_rate;	/* sign-ups per second per client address */
 	long register_burst;
+	double signin_address_rate;	/* failed sign-ins per second per client address */
+	long signin_address_burst;
+	long argon2_concurrency;	/* password hashes running at once, all responders */
+	long argon2_wait_ms;		/* how long a sign-in waits for one, then 429 */
 	long metrics_slots;	/* processes the metrics file can hold */
 	/* the pipeline (chat4all-jobs) */
 	char *moderation_providers;	/* chain, in order: "openai,gemini,lexicon" */

@@ -148,3 +148,31 @@ unreachable:
 	int rc = ratelimit_take_local(key, rate, burst, retry_after);
 	return rc ? rc : unless_key ? ERR_UNAVAILABLE : 0;
 }
+
+/* A token back, never past the burst; a bucket gone (expired) is full. */
+static const char refund_lua[] =
+	"local t = tonumber(redis.call('HGET', KEYS[1], 'tokens'))\n"
+	"if t then redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[1]), t + 1))) end\n"
+	"return 0\n";
+
+void ratelimit_refund(struct kv *kv, const char *key, long burst)
+{
+	char burst_s[32];
+	redisReply *r;
+
+	snprintf(burst_s, sizeof(burst_s), "%ld", burst);
+	const char *argv[] = { "EVAL", refund_lua, "1", key, burst_s };
+	if ((r = kv_command(kv, 5, argv, NULL))) {
+		freeReplyObject(r);
+		return;
+	}
+	/* Redis away: the token was taken here, so it goes back here */
+	unsigned h = key_hash(key);
+	for (unsigned i = 0; i < LOCAL_WAYS; i++) {
+		struct local_bucket *x = &local[(h + i) % LOCAL_SLOTS];
+		if (!strncmp(x->key, key, sizeof(x->key) - 1)) {
+			x->tokens = x->tokens + 1 > (double)burst ? (double)burst : x->tokens + 1;
+			return;
+		}
+	}
+}

@@ -25,6 +25,10 @@
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		   const char *unless_key, int *retry_after);
 
+/* ratelimit_refund - gives back the token just taken from @key (a bucket
+ * that counts only failures: the attempt succeeded). */
+void ratelimit_refund(struct kv *kv, const char *key, long burst);
+
 /* ratelimit_take_local - the same bucket in this process's memory only. */
 int ratelimit_take_local(const char *key, double rate, long burst, int *retry_after);
 

@@ -382,13 +382,10 @@
 	  "        (SELECT count(*) FROM j),"                                   \
 	  "        CASE WHEN f.status = 'verifying' THEN pg_notify('chat4all_jobs', 'file_verify') END" \
 	  " FROM f")                                                           \
-	/* One user's uploads running at once: each holds one of a few      \
-	 * advisory locks of its own (key: the user, slot: 0..n-1) for the   \
-	 * PATCH; a responder that dies lets go with its connection. */       \
-	X(UPLOAD_SLOT_TAKE, /* $1 user, $2 slot */                            \
-	  "SELECT pg_try_advisory_lock(hashtext('c4a-upload:' || $1), $2::int)") \
-	X(UPLOAD_SLOT_GIVE,                                                    \
-	  "SELECT pg_advisory_unlock(hashtext('c4a-upload:' || $1), $2::int)") \
+	/* lib/slots.c: slot $2 of the places named $1, a session advisory \
+	 * lock held until given back or until the connection ends */        \
+	X(SLOT_TAKE, "SELECT pg_try_advisory_lock(hashtext($1), $2::int)")    \
+	X(SLOT_GIVE, "SELECT pg_advisory_unlock(hashtext($1), $2::int)")      \
 	X(FILE_LOST, /* $1 id: its bytes on disk are fewer than recorded */   \
 	  "UPDATE files SET expires_at = now() - interval '1 second'"          \
 	  " WHERE id = $1::uuid AND status = 'uploading'")                     \

@@ -60,6 +60,7 @@ export CHAT4ALL_GROUP_MEMBER_LIMIT=5 CHAT4ALL_MODERATION_HOLD=sexual
 export CHAT4ALL_JOB_MAX_ATTEMPTS=3 CHAT4ALL_WORKER_LEASE=2 CHAT4ALL_STREAM_MAX_BUFFER=65536
 export CHAT4ALL_SEND_RATE=1 CHAT4ALL_SEND_BURST=40
 export CHAT4ALL_SIGNIN_RATE=0.2 CHAT4ALL_SIGNIN_BURST=10
+export CHAT4ALL_SIGNIN_ADDRESS_RATE=1000 CHAT4ALL_SIGNIN_ADDRESS_BURST=100000	# all tests share 127.0.0.1
 export CHAT4ALL_REGISTER_RATE=1000 CHAT4ALL_REGISTER_BURST=100000
 export CHAT4ALL_FILE_MAX_SIZE=4194304 CHAT4ALL_FILE_QUOTA=6291456	# 4 and 6 MiB
 export CHAT4ALL_JWT_SECRET="test-secret-$(head -c 24 /dev/urandom | base64 -w0)"
@@ -121,6 +122,12 @@ desc="stop ends lighttpd, the API responders, Redis and PostgreSQL"; check all_s
 desc="a user made before the restart signs in after it"
 check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
+
+echo "== a sign-in flood: production password hashing and the default limits"
+"$ROOT/scripts/stack.sh" stop
+env -u CHAT4ALL_ARGON2_ITERATIONS -u CHAT4ALL_ARGON2_MEMORY_KIB -u CHAT4ALL_SIGNIN_ADDRESS_RATE \
+	-u CHAT4ALL_SIGNIN_ADDRESS_BURST "$ROOT/scripts/stack.sh" start >/dev/null
+CHAT4ALL_TEST_FLOOD=1 TEST_FILTER=test_signin_flood "$ROOT/build/integration/security_test" || failed=1
 
 echo "== a full disk: the files folder on an 8 MiB tmpfs"
 SMALL=$VAR/small-disk

@@ -521,6 +521,101 @@ static void test_streams_per_user(void **state)
 		sse_close(&s[i]);
 }
 
+/* ------------------------------------------------------------- sign-in */
+
+/*
+ * A flood of sign-ins with random names from one address (scripts/test.sh
+ * runs this with production password hashing and the default limits,
+ * CHAT4ALL_TEST_FLOOD=1): after a few failures the address gets 429 at
+ * once, without hashing, and the hashing that does run is capped; a real
+ * user elsewhere signs in and sends meanwhile. Before, every attempt cost
+ * a full argon2 hash (0.2 s of a core) and spraying names was not limited.
+ */
+#define FLOOD 200
+
+static void *flood_run(void *arg)
+{
+	long *statuses = arg;
+	CURLM *m = curl_multi_init();
+	CURL *h[FLOOD];
+	char body[FLOOD][128], url[256];
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	int running = 0;
+
+	snprintf(url, sizeof(url), "%s/v1/auth/token", getenv("CHAT4ALL_TEST_URL"));
+	for (int i = 0; i < FLOOD; i++) {
+		h[i] = curl_easy_init();
+		snprintf(body[i], sizeof(body[i]),
+			 "{\"username\":\"nobody_%s_%d\",\"password\":\"guess %d\"}", run_tag, i, i);
+		curl_easy_setopt(h[i], CURLOPT_URL, url);
+		curl_easy_setopt(h[i], CURLOPT_POSTFIELDS, body[i]);
+		curl_easy_setopt(h[i], CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(h[i], CURLOPT_INTERFACE, "127.0.0.2");	/* the attacker's address */
+		curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h[i], CURLOPT_TIMEOUT, 120L);
+		curl_multi_add_handle(m, h[i]);
+	}
+	do {
+		curl_multi_perform(m, &running);
+		curl_multi_poll(m, NULL, 0, 100, NULL);
+	} while (running);
+	for (int i = 0; i < FLOOD; i++) {
+		curl_easy_getinfo(h[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
+		curl_multi_remove_handle(m, h[i]);
+		curl_easy_cleanup(h[i]);
+	}
+	curl_slist_free_all(hdr);
+	curl_multi_cleanup(m);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void test_signin_flood(void **state)
+{
+	struct user real, peer;
+	long statuses[FLOOD] = { 0 };
+	pthread_t flood;
+	struct resp r;
+	char conv[37];
+	int refused = 0, failed = 0, other = 0;
+	(void)state;
+
+	if (!getenv("CHAT4ALL_TEST_FLOOD"))
+		skip();		/* scripts/test.sh runs it on a stack of its own settings */
+	signup(&real, "real");
+	signup(&peer, "peer");
+	private_conv(&real, &peer, conv);
+	pthread_create(&flood, NULL, flood_run, statuses);
+	usleep(200 * 1000);	/* the flood is at the door */
+	double t0 = now_s();
+	signin(&real, "correct horse");
+	assert_int_equal(send_text(&r, &real, conv, "during-flood", "still here"), 202);
+	resp_free(&r);
+	double took = now_s() - t0;
+	pthread_join(flood, NULL);
+	for (int i = 0; i < FLOOD; i++) {
+		if (statuses[i] == 429)
+			refused++;
+		else if (statuses[i] == 401)
+			failed++;
+		else
+			other++;
+	}
+	fprintf(stderr, "sign-in flood of %d from one address: %d refused (429), %d hashed and "
+		"failed (401), %d other; a real user signed in and sent in %.2f s meanwhile\n",
+		FLOOD, refused, failed, other, took);
+	assert_int_equal(other, 0);
+	assert_true(refused >= FLOOD * 3 / 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_redis_down_fails_closed),
 		cmocka_unit_test(test_streams_end_with_their_signin),
 		cmocka_unit_test(test_streams_per_user),
+		cmocka_unit_test(test_signin_flood),
 	};
 
 	http_init();
