@@ -476,8 +476,9 @@ static int receive(struct worker *w, struct job *j, const struct inbound_msg *m)
 	}
 	const char *outcome = PQgetvalue(res, 0, 0);
 	if (!strcmp(outcome, "noowner")) {
-		snprintf(w->error, sizeof(w->error), "channel_owner: no user here named '%.200s'",
-			 w->conf.channel_owner);
+		snprintf(w->error, sizeof(w->error),
+			 "channel_owner: no agent here named '%.150s' (an admin makes one: "
+			 "chat4all-admin agent NAME)", w->conf.channel_owner);
 		rc = ERR_VALIDATION;
 	} else if (!strcmp(PQgetvalue(res, 0, 2), "t")) {
 		char data[128];

@@ -37,6 +37,9 @@
 	  "  AND username > $2 ORDER BY username LIMIT $3::int")               \
 	X(USER_SET_ROLE,                                                       \
 	  "UPDATE users SET role = $2 WHERE username = $1 RETURNING id")       \
+	X(USER_SET_AGENT, /* $1 username, $2 bool: a person only */            \
+	  "UPDATE users SET agent = $2::boolean WHERE username = $1 AND kind = 'person'" \
+	  " RETURNING id")                                                     \
 	X(REFRESH_INSERT, /* $1 hash, $2 family, $3 user, $4 ttl seconds */    \
 	  "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)" \
 	  " VALUES ($1, $2::uuid, $3::uuid,"                                   \

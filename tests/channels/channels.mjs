@@ -90,6 +90,14 @@ const deliveries = async (token, id) => (await call('GET', `/v1/messages/${id}/d
 
 // ---------------------------------------------------------------- setup
 const owner = await user(OWNER);
+// channel_owner names an agent, which only an admin makes: whoever signs
+// up under that name first receives no customer's conversation (before,
+// the first to register 'support' got them all)
+const psqlValue = (sql) => execFileSync('sh', ['-c', `${process.env.CHAT4ALL_TEST_PSQL} -c "${sql}"`]).toString().trim();
+const receiveAs = (owners, address, pid) => psqlValue(`SELECT outcome FROM channel_receive('whatsapp', '${address}', 'Early Bird', '${pid}', 'hello?', '${owners}', gen_random_uuid(), 'test', NULL)`);
+assert.equal(receiveAs(OWNER, `55114${String(tag).padStart(8, '0')}`, `wamid.EARLY${tag}`), 'noowner');
+assert.equal(psqlValue(`SELECT count(*) FROM identities WHERE address = '55114${String(tag).padStart(8, '0')}'`), '0', 'nothing was made for it');
+execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['agent', OWNER], { stdio: 'ignore' });
 const bob = await user(`chbob_${tag}`);
 const phone = `55119${String(tag).padStart(8, '0')}`;
 
@@ -192,6 +200,8 @@ assert.equal(conv.peer.username, `whatsapp:${phone}`);
 {
   const a = await user(`agenta_${tag}`);
   const b = await user(`agentb_${tag}`);
+  for (const name of [`agenta_${tag}`, `agentb_${tag}`])
+    execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['agent', name], { stdio: 'ignore' });
   const teamPhone = `55116${String(tag).padStart(8, '0')}`;
   const receive = (pid, text) => execFileSync('sh', ['-c', `${process.env.CHAT4ALL_TEST_PSQL} -c "SELECT outcome, conversation_id, created FROM channel_receive('whatsapp', '${teamPhone}', 'Team Test', '${pid}', '${text}', 'agenta_${tag}, nobody_${tag}, agentb_${tag}, agenta_${tag}', gen_random_uuid(), 'test', NULL)"`]).toString().trim().split('|');
   const [outcome, teamConv, created] = receive(`wamid.T1${tag}`, 'hello team');

@@ -254,6 +254,7 @@ try {
     const owner = process.env.CHAT4ALL_CHANNEL_OWNER || 'support';
     const pw = 'channels password';	// as tests/channels made it, if it ran first
     await fetch(`${base}/v1/auth/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: owner, password: pw }) });
+    execFileSync(process.env.CHAT4ALL_TEST_ADMIN, ['agent', owner], { stdio: 'ignore' });	// only an admin makes an agent
     const S = await person();
     await S.page.goto(base);
     await S.page.getByLabel('Username').fill(owner);

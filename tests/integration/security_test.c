@@ -616,6 +616,51 @@ static void test_signin_flood(void **state)
 	assert_true(refused >= FLOOD * 3 / 4);
 }
 
+/* ------------------------------------------------------------- agents */
+
+static void psql_value(const char *query, char *out, size_t len)
+{
+	char cmd[2048];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s -c \"%s\"", getenv("CHAT4ALL_TEST_PSQL"), query);
+	assert_non_null(p = popen(cmd, "r"));
+	if (!fgets(out, (int)len, p))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	pclose(p);
+}
+
+/* Agents (whom channel_owner may name) are made by an admin at the
+ * console, never by sign-up; the console also creates accounts. */
+static void test_agents_only_from_the_console(void **state)
+{
+	struct user u;
+	char cmd[512], q[256], v[64];
+	(void)state;
+
+	signup(&u, "signedup");
+	snprintf(q, sizeof(q), "SELECT agent FROM users WHERE id = '%s'", u.id);
+	psql_value(q, v, sizeof(v));
+	assert_string_equal(v, "f");
+	/* the console makes a new agent with a password from stdin */
+	snprintf(u.name, sizeof(u.name), "agent_%s", run_tag);
+	snprintf(cmd, sizeof(cmd), "echo 'agent password' | %s create %s --agent >/dev/null",
+		 getenv("CHAT4ALL_TEST_ADMIN"), u.name);
+	assert_int_equal(system(cmd), 0);
+	signin(&u, "agent password");
+	snprintf(q, sizeof(q), "SELECT agent FROM users WHERE username = '%s'", u.name);
+	psql_value(q, v, sizeof(v));
+	assert_string_equal(v, "t");
+	/* a contact is never one; nor a name nobody has */
+	snprintf(cmd, sizeof(cmd), "%s agent whatsapp:000 2>/dev/null", getenv("CHAT4ALL_TEST_ADMIN"));
+	assert_int_not_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s not-agent %s >/dev/null", getenv("CHAT4ALL_TEST_ADMIN"), u.name);
+	assert_int_equal(system(cmd), 0);
+	psql_value(q, v, sizeof(v));
+	assert_string_equal(v, "f");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_redis_down_fails_closed),
 		cmocka_unit_test(test_streams_end_with_their_signin),
 		cmocka_unit_test(test_streams_per_user),
+		cmocka_unit_test(test_agents_only_from_the_console),
 		cmocka_unit_test(test_signin_flood),
 	};
 
