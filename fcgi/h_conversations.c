@@ -97,6 +97,26 @@ static long read_members(struct req *r, struct json_object *o, char **out)
 	return count;
 }
 
+/*
+ * The users of @ids (a uuid[] literal) the caller may put in a
+ * conversation: a business's customers on a channel (contacts) only by
+ * the agents of their inbox. Anyone else is told, as for an id that does
+ * not exist, that there is no such user.
+ */
+static int check_reachable(struct req *r, const char *ids, const char *field)
+{
+	const char *params[] = { ids, r->user.user_id };
+	PGresult *res = NULL;
+	int rc = db_exec(r->app->db, SQL_USERS_UNREACHABLE, params, &res);
+
+	if (!rc && PQntuples(res)) {
+		req_field_error(r, field, "names a user that does not exist");
+		rc = ERR_VALIDATION;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int create_private(struct req *r, const char *other)
 {
 	const char *me = r->user.user_id;
@@ -164,6 +184,8 @@ int h_conversations_create(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
+	if ((rc = check_reachable(r, members, "members")))
+		goto out;
 	if (!strcmp(type, "private")) {
 		char other[37];
 		memcpy(other, members + 1, 36);
@@ -232,6 +254,10 @@ int h_conversations_member_add(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
+	char one[40];
+	snprintf(one, sizeof(one), "{%s}", user);
+	if ((rc = check_reachable(r, one, "user_id")))
+		goto out;
 	if ((rc = db_run(r->app->db, "BEGIN")))
 		goto out;
 	began = true;

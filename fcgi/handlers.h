@@ -47,6 +47,7 @@ int h_webhook_verify(struct req *r);
 int h_webhook_receive(struct req *r);
 int h_identities_list(struct req *r);
 int h_identities_add(struct req *r);
+int h_identities_verify(struct req *r);
 int h_identities_delete(struct req *r);
 int h_messages_deliveries(struct req *r);
 

@@ -17,6 +17,7 @@
 #include "app.h"
 
 #define REQ_MAX_PARAMS 2
+#define REQ_PARAM_MAX 64	/* bytes of a path segment: a UUID, an address */
 
 struct req {
 	struct app *app;
@@ -25,7 +26,7 @@ struct req {
 	const char *method;
 	char *path;			/* without the query string */
 	const char *query;		/* after '?', or "" */
-	char params[REQ_MAX_PARAMS][37];	/* {id} segments (UUIDs), in order */
+	char params[REQ_MAX_PARAMS][REQ_PARAM_MAX + 1];	/* path segments, in order */
 	char id[65];			/* request id, echoed as X-Request-Id */
 	bool authed;
 	struct auth_claims user;	/* valid when authed */

@@ -29,7 +29,8 @@ enum limit { NO_LIMIT, LIMIT_SEND };
 
 struct route {
 	const char *method;
-	const char *path;	/* "{id}" segments match a UUID, "{n}" a positive integer */
+	const char *path;	/* "{id}" segments match a UUID, "{n}" a positive integer,
+				 * "{s}" a name or an address ([A-Za-z0-9_.@+-], 1 to 64) */
 	int (*handler)(struct req *);
 	int flags;
 	enum limit limit;
@@ -58,6 +59,7 @@ static const struct route routes[] = {
 	{ "GET", "/v1/me/identities", h_identities_list, AUTH, NO_LIMIT },
 	{ "POST", "/v1/me/identities", h_identities_add, AUTH, NO_LIMIT },
 	{ "DELETE", "/v1/me/identities", h_identities_delete, AUTH, NO_LIMIT },
+	{ "POST", "/v1/me/identities/{s}/{s}/verify", h_identities_verify, AUTH, NO_LIMIT },
 	{ "GET", "/v1/webhooks/whatsapp", h_webhook_verify, PUBLIC, NO_LIMIT },
 	{ "GET", "/v1/webhooks/messenger", h_webhook_verify, PUBLIC, NO_LIMIT },
 	{ "GET", "/v1/webhooks/instagram", h_webhook_verify, PUBLIC, NO_LIMIT },
@@ -105,28 +107,30 @@ const char *const *routes_names(void)
 	return ptrs;
 }
 
-/* Matches @path against @pattern, collecting the {id} segments. */
+/* Matches @path against @pattern, collecting the {id}, {n} and {s} segments. */
 static bool path_match(const char *pattern, const char *path, struct req *r)
 {
 	int np = 0;
 
 	while (*pattern && *path) {
-		if (!strncmp(pattern, "{id}", 4) || !strncmp(pattern, "{n}", 3)) {
-			bool uuid = pattern[1] == 'i';
+		char kind = pattern[0] == '{' ? pattern[1] : 0;
+		if (kind == 'i' || kind == 'n' || kind == 's') {
 			const char *end = strchr(path, '/');
 			size_t n = end ? (size_t)(end - path) : strlen(path);
-			char seg[40];
-			if (n >= sizeof(seg) || np >= REQ_MAX_PARAMS)
+			char seg[REQ_PARAM_MAX + 1];
+			if (n > REQ_PARAM_MAX || np >= REQ_MAX_PARAMS)
 				return false;
 			memcpy(seg, path, n);
 			seg[n] = '\0';
 			/* an id has one spelling: "7E69…" and "7e69…" are one row,
 			 * one file on disk, one lock */
-			if (uuid ? !validate_uuid_lower(seg)
-				 : !n || n > 18 || strspn(seg, "0123456789") != n)
+			if (kind == 'i' ? !validate_uuid_lower(seg)
+			    : kind == 'n' ? !n || n > 18 || strspn(seg, "0123456789") != n
+			    : !n || strspn(seg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						"0123456789_.@+-") != n)
 				return false;
 			memcpy(r->params[np++], seg, n + 1);
-			pattern += uuid ? 4 : 3;
+			pattern = strchr(pattern, '}') + 1;
 			path += n;
 			continue;
 		}

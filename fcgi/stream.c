@@ -529,9 +529,10 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 	redis_connect();
 }
 
+static int backoff_ms = 100;	/* the next wait before reconnecting */
+
 static void schedule_reconnect(void)
 {
-	static int backoff_ms = 100;
 	static struct event *ev;
 	struct timeval tv = { backoff_ms / 1000, (backoff_ms % 1000) * 1000 };
 
@@ -612,6 +613,7 @@ static void redis_connect(void)
 		schedule_reconnect();
 	} else {
 		log_info(NULL, "redis connected");
+		backoff_ms = 100;	/* the next outage starts from short waits again */
 	}
 }
 

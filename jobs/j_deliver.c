@@ -278,7 +278,9 @@ static int record_one(struct worker *w, struct job *j)
 	const char *msg[] = { a->message };
 	a->failed_now = true;
 	int rc = db_exec(w->db, SQL_DELIVERY_FAILED, params, NULL);
-	return rc ? rc : db_exec(w->db, SQL_MESSAGE_FAIL_IF_UNDELIVERED, msg, NULL);
+	if (rc || !a->message[0])
+		return rc;	/* (a code that proves an address belongs to no message) */
+	return db_exec(w->db, SQL_MESSAGE_FAIL_IF_UNDELIVERED, msg, NULL);
 }
 
 /* After the commit: the logs, and each sender whose delivery failed hears of it. */
@@ -298,7 +300,7 @@ static void announce(struct worker *w, struct job *jobs, int n)
 				     : a->outcome == CHANNEL_PACED ? "paced" : "retry later",
 			 a->attempts + 1, a->outcome == CHANNEL_SENT ? "" : ": ",
 			 a->outcome == CHANNEL_SENT ? "" : a->why);
-		if (!a->failed_now)
+		if (!a->failed_now || !a->message[0])
 			continue;
 		struct json_object *st = json_object_new_object();
 		const char *sender = a->sender;
@@ -306,8 +308,8 @@ static void announce(struct worker *w, struct job *jobs, int n)
 		json_object_object_add(st, "conversation_id", json_object_new_string(a->conversation));
 		json_object_object_add(st, "seq", json_object_new_int64(a->seq));
 		json_object_object_add(st, "status", json_object_new_string("failed"));
+		/* (not the address: a person's number is theirs to show) */
 		json_object_object_add(st, "channel", json_object_new_string(a->channel));
-		json_object_object_add(st, "address", json_object_new_string(a->address));
 		json_object_object_add(st, "reason", json_object_new_string(a->why));
 		events_batch_add(b, &sender, 1, "status",
 				 json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);

@@ -348,7 +348,9 @@ enum channel_outcome channel_answer(const char *channel, long status, const char
 	provider_id[0] = '\0';
 	*retry_after_s = retry_after ? atoi(retry_after) : 0;
 	snprintf(why, 256, status ? "HTTP %ld" : "no answer", status);
-	if (o)
+	/* a provider's error text is for the books; an integrator's server's
+	 * is not ours to repeat */
+	if (o && strcmp(channel, "webhook"))
 		error_text(o, why);
 	if (status >= 200 && status < 300 && o) {
 		if (!strcmp(channel, "whatsapp") && json_object_object_get_ex(o, "messages", &arr) &&

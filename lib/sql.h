@@ -34,7 +34,16 @@
 	  "                         'display_name', display_name)::text, username" \
 	  " FROM users WHERE ($1 = '' OR starts_with(username, lower($1))"    \
 	  "   OR strpos(lower(display_name), lower($1)) > 0)"                  \
+	  "  AND kind = 'person'" /* a business's customers are no directory */ \
 	  "  AND username > $2 ORDER BY username LIMIT $3::int")               \
+	/* Of the users $1 (uuid[]), those caller $2 may not put in a        \
+	 * conversation: contacts (customers on a channel) whose inbox the    \
+	 * caller is not in. */                                               \
+	X(USERS_UNREACHABLE,                                                   \
+	  "SELECT x.id FROM users x WHERE x.id = ANY($1::uuid[]) AND x.kind = 'contact'" \
+	  "   AND NOT EXISTS (SELECT 1 FROM identities i JOIN members m"       \
+	  "                     ON m.conversation_id = i.inbox_id AND m.user_id = $2::uuid" \
+	  "                    WHERE i.user_id = x.id)")                       \
 	X(USER_SET_ROLE,                                                       \
 	  "UPDATE users SET role = $2 WHERE username = $1 RETURNING id")       \
 	X(USER_SET_AGENT, /* $1 username, $2 bool: a person only */            \
@@ -421,14 +430,16 @@
 	  "SELECT u FROM unnest($1::uuid[]) u WHERE NOT EXISTS"                \
 	  " (SELECT 1 FROM files WHERE id = u)")                               \
 	/* ---- channels (jobs/j_deliver.c, jobs/j_inbound.c, fcgi/h_channels.c) ---- */ \
+	/* (a delivery of no message carries its own text: a code that proves \
+	 * an address, from Chat4All itself) */                               \
 	X(DELIVERY_LOAD, /* $1 bigint[] delivery ids */                        \
-	  "SELECT d.id, d.channel, d.address, d.status, d.attempts, m.text,"   \
+	  "SELECT d.id, d.channel, d.address, d.status, d.attempts, coalesce(m.text, d.body)," \
 	  "       m.file->>'id', m.file->>'filename', m.file->>'mime',"        \
 	  "       coalesce((m.file->>'size')::bigint, 0), d.message_id,"      \
 	  "       d.conversation_id, d.sender_id, m.seq,"                      \
 	  "       coalesce(extract(epoch FROM now() - i.last_inbound_at)::bigint, -1)," \
-	  "       u.display_name"                                               \
-	  " FROM deliveries d JOIN messages m ON m.id = d.message_id"          \
+	  "       CASE WHEN d.message_id IS NULL THEN 'Chat4All' ELSE u.display_name END" \
+	  " FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id"     \
 	  " JOIN users u ON u.id = d.sender_id"                                 \
 	  " LEFT JOIN identities i ON i.channel = d.channel AND i.address = d.address" \
 	  " WHERE d.id = ANY($1::bigint[])")                                   \
@@ -498,13 +509,23 @@
 	  "   AND u.id = mb.user_id AND u.kind = 'contact'")                    \
 	X(DELIVERIES_ENQUEUE, /* $1 conv, $2 seq: one message that became sent */ \
 	  "SELECT enqueue_deliveries($1::uuid, $2::bigint - 1, $2::bigint)")  \
-	X(DELIVERIES_OF, /* $1 message */                                      \
+	/* $1 message, $2 viewer. A person's address (a phone number, an     \
+	 * integrator's URL) and what its provider answered are for that       \
+	 * person and admins; a contact's address is its name, seen by whoever \
+	 * shares its conversation. */                                         \
+	X(DELIVERIES_OF,                                                       \
 	  "SELECT coalesce(json_agg(json_build_object('channel', d.channel,"   \
-	  "         'address', d.address, 'status', d.status, 'attempts', d.attempts," \
-	  "         'last_error', d.last_error,"                               \
+	  "         'recipient_id', d.recipient_id,"                           \
+	  "         'address', CASE WHEN see THEN d.address END,"              \
+	  "         'status', d.status, 'attempts', d.attempts,"               \
+	  "         'last_error', CASE WHEN see THEN d.last_error END,"        \
 	  "         'provider_message_id', d.provider_message_id,"             \
 	  "         'updated_at', rfc3339(d.updated_at)) ORDER BY d.id), '[]')::text" \
-	  " FROM deliveries d WHERE d.message_id = $1::uuid")                  \
+	  " FROM deliveries d JOIN users r ON r.id = d.recipient_id,"          \
+	  "  LATERAL (SELECT d.recipient_id = $2::uuid OR r.kind = 'contact'"  \
+	  "             OR EXISTS (SELECT 1 FROM users v WHERE v.id = $2::uuid AND v.role = 'admin')" \
+	  "           AS see) s"                                               \
+	  " WHERE d.message_id = $1::uuid")                                    \
 	X(CHANNEL_RECEIVE, /* $1 channel, $2 address, $3 name, $4 provider id, \
 			      $5 text, $6 owner, $7 new message id, $8 req, \
 			      $9 fetched file {id, filename, mime, size, sha256} or NULL */ \
@@ -514,16 +535,31 @@
 	  "SELECT 1 FROM identities i JOIN messages m"                         \
 	  "   ON m.sender_id = i.user_id AND m.client_id = $3"                 \
 	  " WHERE i.channel = $1 AND i.address = $2")                          \
-	X(IDENTITY_LIST, /* $1 user */                                          \
-	  "SELECT coalesce(json_agg(json_build_object('channel', channel, 'address', address," \
-	  "   'created_at', rfc3339(created_at)) ORDER BY channel, address), '[]')::text" \
-	  " FROM identities WHERE user_id = $1::uuid")                         \
-	X(IDENTITY_ADD, /* $1 user, $2 channel, $3 address: no row when taken */ \
+	X(IDENTITY_LIST, /* $1 user: proven, then still to prove */            \
+	  "SELECT coalesce(json_agg(x.o ORDER BY x.channel, x.address), '[]')::text FROM (" \
+	  " SELECT channel, address, json_build_object('channel', channel, 'address', address," \
+	  "   'status', 'verified', 'created_at', rfc3339(created_at)) o"       \
+	  "  FROM identities WHERE user_id = $1::uuid"                         \
+	  " UNION ALL"                                                          \
+	  " SELECT channel, address, json_build_object('channel', channel, 'address', address," \
+	  "   'status', 'pending', 'code_expires_at', rfc3339(expires_at),"     \
+	  "   'created_at', rfc3339(created_at)) FROM identity_claims WHERE user_id = $1::uuid) x") \
+	X(IDENTITY_ADD, /* $1 user, $2 channel, $3 address: a webhook, an admin's; \
+			   no row when taken */                                \
 	  "INSERT INTO identities (channel, address, user_id) VALUES ($2, $3, $1::uuid)" \
 	  " ON CONFLICT DO NOTHING RETURNING json_build_object('channel', channel," \
-	  "   'address', address, 'created_at', rfc3339(created_at))::text")  \
-	X(IDENTITY_DELETE, /* $1 user, $2 channel, $3 address */               \
-	  "DELETE FROM identities WHERE user_id = $1::uuid AND channel = $2 AND address = $3") \
+	  "   'address', address, 'status', 'verified', 'created_at', rfc3339(created_at))::text") \
+	X(IDENTITY_CLAIM, /* $1 channel, $2 address, $3 user, $4 code hash,    \
+			     $5 ttl s, $6 the text that carries the code */    \
+	  "SELECT identity_claim($1, $2, $3::uuid, $4, $5::int, $6)")          \
+	X(IDENTITY_PROVE, /* $1 channel, $2 address, $3 user, $4 code hash */  \
+	  "SELECT outcome, identity FROM identity_prove($1, $2, $3::uuid, $4)") \
+	X(IDENTITY_DELETE, /* $1 user, $2 channel, $3 address: proven or not */ \
+	  "WITH a AS (DELETE FROM identities WHERE user_id = $1::uuid AND channel = $2" \
+	  "             AND address = $3 RETURNING 1),"                        \
+	  "     b AS (DELETE FROM identity_claims WHERE user_id = $1::uuid AND channel = $2" \
+	  "             AND address = $3 RETURNING 1)"                         \
+	  " SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)")       \
 	/* ---- operations ---- */                                             \
 	X(PING, "SELECT 1")                                                    \
 	X(MIGRATION_APPLIED, "SELECT 1 FROM schema_migrations WHERE version = $1") \

@@ -88,6 +88,29 @@ async function sendText(token, conv, text, extra = {}) {
 
 const deliveries = async (token, id) => (await call('GET', `/v1/messages/${id}/deliveries`, { token })).json.items;
 
+// What the fake provider got for @address (a WhatsApp number, a Telegram chat).
+const sentTo = async (address) => (await fakeGet('/_sent')).filter((x) => String(x.body.to ?? x.body.chat_id ?? x.body.recipient?.id) === String(address));
+// The code a claim sent to @address, as its owner would read it there.
+async function codeAt(address, after = 0) {
+  return until(async () => {
+    const texts = (await sentTo(address)).slice(after).map((x) => JSON.stringify(x.body));
+    const m = texts.map((t) => t.match(/Chat4All code is (\d{6})/)).filter(Boolean).pop();
+    return m && m[1];
+  }, `a code at ${address}`);
+}
+// @who links @address on @channel the only way there is: asks, reads the
+// code where it went, brings it back.
+async function link(who, channel, address) {
+  const before = (await sentTo(address)).length;
+  const ask = await call('POST', '/v1/me/identities', { token: who.token, body: { channel, address: String(address) } });
+  assert.equal(ask.status, 202, ask.text);
+  assert.equal(ask.json.status, 'pending');
+  const code = await codeAt(address, before);
+  const ok = await call('POST', `/v1/me/identities/${channel}/${address}/verify`, { token: who.token, body: { code } });
+  assert.equal(ok.status, 201, ok.text);
+  assert.equal(ok.json.status, 'verified');
+}
+
 // ---------------------------------------------------------------- setup
 const owner = await user(OWNER);
 // channel_owner names an agent, which only an admin makes: whoever signs
@@ -539,9 +562,9 @@ await fakeMode('whatsapp', 'ok');
 assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'fax', address: '1' } })).status, 400);
 assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'whatsapp', address: '+55 11' } })).status, 400);
 const bobChat = 5100000 + (tag % 1000);
-assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'telegram', address: String(bobChat) } })).status, 201);
-assert.equal((await call('POST', '/v1/me/identities', { token: owner.token, body: { channel: 'telegram', address: String(bobChat) } })).status, 409);
-assert.deepEqual((await call('GET', '/v1/me/identities', { token: bob.token })).json.items.map((i) => i.address), [String(bobChat)]);
+await link(bob, 'telegram', bobChat);
+assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'telegram', address: String(bobChat) } })).status, 409, 'linked already');
+assert.deepEqual((await call('GET', '/v1/me/identities', { token: bob.token })).json.items.map((i) => [i.address, i.status]), [[String(bobChat), 'verified']]);
 await fetch(fake + '/_reset', { method: 'POST' });
 const tgOnly = await sendText(owner.token, group.id, 'telegram only, please', { channels: ['telegram'] });
 await until(async () => (await fakeGet('/_sent')).some((s) => s.body.text === 'telegram only, please'), 'the Telegram-only message at Bob\'s chat');
@@ -559,9 +582,9 @@ assert.equal((await call('POST', `/v1/conversations/${group.id}/messages`, { tok
 // text); Maria wrote minutes ago, so hers stays free-form
 {
   const bobPhone = `55117${String(tag).padStart(8, '0')}`;
-  assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'whatsapp', address: bobPhone } })).status, 201);
+  await link(bob, 'whatsapp', bobPhone);	// (the code itself went as the template: the window is closed)
   const closed = await sendText(owner.token, group.id, 'the window is closed\nfor Bob', { channels: ['whatsapp'] });
-  const tpl = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.to === bobPhone), 'the template to Bob\'s WhatsApp');
+  const tpl = await until(async () => (await sentTo(bobPhone)).find((x) => JSON.stringify(x.body).includes('the window is closed')), 'the template to Bob\'s WhatsApp');
   assert.equal(tpl.body.type, 'template');
   assert.equal(tpl.body.template.name, 'chat4all_new_message');
   assert.equal(tpl.body.template.language.code, 'pt_BR');
@@ -591,6 +614,94 @@ const hook = await until(async () => (await fakeGet('/_sent')).find((s) => s.cha
 // a stranger sees no deliveries of it
 const stranger = await user(`chx_${tag}`);
 assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
+
+// ---------------------------------------------------------------- who may claim what
+// Mallory asks to link a number that is not hers (a customer who has not
+// written yet): she gets a pending claim, the code goes to that number,
+// and without it nothing is hers: the customer's messages arrive as the
+// customer's, and nothing sent to Mallory reaches that number. Before, the
+// link answered 201 at once and the number's messages arrived as hers.
+{
+  const mallory = await user(`chmal_${tag}`);
+  const victim = `55113${String(tag).padStart(8, '0')}`;
+  const ask = await call('POST', '/v1/me/identities', { token: mallory.token, body: { channel: 'whatsapp', address: victim } });
+  assert.equal(ask.status, 202, ask.text);
+  assert.equal(ask.json.status, 'pending');
+  const code = await codeAt(victim);	// at the victim's phone, not Mallory's
+  const wrong = code === '000000' ? '000001' : '000000';
+  for (let i = 0; i < 4; i++) {
+    const r = await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, body: { code: wrong } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.errors[0].field, 'code');
+  }
+  assert.equal((await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, body: { code: wrong } })).status, 429, 'five wrong codes end the claim');
+  assert.equal((await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, body: { code } })).status, 429, 'even the right one, after that');
+  assert.equal((await call('POST', '/v1/me/identities/whatsapp/0123/verify', { token: mallory.token, body: { code } })).status, 404);
+  assert.deepEqual((await call('GET', '/v1/me/identities', { token: mallory.token })).json.items.map((i) => [i.address, i.status]), [[victim, 'pending']]);
+  // the customer writes: the message is the customer's, in the business's inbox
+  assert.equal((await metaPost('whatsapp', waMessage(victim, 'Real Owner', `wamid.VIC${tag}`, 'this is my number'))).status, 200);
+  const vconv = await until(async () => (await call('GET', '/v1/conversations?limit=100', { token: owner.token })).json.items
+    .find((c) => c.peer?.username === `whatsapp:${victim}`), 'the customer\'s own conversation');
+  assert.equal(vconv.last_message?.text ?? (await history(owner.token, vconv.id)).pop().text, 'this is my number');
+  assert.equal((await call('GET', '/v1/conversations?limit=100', { token: mallory.token })).json.items.length, 0, 'nothing of it is Mallory\'s');
+  // what is sent to Mallory goes nowhere near that number
+  const mconv = (await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'private', members: [mallory.id] } })).json;
+  const toMallory = await sendText(owner.token, mconv.id, 'for mallory only');
+  await sleep(1000);
+  assert.equal((await sentTo(victim)).some((x) => JSON.stringify(x.body).includes('for mallory only')), false);
+  assert.deepEqual(await deliveries(owner.token, toMallory.id), []);
+  // and she cannot flood the number with codes
+  let limited = false;
+  for (let i = 0; i < 5 && !limited; i++)
+    limited = (await call('POST', '/v1/me/identities', { token: mallory.token, body: { channel: 'whatsapp', address: victim } })).status === 429;
+  assert.ok(limited, 'codes to one address are limited');
+  // the customer signs up and proves the number (reads the code on it):
+  // the address is a person's now, and its messages arrive as theirs
+  const real = await user(`chreal_${tag}`);
+  await fetch(fake + '/_reset', { method: 'POST' });
+  const before = (await sentTo(victim)).length;
+  assert.equal((await call('POST', '/v1/me/identities', { token: real.token, body: { channel: 'whatsapp', address: victim } })).status, 429, 'still limited for this address');
+  execFileSync(process.env.CHAT4ALL_TEST_REDIS_CLI.split(' ')[0], [...process.env.CHAT4ALL_TEST_REDIS_CLI.split(' ').slice(1), 'DEL', `c4a:rl:code:to:whatsapp:${victim}`], { stdio: 'ignore' });
+  assert.equal(before, 0);
+  await link(real, 'whatsapp', victim);
+  assert.equal((await metaPost('whatsapp', waMessage(victim, 'Real Owner', `wamid.VIC2${tag}`, 'now as myself'))).status, 200);
+  await until(async () => (await call('GET', '/v1/conversations?limit=100', { token: real.token })).json.items
+    .some((c) => c.last_message?.text === 'now as myself'), 'the number\'s message, as the person who proved it');
+}
+
+// a customer is no one's to find or to add: user search lists people only,
+// and only the agents of a contact's inbox may put it in a conversation
+{
+  const search = async (q) => (await call('GET', `/v1/users?q=${encodeURIComponent(q)}&limit=100`, { token: stranger.token })).json.items;
+  assert.deepEqual((await search('whatsapp')).filter((u) => u.username.includes(':')), []);
+  assert.deepEqual(await search('Maria'), []);
+  assert.ok((await search(`chbob_${tag}`)).length === 1, 'people are still found');
+  const priv = await call('POST', '/v1/conversations', { token: stranger.token, body: { type: 'private', members: [contactId] } });
+  assert.equal(priv.status, 400, priv.text);
+  assert.equal(priv.json.errors[0].field, 'members');
+  const grp = await call('POST', '/v1/conversations', { token: stranger.token, body: { type: 'group', title: 'reach out', members: [bob.id, contactId] } });
+  assert.equal(grp.status, 400);
+  const own = (await call('POST', '/v1/conversations', { token: stranger.token, body: { type: 'group', title: 'mine', members: [bob.id] } })).json;
+  const add = await call('POST', `/v1/conversations/${own.id}/members`, { token: stranger.token, body: { user_id: contactId } });
+  assert.equal(add.status, 400);
+  // the business's agent may (it is in the contact's inbox)
+  assert.equal((await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'group', title: `agent's ${tag}`, members: [contactId] } })).status, 201);
+}
+
+// where a message went: a person's address for that person and admins;
+// other members see the channel and the status
+{
+  const stranger2 = await user(`chy_${tag}`);
+  const g = (await call('POST', '/v1/conversations', { token: owner.token, body: { type: 'group', title: `where ${tag}`, members: [bob.id, stranger2.id] } })).json;
+  const m = await sendText(owner.token, g.id, 'who sees where', { channels: ['telegram'] });
+  await until(async () => (await deliveries(owner.token, m.id)).some((d) => d.status === 'sent'), 'the Telegram delivery');
+  const seenBy = async (who) => (await deliveries(who.token, m.id)).find((d) => d.channel === 'telegram');
+  assert.equal((await seenBy(stranger2)).address, null, 'another member does not see Bob\'s chat');
+  assert.equal((await seenBy(stranger2)).last_error, null);
+  assert.equal((await seenBy(owner)).address, null, 'nor does the sender');
+  assert.equal((await seenBy(bob)).address, String(bobChat), 'Bob sees his own');
+  assert.equal((await seenBy(stranger2)).status, 'sent');
+}
 assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 204);
 assert.equal((await call('DELETE', `/v1/me/identities?channel=telegram&address=${bobChat}`, { token: bob.token })).status, 404);
 assert.equal((await call('DELETE', '/v1/me/identities', { token: bob.token })).status, 400);

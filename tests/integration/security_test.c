@@ -344,6 +344,16 @@ static void redis_start(void)
 
 	snprintf(cmd, sizeof(cmd), "%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"));
 	assert_int_equal(system(cmd), 0);
+	/* the gateway is back once it answers 401 rather than 503 */
+	for (int i = 0; i < 300; i++) {
+		struct resp r;
+		long status = get(&r, NULL, "/v1/poll?timeout=0");
+		resp_free(&r);
+		if (status == 401)
+			return;
+		usleep(50 * 1000);
+	}
+	fail_msg("the stream gateway never reconnected to Redis");
 }
 
 /* Redis away never opens a door: an ended sign-in stays ended (the
