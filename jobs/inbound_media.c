@@ -10,6 +10,8 @@
  */
 #include "inbound_media.h"
 
+#include "../lib/netguard.h"
+
 #include "../lib/auth.h"
 #include "../lib/channels.h"
 #include "../lib/err.h"
@@ -75,7 +77,8 @@ static size_t write_bytes(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static CURL *request(const struct conf *c, const char *url, struct curl_slist *headers)
+static CURL *request(const struct conf *c, const char *url, struct curl_slist *headers,
+		     struct netguard_check *guard)
 {
 	CURL *h = curl_easy_init();
 
@@ -84,8 +87,9 @@ static CURL *request(const struct conf *c, const char *url, struct curl_slist *h
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	/* a media URL comes in a payload: it may name any address, and each
+	 * one connected to (redirects too) is checked */
+	netguard_attach(h, guard);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);	/* CDNs redirect */
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->channel_timeout_ms);
@@ -94,8 +98,13 @@ static CURL *request(const struct conf *c, const char *url, struct curl_slist *h
 }
 
 /* What a failed GET means: worth retrying (ERR_UNAVAILABLE) or not. */
-static int judge(CURLcode cc, long status, const char *what, char why[256])
+static int judge(CURLcode cc, long status, const char *what, const struct netguard_check *g,
+		 char why[256])
 {
+	if (g->refused[0]) {	/* an address we may not reach: never will */
+		snprintf(why, 256, "%s: %s", what, g->refused);
+		return ERR_VALIDATION;
+	}
 	if (cc != CURLE_OK && cc != CURLE_HTTP_RETURNED_ERROR) {
 		snprintf(why, 256, "%s: %s", what, curl_easy_strerror(cc));
 		return ERR_UNAVAILABLE;
@@ -105,10 +114,11 @@ static int judge(CURLcode cc, long status, const char *what, char why[256])
 }
 
 /* The bytes' URL: @url itself, or what the provider's lookup answers. */
-static int locate(const struct conf *c, const char *channel, const char *ref, char url[1024],
-		  struct curl_slist *headers, long timeout_ms, long long *size, bool *out_of_time,
-		  char why[256])
+static int locate(const struct conf *c, const struct netguard *guard, const char *channel,
+		  const char *ref, char url[1024], struct curl_slist *headers, long timeout_ms,
+		  long long *size, bool *out_of_time, char why[256])
 {
+	struct netguard_check g = { .guard = guard };
 	struct lookup_answer *a = calloc(1, sizeof(*a));
 	char located[1024];
 	long status = 0;
@@ -116,7 +126,7 @@ static int locate(const struct conf *c, const char *channel, const char *ref, ch
 
 	if (!a)
 		return ERR_INTERNAL;
-	CURL *h = request(c, url, headers);
+	CURL *h = request(c, url, headers, &g);
 	if (!h) {
 		free(a);
 		return ERR_INTERNAL;
@@ -130,7 +140,7 @@ static int locate(const struct conf *c, const char *channel, const char *ref, ch
 	curl_easy_cleanup(h);
 	if (cc != CURLE_OK || status != 200) {
 		*out_of_time = cc == CURLE_OPERATION_TIMEDOUT;
-		rc = judge(cc, status, "looking the media up", why);
+		rc = judge(cc, status, "looking the media up", &g, why);
 	}
 	else if ((rc = channel_media_located(c, channel, a->body, located, size)))
 		snprintf(why, 256, "the provider's answer names no media for %.64s", ref);
@@ -175,10 +185,11 @@ static void default_name(const char *mime, char *out, size_t len)
 				 : !strncmp(mime, "audio/", 6) ? "audio" : "file");
 }
 
-int inbound_media_fetch(const struct conf *c, const char *channel, const char *ref,
-			const char *mime, const char *filename, long timeout_ms,
+int inbound_media_fetch(const struct conf *c, const struct netguard *guard, const char *channel,
+			const char *ref, const char *mime, const char *filename, long timeout_ms,
 			struct inbound_file *f, bool *out_of_time, char why[256])
 {
+	struct netguard_check g = { .guard = guard };
 	char url[1024], auth[600];
 	struct curl_slist *headers = NULL;
 	struct download d = { .fd = -1, .max = c->file_max_size };
@@ -198,8 +209,8 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 		headers = curl_slist_append(NULL, auth);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!direct && (rc = locate(c, channel, ref, url, headers, timeout_ms, &told, out_of_time,
-				    why)))
+	if (!direct && (rc = locate(c, guard, channel, ref, url, headers, timeout_ms, &told,
+				    out_of_time, why)))
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	timeout_ms -= (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -228,7 +239,7 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 		goto out;
 	}
 	d.sha = EVP_MD_CTX_new();
-	CURL *h = request(c, url, headers);
+	CURL *h = request(c, url, headers, &g);
 	if (!d.sha || !h || !EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL)) {
 		curl_easy_cleanup(h);
 		rc = ERR_INTERNAL;
@@ -255,7 +266,7 @@ int inbound_media_fetch(const struct conf *c, const char *channel, const char *r
 		rc = ERR_UNAVAILABLE;
 	} else if (cc != CURLE_OK) {
 		*out_of_time = cc == CURLE_OPERATION_TIMEDOUT;
-		rc = judge(cc, status, "fetching the media", why);
+		rc = judge(cc, status, "fetching the media", &g, why);
 	} else if (fdatasync(d.fd)) {
 		snprintf(why, 256, "cannot sync the media to disk");
 		rc = ERR_UNAVAILABLE;

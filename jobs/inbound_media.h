@@ -29,7 +29,9 @@ struct inbound_file {
  * ERR_VALIDATION or ERR_TOOLARGE when never (a 4xx, an unknown reference,
  * more than file_max_size). @why says which.
  */
-int inbound_media_fetch(const struct conf *c, const char *channel, const char *ref,
+struct netguard;
+int inbound_media_fetch(const struct conf *c, const struct netguard *guard, const char *channel,
+			const char *ref,
 			const char *mime, const char *filename, long timeout_ms,
 			struct inbound_file *f, bool *out_of_time, char why[256]);
 

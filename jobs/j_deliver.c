@@ -29,6 +29,7 @@
 #include "../lib/err.h"
 #include "../lib/events.h"
 #include "../lib/log.h"
+#include "../lib/netguard.h"
 #include "../lib/ratelimit.h"
 
 #include <curl/curl.h>
@@ -63,6 +64,7 @@ struct delivery_try {
 	int retry_after_s;
 	char provider_id[128];
 	char why[256];
+	struct netguard_check guard;	/* where it may connect (an integrator's URL is a stranger's) */
 	bool failed_now;		/* for announce(): tell the sender */
 	int slot;			/* its job's place in the deliverer's pool */
 };
@@ -219,6 +221,8 @@ static void start(struct worker *w, CURLM *multi, struct delivery_try *a)
 	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, w->conf.channel_timeout_ms);
 	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(a->curl, CURLOPT_PRIVATE, a);
+	a->guard.guard = w->guard;
+	netguard_attach(a->curl, &a->guard);
 	curl_multi_add_handle(multi, a->curl);
 }
 
@@ -488,6 +492,11 @@ static void collect(struct deliverer *d)
 					    &a->retry_after_s, a->why);
 		if (msg->data.result != CURLE_OK)
 			snprintf(a->why, sizeof(a->why), "%s", curl_easy_strerror(msg->data.result));
+		if (a->guard.refused[0]) {
+			/* an address no one may make us reach: never worth a retry */
+			a->outcome = CHANNEL_FAILED;
+			snprintf(a->why, sizeof(a->why), "%s", a->guard.refused);
+		}
 		double secs = 0;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &secs);
 		enum channel_outcome counted = a->outcome == CHANNEL_RETRY &&

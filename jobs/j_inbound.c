@@ -389,7 +389,7 @@ static int fetch(struct worker *w, struct job *j, struct inbound_msg *m)
 	long left = (long)(w->lease_ends_ms - worker_now_ms()) - lease_ms / 4;
 	bool out_of_time = left < lease_ms / 8;
 	int rc = out_of_time ? ERR_UNAVAILABLE
-			     : inbound_media_fetch(&w->conf, m->channel, m->media_ref, m->media_mime,
+			     : inbound_media_fetch(&w->conf, w->guard, m->channel, m->media_ref, m->media_mime,
 						   m->media_name, left, &m->file, &out_of_time, why);
 	if (!rc) {
 		m->has_file = true;

@@ -11,6 +11,7 @@
 
 #include "../lib/channels.h"
 #include "../lib/log.h"
+#include "../lib/netguard.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -64,6 +65,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chat4all-jobs: moderation: %s\n", err);
 		goto out;
 	}
+	if (!(w.guard = netguard_new(w.conf.outbound_allow, err, sizeof(err)))) {
+		log_error(NULL, "%s", err);
+		fprintf(stderr, "chat4all-jobs: %s\n", err);
+		goto out;
+	}
 	if (!(w.db = db_open(w.conf.database_url)) || !(w.kv = kv_open(w.conf.redis)))
 		goto out;
 	char *mpath = metrics_path_for(w.conf.metrics_file, "moderation");
@@ -92,6 +98,7 @@ out:
 	metrics_free(w.moderation_metrics);
 	metrics_free(w.channel_metrics);
 	moderation_free(w.moderation);
+	netguard_free(w.guard);
 	conf_release(&w.conf);
 	return rc;
 }

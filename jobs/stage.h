@@ -37,6 +37,7 @@ struct worker {
 	struct metrics *moderation_metrics;	/* decisions and provider latency */
 	struct metrics *channel_metrics;	/* deliveries by channel and outcome, latency */
 	struct kv *kv;				/* the live path: events after commit */
+	struct netguard *guard;			/* where deliveries and media fetches may go */
 	char error[256];	/* why the last prepare/apply failed */
 	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */
 	int batch_pos;		/* the place in its batch of the job being prepared (0: first) */

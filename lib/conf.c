@@ -99,6 +99,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(channel_timeout_ms, CONF_LONG, "10000"),
 	KEY(channel_concurrency, CONF_LONG, "16"),
 	KEY(delivery_max_attempts, CONF_LONG, "6"),
+	KEY(outbound_allow, CONF_STR, ""),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

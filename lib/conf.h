@@ -89,6 +89,8 @@ struct conf {
 	long channel_timeout_ms;	/* a provider's answer, at most */
 	long channel_concurrency;	/* requests in flight per worker batch */
 	long delivery_max_attempts;	/* then the delivery is failed */
+	char *outbound_allow;		/* private addresses our own requests may reach:
+					 * "10.0.0.0/8, 127.0.0.1/32:8099" (lib/netguard.h) */
 };
 
 /*

@@ -71,6 +71,9 @@ FAKE_WHATSAPP_ID=$FAKE_WHATSAPP_ID FAKE_INSTAGRAM_ID=$FAKE_INSTAGRAM_ID \
 	node "$ROOT/tests/fakes/channels.mjs" "$FAKE_PORT" >"$TMP/fake-channels.log" 2>&1 &
 FAKE_PID=$!
 export CHAT4ALL_GRAPH_BASE_URL=$FAKE_URL CHAT4ALL_TELEGRAM_BASE_URL=$FAKE_URL
+# our own requests may reach the fake on loopback (that port only): every
+# other private address stays refused (lib/netguard.h)
+export CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$FAKE_PORT"
 export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=$FAKE_WHATSAPP_ID CHAT4ALL_WHATSAPP_TOKEN=wa-test-token
 export CHAT4ALL_INSTAGRAM_ACCOUNT_ID=$FAKE_INSTAGRAM_ID CHAT4ALL_INSTAGRAM_TOKEN=ig-test-token
 export CHAT4ALL_MESSENGER_PAGE_ID=1065559999 CHAT4ALL_MESSENGER_TOKEN=fb-test-token

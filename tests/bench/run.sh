@@ -44,6 +44,7 @@ FAKE_WHATSAPP_ID=1065550001 node "$ROOT/tests/fakes/channels.mjs" "$CHANNELS_FAK
 	>"$TMP/fake-channels.log" 2>&1 &
 CHANNELS_FAKE_PID=$!
 export CHAT4ALL_GRAPH_BASE_URL="http://127.0.0.1:$CHANNELS_FAKE_PORT"
+export CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$CHANNELS_FAKE_PORT"	# the fake is on loopback
 export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=1065550001 CHAT4ALL_WHATSAPP_TOKEN=bench-token
 "$ROOT/scripts/stack.sh" start >/dev/null
 eval "$("$ROOT/scripts/stack.sh" env)"

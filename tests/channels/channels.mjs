@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 
 const base = process.env.CHAT4ALL_TEST_URL;
 const fake = process.env.FAKE_URL;
@@ -611,6 +612,40 @@ const hook = await until(async () => (await fakeGet('/_sent')).find((s) => s.cha
   assert.equal(hook.body.conversation_id, group.id);
   assert.equal(hook.body.sender_id, owner.id);
 }
+// Our own requests never reach what a stranger points them at inside:
+// an admin's webhook URL or a media URL in a provider's payload naming a
+// loopback service (by name: checked after DNS resolution), the cloud's
+// metadata address, … are refused before connecting, once and for good,
+// and what such a service would answer is never shown. (Before, the
+// deliverer posted to them and put their answer in last_error.)
+{
+  const hits = [];
+  const trap = createServer((req, res) => { hits.push(req.url); res.writeHead(400, { 'Content-Type': 'application/json' }); res.end('{"error":{"message":"internal secret"}}'); });
+  await new Promise((r) => trap.listen(0, '127.0.0.1', r));
+  const inside = `http://localhost:${trap.address().port}/internal-${tag}`;
+  const metadata = `http://169.254.169.254/latest/meta-data/${tag}`;
+  for (const address of [inside, metadata])
+    assert.equal((await call('POST', '/v1/me/identities', { token: bob.token, body: { channel: 'webhook', address } })).status, 201);
+  const probe = await sendText(owner.token, group.id, 'where does this go', { channels: ['webhook'] });
+  const failedTo = async (address) => ((await deliveries(bob.token, probe.id)) || []).find((d) => d.address === address && d.status === 'failed');
+  const a = await until(() => failedTo(inside), 'the loopback webhook refused');
+  assert.match(a.last_error, /refused to connect: (127\.0\.0\.1|::1) is a loopback address/);
+  assert.equal(a.attempts, 1, 'never retried');
+  const b = await until(() => failedTo(metadata), 'the metadata address refused');
+  assert.match(b.last_error, /169\.254\.169\.254 is a link-local address/);
+  // a Messenger attachment whose URL points inside
+  const fbInside = { object: 'page', entry: [{ id: process.env.CHAT4ALL_MESSENGER_PAGE_ID, time: Date.now(), messaging: [
+    { sender: { id: psid }, recipient: { id: process.env.CHAT4ALL_MESSENGER_PAGE_ID }, timestamp: Date.now(),
+      message: { mid: `m_SSRF${tag}`, attachments: [{ type: 'image', payload: { url: `http://127.0.0.1:${trap.address().port}/secret.png` } }] } }] }] };
+  assert.equal((await metaPost('messenger', fbInside)).status, 200);
+  const note = await until(async () => (await history(owner.token, fbConv.id)).find((x) => /could not be received/.test(x.text || '') && /loopback/.test(x.text)), 'the attachment refused, as a note');
+  assert.equal(note.file, null);
+  assert.deepEqual(hits, [], 'nothing inside was reached');
+  trap.close();
+  for (const address of [inside, metadata])
+    assert.equal((await call('DELETE', `/v1/me/identities?channel=webhook&address=${encodeURIComponent(address)}`, { token: bob.token })).status, 204);
+}
+
 // a stranger sees no deliveries of it
 const stranger = await user(`chx_${tag}`);
 assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token: stranger.token })).status, 404);
