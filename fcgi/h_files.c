@@ -369,7 +369,7 @@ int h_files_create(struct req *r)
 	struct upload_meta meta;
 	struct checksum sum = { 0 };
 	PGresult *res = NULL;
-	char id[37], size_s[24], quota[24], expiry[24];
+	char id[37], size_s[24], quota[24], expiry[24], count[24];
 	long long size;
 	int rc;
 
@@ -419,13 +419,14 @@ int h_files_create(struct req *r)
 	snprintf(size_s, sizeof(size_s), "%lld", size);
 	snprintf(quota, sizeof(quota), "%ld", r->app->conf.file_quota);
 	snprintf(expiry, sizeof(expiry), "%ld", r->app->conf.upload_expiry);
+	snprintf(count, sizeof(count), "%ld", r->app->conf.file_count_max);
 	const char *params[] = { id, r->user.user_id, meta.filename, meta.mime, size_s,
-				 meta.sha256[0] ? meta.sha256 : NULL, quota, expiry };
+				 meta.sha256[0] ? meta.sha256 : NULL, quota, expiry, count };
 	if ((rc = db_exec(r->app->db, SQL_FILE_CREATE, params, &res)))
 		goto out;
 	if (PQntuples(res) != 1) {
-		req_detail(r, "this file would pass your storage quota of %ld bytes",
-			   r->app->conf.file_quota);
+		req_detail(r, "this file would pass your storage quota of %ld bytes or the %ld "
+			      "files you may hold", r->app->conf.file_quota, r->app->conf.file_count_max);
 		rc = ERR_TOOLARGE;
 		goto out;
 	}

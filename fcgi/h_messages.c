@@ -270,6 +270,13 @@ int h_messages_receipts(struct req *r)
 	const char *params[] = { r->params[0], r->user.user_id, d_s, r_s };
 	if ((rc = db_exec(r->app->db, SQL_RECEIPT_ADVANCE, params, &res)))
 		goto out;
+	/* a receipt that moved nothing tells no one: every one that is told
+	 * costs an event in each member's stream */
+	if (!strcmp(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2)) &&
+	    !strcmp(PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3))) {
+		rc = req_reply(r, 204, NULL);
+		goto out;
+	}
 	char data[256];
 	snprintf(data, sizeof(data),
 		 "{\"conversation_id\":\"%s\",\"user_id\":\"%s\",\"delivered_seq\":%s,\"read_seq\":%s}",

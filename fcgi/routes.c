@@ -25,7 +25,7 @@ enum { PUBLIC = 0, AUTH = 1, AUTH_IF_SENT = 2 };
 
 /* Route classes with a per-user token bucket (sign-in and sign-up have
  * their own, by username and address, in h_auth.c). */
-enum limit { NO_LIMIT, LIMIT_SEND };
+enum limit { NO_LIMIT, LIMIT_SEND, LIMIT_RECEIPT };
 
 struct route {
 	const char *method;
@@ -51,7 +51,7 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/conversations/{id}/members/{id}", h_conversations_member_remove, AUTH, NO_LIMIT },
 	{ "POST", "/v1/conversations/{id}/messages", h_messages_send, AUTH, LIMIT_SEND },
 	{ "GET", "/v1/conversations/{id}/messages", h_messages_list, AUTH, NO_LIMIT },
-	{ "POST", "/v1/conversations/{id}/receipts", h_messages_receipts, AUTH, NO_LIMIT },
+	{ "POST", "/v1/conversations/{id}/receipts", h_messages_receipts, AUTH, LIMIT_RECEIPT },
 	{ "POST", "/v1/conversations/{id}/typing", h_messages_typing, AUTH, NO_LIMIT },
 	{ "POST", "/v1/messages", h_messages_send_body, AUTH, LIMIT_SEND },
 	{ "GET", "/v1/messages/{id}", h_messages_get, AUTH, NO_LIMIT },
@@ -211,15 +211,18 @@ static int authenticate(struct req *r, enum limit limit)
 	}
 	/* a Redis that was away learns again what ended meanwhile */
 	revocation_sync(r->app->db, r->app->kv, r->app->conf.access_ttl + 60);
-	if (limit == LIMIT_SEND && r->app->conf.send_rate > 0) {
+	double rate = limit == LIMIT_SEND ? r->app->conf.send_rate
+		    : limit == LIMIT_RECEIPT ? r->app->conf.receipt_rate : 0;
+	long burst = limit == LIMIT_SEND ? r->app->conf.send_burst : r->app->conf.receipt_burst;
+	if (limit != NO_LIMIT && rate > 0) {
 		revocation_key(r->user.sid, key);
-		snprintf(bucket, sizeof(bucket), "c4a:rl:send:%s", r->user.user_id);
-		rc = ratelimit_take(r->app->kv, bucket, r->app->conf.send_rate,
-				    r->app->conf.send_burst, key, &r->retry_after);
+		snprintf(bucket, sizeof(bucket), "c4a:rl:%s:%s", limit == LIMIT_SEND ? "send" : "receipt",
+			 r->user.user_id);
+		rc = ratelimit_take(r->app->kv, bucket, rate, burst, key, &r->retry_after);
 		if (rc == ERR_UNAVAILABLE)	/* Redis is away: the database says */
 			rc = revocation_in_db(r->app->db, r->user.sid);
 		if (rc == ERR_RATELIMITED)
-			req_detail(r, "sending too fast; retry in %d s", r->retry_after);
+			req_detail(r, "too fast; retry in %d s", r->retry_after);
 	} else {
 		rc = revocation_check(r->app->db, r->app->kv, r->user.sid);
 	}

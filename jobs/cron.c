@@ -3,12 +3,16 @@
  *   - unfinished uploads past their Upload-Expires: row, quota and bytes;
  *   - orphaned bytes: a stored file with no row (a crash between a row's
  *     deletion and the unlink, or before an upload's row committed),
- *     once older than ORPHAN_GRACE so that no upload in flight is touched.
+ *     once older than ORPHAN_GRACE so that no upload in flight is touched;
+ *   - refresh tokens a day past their expiry, audit rows past
+ *     audit_retention, and the replay streams of contacts in Redis (a
+ *     contact never reads one: events for it are not kept).
  * Runs once, or every N seconds until SIGTERM.
  */
 #include "stage.h"
 
 #include "../lib/err.h"
+#include "../lib/events.h"
 #include "../lib/filestore.h"
 #include "../lib/log.h"
 
@@ -106,6 +110,68 @@ static void orphan_seen(const char *path, const char *id, long age, void *arg)
 		orphans_check(o);
 }
 
+/* Rows that only grow: refresh tokens long expired, old audit rows. */
+static int prune_rows(struct worker *w, long *tokens, long *audits)
+{
+	char keep[24];
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = db_exec(w->db, SQL_REFRESH_PRUNE, NULL, &res)))
+		return rc;
+	*tokens = atol(PQcmdTuples(res));
+	PQclear(res);
+	snprintf(keep, sizeof(keep), "%ld", w->conf.audit_retention);
+	const char *params[] = { keep };
+	if ((rc = db_exec(w->db, SQL_AUDIT_PRUNE, params, &res)))
+		return rc;
+	*audits = atol(PQcmdTuples(res));
+	PQclear(res);
+	return 0;
+}
+
+/* Contacts' replay streams: whatever put events there (a status of a
+ * message a contact sent), no one will read them. */
+static int prune_contact_streams(struct worker *w, long *removed)
+{
+	char after[37] = "00000000-0000-0000-0000-000000000000";
+	int n;
+
+	do {
+		PGresult *res = NULL;
+		const char *params[] = { after, "500" };
+		int rc = db_exec(w->db, SQL_CONTACTS_AFTER, params, &res);
+		if (rc)
+			return rc;
+		n = PQntuples(res);
+		char (*keys)[64] = n ? calloc((size_t)n, sizeof(*keys)) : NULL;
+		const char **argv = n ? calloc((size_t)n + 1, sizeof(*argv)) : NULL;
+		if (n && (!keys || !argv)) {
+			free(keys);
+			free(argv);
+			PQclear(res);
+			return ERR_INTERNAL;
+		}
+		if (n) {
+			argv[0] = "UNLINK";
+			for (int i = 0; i < n; i++) {
+				events_stream_key(PQgetvalue(res, i, 0), keys[i]);
+				argv[i + 1] = keys[i];
+			}
+			snprintf(after, sizeof(after), "%s", PQgetvalue(res, n - 1, 0));
+			redisReply *rep = kv_command(w->kv, n + 1, argv, NULL);
+			if (rep && rep->type == REDIS_REPLY_INTEGER)
+				*removed += rep->integer;
+			if (rep)
+				freeReplyObject(rep);
+		}
+		free(keys);
+		free(argv);
+		PQclear(res);
+	} while (n == 500 && !stopping);
+	return 0;
+}
+
 static int cron_once(struct worker *w)
 {
 	struct orphans *o = calloc(1, sizeof(*o));
@@ -121,8 +187,14 @@ static int cron_once(struct worker *w)
 		orphans_check(o);
 	if (!rc)
 		rc = o->rc;
-	log_info(NULL, "cron: %ld expired uploads and %ld orphaned files removed%s", expired,
-		 o->removed, rc ? " (stopped by an error)" : "");
+	long tokens = 0, audits = 0, streams = 0;
+	if (!rc && (rc = prune_rows(w, &tokens, &audits)))
+		log_error(NULL, "cron: pruning failed: %s", db_sqlstate(w->db));
+	if (!rc && (rc = prune_contact_streams(w, &streams)))
+		log_error(NULL, "cron: pruning contacts' streams failed");
+	log_info(NULL, "cron: %ld expired uploads and %ld orphaned files removed; %ld refresh tokens, "
+		 "%ld audit rows and %ld contacts' streams pruned%s", expired, o->removed, tokens,
+		 audits, streams, rc ? " (stopped by an error)" : "");
 	free(o);
 	return rc;
 }

@@ -66,6 +66,10 @@ struct conf {
 	long upload_expiry;		/* seconds an unfinished upload lives after its last PATCH */
 	long file_link_ttl;		/* seconds a signed download link is valid */
 	long upload_concurrency;	/* PATCHes (or creations with bytes) one user runs at once */
+	long file_count_max;		/* files (and unfinished uploads) one user may hold */
+	long audit_retention;		/* seconds the audit log keeps a row */
+	double receipt_rate;		/* receipts per second per user */
+	long receipt_burst;
 	/* channels: base URLs (tests point them at local fakes), ids, secrets */
 	char *public_url;		/* how providers reach us (file links): https://chat.example.com */
 	char *channel_owner;		/* who gets conversations started from a channel: a username,

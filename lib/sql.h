@@ -152,7 +152,10 @@
 	  "                  ORDER BY joined_at, user_id LIMIT 1)"             \
 	  "   AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1::uuid" \
 	  "                   AND role = 'admin')")                            \
-	X(MEMBER_IDS, "SELECT user_id FROM members WHERE conversation_id = $1::uuid") \
+	/* who hears of a conversation's events: people (a contact reads    \
+	 * nothing here, and a stream of its own would only fill Redis) */    \
+	X(MEMBER_IDS, "SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id" \
+	  " WHERE m.conversation_id = $1::uuid AND u.kind = 'person'")        \
 	/* ---- messages ---- */                                               \
 	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req */ \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
@@ -364,9 +367,11 @@
 	  " UNION ALL SELECT 'dead', count(*), 0 FROM dead_jobs")              \
 	/* ---- files (fcgi/h_files.c, jobs/j_file_verify.c, jobs/cron.c) ---- */ \
 	X(FILE_CREATE, /* $1 id, $2 owner, $3 name, $4 mime, $5 size, $6 sha256 \
-			  claimed, $7 quota, $8 expiry s; no row: over quota */ \
+			  claimed, $7 quota, $8 expiry s, $9 most files a user  \
+			  holds (an empty one costs a row too); no row: over */ \
 	  "WITH q AS (UPDATE users SET storage_used = storage_used + $5::bigint" \
 	  "           WHERE id = $2::uuid AND storage_used + $5::bigint <= $7::bigint" \
+	  "             AND (SELECT count(*) FROM files WHERE owner_id = $2::uuid) < $9::int" \
 	  "           RETURNING id)"                                            \
 	  " INSERT INTO files (id, owner_id, filename, mime, size, sha256_claimed, expires_at)" \
 	  " SELECT $1::uuid, q.id, $3, $4, $5::bigint, $6,"                     \
@@ -426,6 +431,14 @@
 	  "           FROM (SELECT owner_id, sum(size) AS total FROM f GROUP BY owner_id) s" \
 	  "           WHERE users.id = s.owner_id RETURNING 1)"                 \
 	  " SELECT id FROM f")                                                 \
+	/* ---- housekeeping (jobs/cron.c) ---- */                            \
+	X(REFRESH_PRUNE, /* refresh tokens a day past their expiry: no access  \
+			    token of theirs can live, no reuse can matter */   \
+	  "DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'") \
+	X(AUDIT_PRUNE, /* $1 seconds kept */                                    \
+	  "DELETE FROM audit_log WHERE at < now() - make_interval(secs => $1::int)") \
+	X(CONTACTS_AFTER, /* $1 after id, $2 limit: contacts, for their streams */ \
+	  "SELECT id FROM users WHERE kind = 'contact' AND id > $1::uuid ORDER BY id LIMIT $2::int") \
 	X(FILES_UNKNOWN, /* $1 uuid[]: those without a row */                  \
 	  "SELECT u FROM unnest($1::uuid[]) u WHERE NOT EXISTS"                \
 	  " (SELECT 1 FROM files WHERE id = u)")                               \

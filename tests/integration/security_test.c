@@ -671,6 +671,147 @@ static void test_agents_only_from_the_console(void **state)
 	assert_string_equal(v, "f");
 }
 
+/* ------------------------------------------------------ what only grows */
+
+/* Events of @type in @u's stream after @cursor (a long poll of 1 s). */
+static int events_since(struct user *u, const char *cursor, const char *type)
+{
+	struct resp r;
+	int n = 0;
+
+	get(&r, u->access, "/v1/poll?cursor=%s&timeout=1", cursor);
+	assert_int_equal(r.status, 200);
+	struct json_object *ev = jget(r.json, "events");
+	for (size_t i = 0; ev && i < json_object_array_length(ev); i++) {
+		const char *e = jstr(json_object_array_get_idx(ev, i), "event");
+		n += e && !strcmp(e, type);
+	}
+	resp_free(&r);
+	return n;
+}
+
+static void cursor_of(struct user *u, char out[64])
+{
+	struct resp r;
+
+	assert_int_equal(get(&r, u->access, "/v1/poll?timeout=0"), 200);
+	snprintf(out, 64, "%s", jstr(r.json, "cursor"));
+	resp_free(&r);
+}
+
+/* A receipt that moves nothing tells no one (each told costs an event in
+ * every member's stream), and receipts are rate-limited per user. Before,
+ * every receipt went to every member, unthrottled. */
+static void test_receipts_tell_only_what_moved(void **state)
+{
+	struct user a, b;
+	struct resp r;
+	char conv[37], path[128], cur[64];
+	int limited = 0;
+	(void)state;
+
+	signup(&a, "rcpt");
+	signup(&b, "rcpt");
+	private_conv(&a, &b, conv);
+	snprintf(path, sizeof(path), "/v1/conversations/%s/receipts", conv);
+	cursor_of(&b, cur);
+	for (int i = 0; i < 3; i++) {
+		json_post(&r, path, a.access, "{\"read_seq\":0}");
+		assert_int_equal(r.status, 204);
+		resp_free(&r);
+	}
+	assert_int_equal(events_since(&b, cur, "receipt"), 0);
+	/* one that moves is told once */
+	assert_int_equal(send_text(&r, &b, conv, "rc-1", "hello"), 202);
+	resp_free(&r);
+	cursor_of(&b, cur);
+	json_post(&r, path, a.access, "{\"delivered_seq\":1}");
+	resp_free(&r);
+	json_post(&r, path, a.access, "{\"delivered_seq\":1}");
+	resp_free(&r);
+	assert_int_equal(events_since(&b, cur, "receipt"), 1);
+	/* and a flood of them is cut */
+	for (int i = 0; i < 400 && !limited; i++) {
+		json_post(&r, path, a.access, "{\"read_seq\":0}");
+		if (r.status == 429)
+			limited = i + 1;
+		else
+			assert_int_equal(r.status, 204);
+		resp_free(&r);
+	}
+	assert_true(limited > 0);
+}
+
+static void run_cron(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s cron >/dev/null 2>&1", getenv("CHAT4ALL_TEST_STACK"));
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The cron prunes what only grows: refresh tokens long expired, audit rows
+ * past audit_retention, contacts' streams in Redis. Before, nothing did. */
+static void test_housekeeping_prunes(void **state)
+{
+	struct user u;
+	char q[512], v[64], cmd[512], contact[37];
+	(void)state;
+
+	signup(&u, "prune");
+	snprintf(q, sizeof(q), "UPDATE refresh_tokens SET expires_at = now() - interval '2 days' "
+		 "WHERE user_id = '%s' RETURNING 1", u.id);
+	psql_value(q, v, sizeof(v));
+	assert_string_equal(v, "1");
+	snprintf(q, sizeof(q), "INSERT INTO audit_log (at, action, subject) VALUES "
+		 "(now() - interval '400 days', 'ancient', '%s'), (now(), 'recent', '%s') RETURNING 1",
+		 u.name, u.name);
+	psql_value(q, v, sizeof(v));
+	psql_value("INSERT INTO users (username, display_name, password_hash, kind) VALUES "
+		   "('telegram:prune-' || gen_random_uuid(), 'Pruned', '!', 'contact') RETURNING id",
+		   contact, sizeof(contact));
+	assert_int_equal(strlen(contact), 36);
+	snprintf(cmd, sizeof(cmd), "%s XADD c4a:ev:%s '*' e status d '{}' >/dev/null",
+		 getenv("CHAT4ALL_TEST_REDIS_CLI"), contact);
+	assert_int_equal(system(cmd), 0);
+
+	run_cron();
+	snprintf(q, sizeof(q), "SELECT count(*) FROM refresh_tokens WHERE user_id = '%s'", u.id);
+	psql_value(q, v, sizeof(v));
+	assert_string_equal(v, "0");
+	snprintf(q, sizeof(q), "SELECT string_agg(action, ',') FROM audit_log WHERE subject = '%s'"
+		 " AND action IN ('ancient', 'recent')", u.name);
+	psql_value(q, v, sizeof(v));
+	assert_string_equal(v, "recent");
+	snprintf(cmd, sizeof(cmd), "%s EXISTS c4a:ev:%s", getenv("CHAT4ALL_TEST_REDIS_CLI"), contact);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(v, sizeof(v), p));
+	pclose(p);
+	assert_int_equal(atoi(v), 0);
+}
+
+/* An empty upload is free in bytes, not in rows: it counts against the
+ * files a user may hold (file_count_max; the tests allow 60). */
+static void test_empty_uploads_counted(void **state)
+{
+	struct user u;
+	struct resp r;
+	int refused = 0;
+	(void)state;
+
+	signup(&u, "empties");
+	for (int i = 0; i < 70 && !refused; i++) {
+		http(&r, "POST", "/v1/files", u.access, "", 0, NULL, TUS "\nUpload-Length: 0");
+		if (r.status == 413)
+			refused = i + 1;
+		else
+			assert_int_equal(r.status, 201);
+		resp_free(&r);
+	}
+	assert_int_equal(refused, 61);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -680,6 +821,9 @@ int main(void)
 		cmocka_unit_test(test_streams_end_with_their_signin),
 		cmocka_unit_test(test_streams_per_user),
 		cmocka_unit_test(test_agents_only_from_the_console),
+		cmocka_unit_test(test_receipts_tell_only_what_moved),
+		cmocka_unit_test(test_housekeeping_prunes),
+		cmocka_unit_test(test_empty_uploads_counted),
 		cmocka_unit_test(test_signin_flood),
 	};
 
