@@ -3,7 +3,8 @@
 
 CC      ?= cc
 BUILD   ?= build
-VAR     ?= $(CURDIR)/var
+# VAR: where an instance keeps its data (default ./var; scripts/stack.sh
+# picks /var/lib/chat4all/… when root's services cannot enter the checkout)
 PORT    ?= 8080
 
 PKGS    := json-c libpq hiredis libjwt libargon2 libcrypto libcurl
@@ -111,13 +112,13 @@ web: web/vendor/tus.min.js
 # packages are there, so the flags must be read after they are installed.
 run: deps
 	@$(MAKE) --no-print-directory all web
-	@VAR=$(VAR) PORT=$(PORT) scripts/stack.sh start
+	@$(if $(VAR),VAR=$(VAR)) PORT=$(PORT) scripts/stack.sh start
 
 stop:
-	@VAR=$(VAR) scripts/stack.sh stop
+	@$(if $(VAR),VAR=$(VAR)) scripts/stack.sh stop
 
 status:
-	@VAR=$(VAR) scripts/stack.sh status
+	@$(if $(VAR),VAR=$(VAR)) scripts/stack.sh status
 
 test: deps
 	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(BUILD)/integration/api_test \

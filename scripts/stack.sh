@@ -2,22 +2,31 @@
 # One Chat4All instance under $VAR: PostgreSQL and Redis on sockets in
 # $VAR/run, lighttpd on $BIND:$PORT with the FastCGI API behind it.
 #
-#   scripts/stack.sh start | stop | status | env | serve | cron
+#   scripts/stack.sh start | stop | status | env | paths | serve | cron
 #
-# cron runs the housekeeping (expired uploads, orphaned files) once, now;
-# `start` also runs it every CRON_EVERY seconds (300).
+# cron runs the housekeeping (expired uploads, orphaned files, pruning)
+# once, now; `start` also runs it every CRON_EVERY seconds (300).
 #
 # serve is for containers: PostgreSQL and Redis are elsewhere (their
 # addresses in CHAT4ALL_DATABASE_URL and CHAT4ALL_REDIS); it migrates and
 # runs lighttpd with the API in the foreground.
 #
-# Run as root, the servers run as the unprivileged `postgres` user (initdb
-# refuses root); otherwise as the calling user. Every process writes its
-# PID file under $VAR/run, and stop stops exactly those.
+# Who runs what. As root, nothing of Chat4All runs as root: PostgreSQL
+# runs as the `postgres` user (initdb refuses root), and the API, the
+# stream gateway, the workers, Redis and lighttpd as a dedicated
+# unprivileged system user, `chat4all` (RUN_AS; made on first start), so a
+# hole in a responder is not a hole in the database's files. Those users
+# must reach the programs and the data: when the checkout is where they
+# cannot enter (under /root, which is 0700), the programs, the web UI and
+# the migrations are copied to $VAR/app on each start, and $VAR defaults
+# to /var/lib/chat4all/<checkout>-<hash> instead of ./var; start says
+# where. Not as root, everything runs as the calling user.
+#
+# Every process writes its PID file under $VAR/run, and stop stops exactly
+# those.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VAR=${VAR:-$ROOT/var}
 PORT=${PORT:-8080}
 BIND=${BIND:-127.0.0.1}
 API_PROCS=${API_PROCS:-4}
@@ -27,36 +36,94 @@ DELIVERERS=${DELIVERERS:-1}	# deliveries to the channels (chat4all-jobs deliver)
 STREAM_PORT=${STREAM_PORT:-$((PORT + 1))}
 PGPORT=${PGPORT:-55432}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-mkdir -p "$VAR"
-VAR=$(cd "$VAR" && pwd)
 
 # every open stream is a socket in the gateway and two in lighttpd: take
 # as many descriptors as this system lets us (root may raise the ceiling)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ "$(id -u)" = 0 ]; then
-	RUN_AS=${RUN_AS:-postgres}
+	RUN_AS=${RUN_AS:-chat4all}
+	PG_AS=postgres
 	as_user() { runuser -u "$RUN_AS" -- "$@"; }
+	as_pg() { runuser -u "$PG_AS" -- "$@"; }
+	# the service user: a system account without a home or a shell
+	if ! id -u "$RUN_AS" >/dev/null 2>&1; then
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$RUN_AS"
+	fi
+	can_reach() { runuser -u "$RUN_AS" -- test -r "$1" -a -x "$(dirname "$1")"; }
 else
 	RUN_AS=$(id -un)
+	PG_AS=$RUN_AS
 	as_user() { "$@"; }
+	as_pg() { "$@"; }
+	can_reach() { true; }
 fi
+
+# Where the services find their programs: the checkout, or a copy of it
+# they can reach.
+APP=$ROOT
+STAGED=
+if ! can_reach "$ROOT/web/index.html"; then
+	STAGED=1
+	if [ -z "${VAR:-}" ]; then
+		VAR=/var/lib/chat4all/$(basename "$ROOT")-$(printf %s "$ROOT" | md5sum | cut -c1-8)
+	fi
+fi
+VAR=${VAR:-$ROOT/var}
+mkdir -p "$VAR"
+VAR=$(cd "$VAR" && pwd)
+[ -n "$STAGED" ] && APP=$VAR/app
+PGRUN=$VAR/run/postgresql	# PostgreSQL's socket, in a folder of its user's
+
+# The programs, web UI, migrations and settings the services read, copied
+# where they can read them (only when the checkout is out of their reach).
+stage_app() {
+	[ -n "$STAGED" ] || return 0
+	local next="$VAR/app.next"
+	rm -rf "$next"
+	mkdir -p "$next/build"
+	cp "$ROOT"/build/chat4all-{api,stream,jobs,admin} "$next/build/"
+	cp -r "$ROOT/web" "$ROOT/migrations" "$ROOT/conf" "$next/"
+	chmod -R a+rX "$next"
+	rm -rf "$VAR/app"
+	mv "$next" "$VAR/app"
+}
+
+# The folders of the instance and who owns them: the service user all of
+# $VAR but PostgreSQL's data, its socket folder and its log.
+own_folders() {
+	mkdir -p "$VAR"/{pg,run,log,redis,secret,files,tmp} "$PGRUN"
+	touch "$VAR/log/postgresql.log"
+	chmod 755 "$VAR" "$VAR/run" "$VAR/log" "$PGRUN"
+	chmod 700 "$VAR/pg" "$VAR/secret"
+	if [ "$(id -u)" = 0 ]; then
+		# (an instance made before the service user existed is handed over)
+		find "$VAR" -path "$VAR/pg" -prune -o -path "$PGRUN" -prune -o -path "$VAR/app" -prune \
+			-o ! -user "$RUN_AS" -exec chown "$RUN_AS:" {} +
+		chown -R "$PG_AS:" "$VAR/pg" "$PGRUN" "$VAR/log/postgresql.log"
+	fi
+}
 
 # The instance's settings for every process; a value already in the
 # environment wins.
 instance_env() {
-	export CHAT4ALL_DATABASE_URL=${CHAT4ALL_DATABASE_URL:-"host=$VAR/run port=$PGPORT dbname=chat4all user=chat4all"}
+	export CHAT4ALL_DATABASE_URL=${CHAT4ALL_DATABASE_URL:-"host=$PGRUN port=$PGPORT dbname=chat4all user=chat4all"}
 	export CHAT4ALL_REDIS=${CHAT4ALL_REDIS:-"unix:$VAR/run/redis.sock"}
 	export CHAT4ALL_LOG_FILE=${CHAT4ALL_LOG_FILE:-"$VAR/log/chat4all.log"}
 	export CHAT4ALL_METRICS_FILE=${CHAT4ALL_METRICS_FILE:-"$VAR/run/metrics"}
-	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$ROOT/migrations"}
-	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$ROOT/conf/moderation"}
+	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$APP/migrations"}
+	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$APP/conf/moderation"}
 	export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-$STREAM_PORT}
 	export CHAT4ALL_FILES_DIR=${CHAT4ALL_FILES_DIR:-"$VAR/files"}
 	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
 		export CHAT4ALL_JWT_SECRET_FILE=${CHAT4ALL_JWT_SECRET_FILE:-"$VAR/secret/jwt"}
 	if [ -z "${CHAT4ALL_CONF:-}" ] && [ -f "$ROOT/conf/chat4all.conf" ]; then
-		export CHAT4ALL_CONF="$ROOT/conf/chat4all.conf"
+		if [ -n "$STAGED" ]; then
+			export CHAT4ALL_CONF="$APP/conf/chat4all.conf"
+		else
+			export CHAT4ALL_CONF="$ROOT/conf/chat4all.conf"
+		fi
 	fi
 }
 
@@ -65,20 +132,20 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1" 2>/dev/null)" 2>/dev/null; 
 start_postgres() {
 	if [ ! -f "$VAR/pg/PG_VERSION" ]; then
 		echo "initialising PostgreSQL in $VAR/pg"
-		as_user "$PGBIN/initdb" -D "$VAR/pg" -U chat4all --auth=trust -E UTF8 \
+		as_pg "$PGBIN/initdb" -D "$VAR/pg" -U chat4all --auth=trust -E UTF8 \
 			--locale=C.UTF-8 >"$VAR/log/initdb.log"
 	fi
 	if ! pid_alive "$VAR/pg/postmaster.pid"; then
 		# synchronous_commit stays on: a message acknowledged is on disk
-		local opts="-c listen_addresses='' -c unix_socket_directories='$VAR/run'"
+		local opts="-c listen_addresses='' -c unix_socket_directories='$PGRUN'"
 		opts+=" -c port=$PGPORT -c max_connections=300 -c shared_buffers=1GB"
 		opts+=" -c wal_buffers=16MB -c checkpoint_timeout=15min -c max_wal_size=4GB"
-		as_user "$PGBIN/pg_ctl" -D "$VAR/pg" -l "$VAR/log/postgresql.log" -w -t 60 -s \
+		as_pg "$PGBIN/pg_ctl" -D "$VAR/pg" -l "$VAR/log/postgresql.log" -w -t 60 -s \
 			-o "$opts" start
 	fi
-	if ! as_user "$PGBIN/psql" -h "$VAR/run" -p "$PGPORT" -U chat4all -d postgres -tAc \
+	if ! as_pg "$PGBIN/psql" -h "$PGRUN" -p "$PGPORT" -U chat4all -d postgres -tAc \
 		"SELECT 1 FROM pg_database WHERE datname = 'chat4all'" | grep -q 1; then
-		as_user "$PGBIN/createdb" -h "$VAR/run" -p "$PGPORT" -U chat4all chat4all
+		as_pg "$PGBIN/createdb" -h "$PGRUN" -p "$PGPORT" -U chat4all chat4all
 	fi
 }
 
@@ -98,9 +165,9 @@ write_lighttpd_conf() {
 	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
 	# lighttpd refuses bodies past what the route takes before reading
 	# them: the settings as the programs read them (file, environment)
-	api_kb=$(( $("$ROOT/build/chat4all-admin" conf max_body) / 1024 + 1 ))
-	files_kb=$(( $("$ROOT/build/chat4all-admin" conf file_max_size) / 1024 + 1 ))
-	sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
+	api_kb=$(( $("$APP/build/chat4all-admin" conf max_body) / 1024 + 1 ))
+	files_kb=$(( $("$APP/build/chat4all-admin" conf file_max_size) / 1024 + 1 ))
+	sed -e "s|@ROOT@|$APP|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
 	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" -e "s|@STREAM_HOST@|${STREAM_HOST:-127.0.0.1}|g" \
 	    -e "s|@FILES_PROCS@|$FILES_PROCS|g" -e "s|@FILES_DIR@|$CHAT4ALL_FILES_DIR|g" \
@@ -119,10 +186,11 @@ start_lighttpd() {
 serve() {
 	mkdir -p "$VAR"/{run,log,files,tmp}
 	[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$VAR"
+	stage_app
 	instance_env
 	export CHAT4ALL_LOG_FILE=${CHAT4ALL_LOG_FILE_SERVE:-/dev/stderr}
 	for i in $(seq 60); do
-		as_user "$ROOT/build/chat4all-admin" migrate && break
+		as_user "$APP/build/chat4all-admin" migrate && break
 		[ "$i" = 60 ] && { echo "the database never became reachable" >&2; exit 1; }
 		sleep 1
 	done
@@ -134,7 +202,7 @@ serve() {
 start_stream() {
 	pid_alive "$VAR/run/stream.pid" && return
 	rm -f "$VAR/run/stream.pid"
-	as_user setsid "$ROOT/build/chat4all-stream" --pidfile "$VAR/run/stream.pid" \
+	as_user setsid "$APP/build/chat4all-stream" --pidfile "$VAR/run/stream.pid" \
 		</dev/null >>"$VAR/log/stream.log" 2>&1 &
 	for _ in $(seq 100); do pid_alive "$VAR/run/stream.pid" && return; sleep 0.05; done
 	echo "the stream gateway did not start: see $VAR/log/" >&2
@@ -153,7 +221,7 @@ start_workers() {
 		cmd=${spec%%:*} pidf="$VAR/run/${spec#*:}.pid"
 		pid_alive "$pidf" && continue
 		rm -f "$pidf"	# stale: its process died
-		as_user setsid "$ROOT/build/chat4all-jobs" "$cmd" --pidfile "$pidf" \
+		as_user setsid "$APP/build/chat4all-jobs" "$cmd" --pidfile "$pidf" \
 			</dev/null >>"$VAR/log/jobs.log" 2>&1 &
 	done
 	for spec in "${specs[@]}"; do
@@ -167,7 +235,7 @@ start_workers() {
 start_cron() {
 	pid_alive "$VAR/run/cron.pid" && return
 	rm -f "$VAR/run/cron.pid"
-	as_user setsid "$ROOT/build/chat4all-jobs" cron --every "${CRON_EVERY:-300}" \
+	as_user setsid "$APP/build/chat4all-jobs" cron --every "${CRON_EVERY:-300}" \
 		--pidfile "$VAR/run/cron.pid" </dev/null >>"$VAR/log/jobs.log" 2>&1 &
 	for _ in $(seq 100); do pid_alive "$VAR/run/cron.pid" && return; sleep 0.05; done
 	echo "the cron did not start: see $VAR/log/jobs.log" >&2
@@ -186,10 +254,8 @@ wait_ready() {
 
 start() {
 	[ -x "$ROOT/build/chat4all-api" ] || { echo "build first: make" >&2; exit 1; }
-	mkdir -p "$VAR"/{pg,run,log,redis,secret,files,tmp}
-	chmod 755 "$VAR"
-	chmod 700 "$VAR/pg" "$VAR/secret"
-	[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$VAR"
+	own_folders
+	stage_app
 	if [ -z "${CHAT4ALL_JWT_SECRET:-}" ] && [ ! -s "$VAR/secret/jwt" ]; then
 		(umask 077; head -c 48 /dev/urandom | base64 -w0 >"$VAR/secret/jwt")
 		[ "$(id -u)" = 0 ] && chown "$RUN_AS:" "$VAR/secret/jwt"
@@ -197,13 +263,16 @@ start() {
 	instance_env
 	start_postgres
 	start_redis
-	as_user "$ROOT/build/chat4all-admin" migrate >>"$VAR/log/migrate.log"
+	as_user "$APP/build/chat4all-admin" migrate >>"$VAR/log/migrate.log"
 	start_stream
 	start_lighttpd
 	start_workers
 	start_cron
 	wait_ready
 	echo "Chat4All is running at http://$BIND:$PORT/  (data in $VAR; stop with: make stop)"
+	if [ "$(id -u)" = 0 ]; then
+		echo "  it runs as the user '$RUN_AS' (PostgreSQL as '$PG_AS')${STAGED:+; the checkout is out of their reach, so they run a copy in $APP}"
+	fi
 }
 
 stop_pidfile() {
@@ -226,7 +295,7 @@ stop() {
 	rm -f "$VAR/run/lighttpd.pid"
 	stop_pidfile "$VAR/run/redis.pid" redis
 	if pid_alive "$VAR/pg/postmaster.pid"; then
-		as_user "$PGBIN/pg_ctl" -D "$VAR/pg" -m fast -w -t 60 -s stop
+		as_pg "$PGBIN/pg_ctl" -D "$VAR/pg" -m fast -w -t 60 -s stop
 	fi
 }
 
@@ -244,7 +313,8 @@ start) start ;;
 stop) stop ;;
 status) status ;;
 serve) serve ;;
-cron) instance_env; as_user "$ROOT/build/chat4all-jobs" cron ;;
+cron) [ -d "$APP/build" ] || stage_app; instance_env; as_user "$APP/build/chat4all-jobs" cron ;;
 env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf 'export %s=%q\n' "$n" "${!n}"; done ;;
-*) echo "usage: $0 start|stop|status|env|serve|cron" >&2; exit 2 ;;
+paths) printf 'VAR=%q\nAPP=%q\nPGRUN=%q\nRUN_AS=%q\nPG_AS=%q\n' "$VAR" "$APP" "$PGRUN" "$RUN_AS" "$PG_AS" ;;
+*) echo "usage: $0 start|stop|status|env|paths|serve|cron" >&2; exit 2 ;;
 esac

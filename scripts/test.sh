@@ -87,10 +87,11 @@ export CHAT4ALL_CHANNEL_OWNER=support CHAT4ALL_DELIVERY_MAX_ATTEMPTS=3
 export CHAT4ALL_CHANNEL_CONCURRENCY=2 CHAT4ALL_CHANNEL_TIMEOUT_MS=3000
 export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$PORT"
 "$ROOT/scripts/stack.sh" start
+eval "$("$ROOT/scripts/stack.sh" paths)"	# APP (the programs the services run), PGRUN
 export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
 export CHAT4ALL_TEST_ADMIN="$ROOT/scripts/chat4all-admin"
 export CHAT4ALL_TEST_STACK="$ROOT/scripts/stack.sh"
-PSQL="psql -h $VAR/run -p $PGPORT -U chat4all -d chat4all -qtAX"
+PSQL="psql -h $PGRUN -p $PGPORT -U chat4all -d chat4all -qtAX"
 [ "$(id -u)" = 0 ] && PSQL="runuser -u postgres -- $PSQL"
 export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
@@ -116,7 +117,7 @@ B=$CHAT4ALL_TEST_URL
 curl -fsS -o /dev/null "$B/v1/auth/register" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
 pids=$(cat "$VAR/run/lighttpd.pid" "$VAR/run/redis.pid"; head -1 "$VAR/pg/postmaster.pid")
-api_pids=$(pgrep -f "^$ROOT/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")" || true)
+api_pids=$(pgrep -f "^$APP/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")" || true)
 "$ROOT/scripts/stack.sh" stop
 alive() { for p in $pids $api_pids; do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && return 0; done; return 1; }
 for _ in $(seq 50); do alive || break; sleep 0.1; done
@@ -144,6 +145,26 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$SMALL" && mount -t tmpfs -o size=8m,mode=755
 	umount "$SMALL"
 else
 	echo "SKIPPED: mounting a tmpfs needs root"
+fi
+
+echo "== a checkout the service users cannot enter (as root: git clone … /root/c4 && make run)"
+if [ "$(id -u)" = 0 ]; then
+	HIDDEN=$(mktemp -d /tmp/chat4all-hidden.XXXXXX)	# 0700, like /root
+	mkdir -p "$HIDDEN/c4/build"
+	cp "$ROOT"/build/chat4all-{api,stream,jobs,admin} "$HIDDEN/c4/build/"
+	cp -r "$ROOT"/{web,conf,migrations,scripts} "$HIDDEN/c4/"
+	HPORT=$(free_port)
+	out=$(env -u VAR PORT=$HPORT PGPORT=$(free_port) STREAM_PORT=$(free_port) \
+		"$HIDDEN/c4/scripts/stack.sh" start 2>&1) || { echo "$out"; failed=1; }
+	HVAR=$(env -u VAR "$HIDDEN/c4/scripts/stack.sh" paths | sed -n 's/^VAR=//p')
+	desc="it starts, says where its data is, and serves"
+	check grep -q "data in /var/lib/chat4all/c4-" <<<"$out"
+	check curl -fsS -o /dev/null "http://127.0.0.1:$HPORT/v1/auth/register" -H 'Content-Type: application/json' \
+		-d '{"username":"hidden_check","password":"out of reach"}'
+	env -u VAR PORT=$HPORT "$HIDDEN/c4/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	rm -rf "$HIDDEN" "$HVAR"
+else
+	echo "SKIPPED: needs root"
 fi
 
 echo "== docker-compose.yml"

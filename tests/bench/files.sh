@@ -13,7 +13,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 # the RSS (KiB) of the API responders (REST and files pools), summed, and of lighttpd
 files_rss() {
 	local sum=0 pid
-	for pid in $(pgrep -f "^$ROOT/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")"); do
+	for pid in $(pgrep -f "/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")"); do
 		sum=$((sum + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
 	done
 	echo "$sum $(awk '/^VmRSS/ {print $2}' "/proc/$(cat "$VAR/run/lighttpd.pid")/status")"

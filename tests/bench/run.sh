@@ -48,11 +48,12 @@ export CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$CHANNELS_FAKE_PORT"	# the fake is 
 export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=1065550001 CHAT4ALL_WHATSAPP_TOKEN=bench-token
 "$ROOT/scripts/stack.sh" start >/dev/null
 eval "$("$ROOT/scripts/stack.sh" env)"
+eval "$("$ROOT/scripts/stack.sh" paths)"	# RUN_AS: who the services run as
 B="http://127.0.0.1:$PORT"
 
 psql_() {
-	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- psql -h "$VAR/run" -p "$PGPORT" -U chat4all -d chat4all -qtAX "$@"
-	else psql -h "$VAR/run" -p "$PGPORT" -U chat4all -d chat4all -qtAX "$@"; fi
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- psql -h "$PGRUN" -p "$PGPORT" -U chat4all -d chat4all -qtAX "$@"
+	else psql -h "$PGRUN" -p "$PGPORT" -U chat4all -d chat4all -qtAX "$@"; fi
 }
 
 # ---- the bare-INSERT ceiling beside the API, on the same PostgreSQL
@@ -60,7 +61,7 @@ psql_ -c "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload text NOT 
                                      created_at timestamptz NOT NULL DEFAULT now())"
 sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$INSERT_PORT|g" \
     -e "s|@API_PROCS@|$API_PROCS|g" tests/bench/lighttpd-insert.conf.in >"$VAR/lighttpd-insert.conf"
-if [ "$(id -u)" = 0 ]; then runuser -u postgres -- lighttpd -f "$VAR/lighttpd-insert.conf"
+if [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- lighttpd -f "$VAR/lighttpd-insert.conf"
 else lighttpd -f "$VAR/lighttpd-insert.conf"; fi
 
 # ---- users and private conversations, pairs (2i, 2i+1)

@@ -812,9 +812,66 @@ static void test_empty_uploads_counted(void **state)
 	assert_int_equal(refused, 61);
 }
 
+/* ------------------------------------------------------------- processes */
+
+static long uid_of(long pid)
+{
+	char path[64], line[256];
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %ld", &uid) == 1)
+			break;
+	fclose(f);
+	return uid;
+}
+
+/* Started as root, nothing of Chat4All runs as root or as the database's
+ * own user: a hole in a responder is not a hole in the database files.
+ * Before, everything ran as `postgres`. */
+static void test_services_run_unprivileged(void **state)
+{
+	const char *pidfiles[] = { "run/lighttpd.pid", "run/stream.pid", "run/worker-1.pid",
+				   "run/worker-deliver-1.pid", "run/cron.pid", "run/redis.pid" };
+	char cmd[256], line[64];
+	(void)state;
+
+	if (getuid() != 0)
+		skip();		/* not root: everything runs as the caller, as it should */
+	FILE *p = popen("id -u postgres", "r");
+	long pg_uid = p && fgets(line, sizeof(line), p) ? atol(line) : -2;
+	if (p)
+		pclose(p);
+	for (size_t i = 0; i < sizeof(pidfiles) / sizeof(pidfiles[0]); i++) {
+		long pid = pid_of(pidfiles[i]), uid = uid_of(pid);
+		fprintf(stderr, "%s: pid %ld, uid %ld\n", pidfiles[i], pid, uid);
+		assert_true(pid > 0);
+		assert_true(uid > 0);
+		assert_int_not_equal(uid, pg_uid);
+	}
+	/* the responders lighttpd started */
+	snprintf(cmd, sizeof(cmd), "pgrep -P %ld -f chat4all-api", pid_of("run/lighttpd.pid"));
+	p = popen(cmd, "r");
+	int n = 0;
+	while (p && fgets(line, sizeof(line), p)) {
+		long uid = uid_of(atol(line));
+		assert_true(uid > 0);
+		assert_int_not_equal(uid, pg_uid);
+		n++;
+	}
+	if (p)
+		pclose(p);
+	assert_true(n > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_services_run_unprivileged),
 		cmocka_unit_test(test_stream_body_limits),
 		cmocka_unit_test(test_slow_uploads_hold_no_downloads),
 		cmocka_unit_test(test_redis_down_fails_closed),
