@@ -32,7 +32,7 @@ JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs \
         $(BUILD)/chat4all-stream
 
-.PHONY: all run stop status test test-unit test-integration bench fmt lint clean deps web
+.PHONY: all run stop status test test-unit test-integration bench fuzz fmt lint clean deps web
 all: $(BINS)
 
 # `make V=1` shows the commands
@@ -123,7 +123,7 @@ status:
 test: deps
 	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(BUILD)/integration/api_test \
 	    $(BUILD)/integration/files_test $(BUILD)/integration/security_test \
-	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation
+	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation $(FUZZ_BINS)
 	@scripts/test.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
@@ -133,6 +133,38 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/fcgi_insert $(BUILD)/bench/stream_idle \
 	    $(BUILD)/bench/stream_latency
 	@tests/bench/run.sh
+
+# ---- fuzzing: one libFuzzer target per parser of strangers' bytes ----
+# `make fuzz` runs each for FUZZ_SECONDS (60) from the checked-in corpus
+# (tests/fuzz/corpus/<target>, read only) and what it finds meanwhile
+# (build/fuzz/corpus/<target>); crashes land in build/fuzz/. `make test`
+# runs each for a few seconds.
+FUZZ_TARGETS := fuzz_json fuzz_tus fuzz_ids fuzz_answers fuzz_webhook fuzz_request
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -std=c11 -D_GNU_SOURCE -Wall $(shell pkg-config --cflags $(PKGS))
+FUZZ_JOBS    := jobs/worker.c jobs/inbound_media.c jobs/j_moderate.c jobs/j_release.c \
+                jobs/j_file_verify.c
+FUZZ_API     := $(filter-out fcgi/routes.c fcgi/main.c,$(API_SRC))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_webhook: tests/fuzz/fuzz_webhook.c jobs/j_inbound.c $(FUZZ_JOBS) $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_JOBS) $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c fcgi/routes.c $(FUZZ_API) $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_API) $(LIB_SRC) -lfcgi $(LDLIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fmt:
 	clang-format -i lib/*.[ch] fcgi/*.[ch] jobs/*.[ch] tests/*/*.[ch]

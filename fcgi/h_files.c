@@ -16,6 +16,7 @@
 #include "../lib/filestore.h"
 #include "../lib/log.h"
 #include "../lib/slots.h"
+#include "../lib/tus.h"
 #include "../lib/validate.h"
 
 #include <errno.h>
@@ -30,7 +31,6 @@
 #define TUS_EXTENSIONS "creation,creation-with-upload,checksum,termination,expiration"
 #define CHUNK (1 << 20)			/* read and written at a time */
 #define CHECKPOINT (64LL << 20)		/* a long PATCH records its progress this often */
-#define FILENAME_MAX_CHARS 255
 
 /* ------------------------------------------------------------- headers */
 
@@ -69,89 +69,18 @@ static void expires_header(struct req *r, long long epoch)
  * absent, -2 when malformed. */
 static long long header_number(struct req *r, const char *name)
 {
-	const char *v = req_env(r, name);
-	char *end;
-
-	if (!v)
-		return -1;
-	if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 18)
-		return -2;
-	return strtoll(v, &end, 10);
+	return tus_number(req_env(r, name));
 }
 
-/* Strict base64 (standard alphabet, padded): the byte count, or -1. */
-static int base64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+static void field_error(void *r, const char *field, const char *msg)
 {
-	int len;
-
-	if (n % 4 || n / 4 * 3 > cap ||
-	    strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") < n)
-		return -1;
-	if (!n)
-		return 0;
-	if ((len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n)) < 0)
-		return -1;
-	for (size_t i = n; i > n - 2 && in[i - 1] == '='; i--)
-		len--;		/* EVP_DecodeBlock counts the padding */
-	return len;
+	req_field_error(r, field, msg);
 }
 
-/* ------------------------------------------------------------- metadata */
-
-struct upload_meta {
-	char filename[1024];
-	char mime[128];
-	char sha256[65];	/* "" when not given */
-};
-
-/* Upload-Metadata: "key base64,key base64"; filename, filetype and sha256
- * (hex of the whole file) are ours, other keys are ignored. */
-static int parse_metadata(struct req *r, struct upload_meta *m)
+/* Upload-Metadata: filename, filetype and sha256 (lib/tus.c). */
+static int parse_metadata(struct req *r, struct tus_meta *m)
 {
-	const char *h = req_env(r, "HTTP_UPLOAD_METADATA");
-	unsigned char val[1024];
-
-	snprintf(m->filename, sizeof(m->filename), "file");
-	snprintf(m->mime, sizeof(m->mime), "application/octet-stream");
-	m->sha256[0] = '\0';
-	while (h && *h) {
-		size_t klen = strcspn(h, " ,"), vlen = 0;
-		const char *v = h + klen;
-		if (*v == ' ') {
-			v++;
-			vlen = strcspn(v, ",");
-		}
-		int n = base64_decode(v, vlen, val, sizeof(val) - 1);
-		if (n < 0) {
-			req_field_error(r, "Upload-Metadata", "values must be base64");
-			return ERR_VALIDATION;
-		}
-		val[n] = '\0';
-		bool text = validate_utf8((const char *)val, (size_t)n) && strlen((char *)val) == (size_t)n;
-		if (klen == 8 && !strncmp(h, "filename", 8)) {
-			if (!text || validate_utf8_chars((char *)val) > FILENAME_MAX_CHARS)
-				req_field_error(r, "filename", "must be UTF-8, at most 255 characters");
-			else
-				filestore_safe_name((char *)val, m->filename, sizeof(m->filename));
-		} else if (klen == 8 && !strncmp(h, "filetype", 8)) {
-			if (n == 0)
-				;	/* a browser that does not know the type: the default */
-			else if (!text || n >= (int)sizeof(m->mime) || !filestore_mime_ok((char *)val))
-				req_field_error(r, "filetype", "must be a media type (type/subtype)");
-			else
-				snprintf(m->mime, sizeof(m->mime), "%s", (char *)val);
-		} else if (klen == 6 && !strncmp(h, "sha256", 6)) {
-			if (n != 64 || strspn((char *)val, "0123456789abcdefABCDEF") != 64)
-				req_field_error(r, "sha256", "must be the file's SHA-256 in hex");
-			else
-				for (int i = 0; i <= 64; i++)
-					m->sha256[i] = (char)(i < 64 ? (val[i] | 0x20) : 0);
-		}
-		h = v + vlen;
-		if (*h == ',')
-			h++;
-	}
-	return r->errors ? ERR_VALIDATION : 0;
+	return tus_metadata(req_env(r, "HTTP_UPLOAD_METADATA"), m, field_error, r) ? ERR_VALIDATION : 0;
 }
 
 /* ----------------------------------------------------------- the bytes */
@@ -165,26 +94,14 @@ struct checksum {
 /* Upload-Checksum: "<sha1|sha256> <base64 digest>" */
 static int checksum_start(struct req *r, struct checksum *c)
 {
-	const char *h = req_env(r, "HTTP_UPLOAD_CHECKSUM");
+	const char *h = req_env(r, "HTTP_UPLOAD_CHECKSUM"), *why;
 	const EVP_MD *md;
-	size_t alen;
 
 	memset(c, 0, sizeof(*c));
 	if (!h)
 		return 0;
-	alen = strcspn(h, " ");
-	if (alen == 4 && !strncmp(h, "sha1", 4))
-		md = EVP_sha1();
-	else if (alen == 6 && !strncmp(h, "sha256", 6))
-		md = EVP_sha256();
-	else {
-		req_field_error(r, "Upload-Checksum", "the algorithm must be sha1 or sha256");
-		return ERR_VALIDATION;
-	}
-	c->want_len = h[alen] ? base64_decode(h + alen + 1, strlen(h + alen + 1), c->want,
-					       sizeof(c->want)) : -1;
-	if (c->want_len != EVP_MD_get_size(md)) {
-		req_field_error(r, "Upload-Checksum", "the digest must be base64 of the chunk's hash");
+	if (tus_checksum(h, &md, c->want, &c->want_len, &why)) {
+		req_field_error(r, "Upload-Checksum", why);
 		return ERR_VALIDATION;
 	}
 	if (!(c->ctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->ctx, md, NULL))
@@ -366,7 +283,7 @@ int h_files_options(struct req *r)
 
 int h_files_create(struct req *r)
 {
-	struct upload_meta meta;
+	struct tus_meta meta;
 	struct checksum sum = { 0 };
 	PGresult *res = NULL;
 	char id[37], size_s[24], quota[24], expiry[24], count[24];

@@ -197,6 +197,10 @@ const char *req_str(struct req *r, struct json_object *o, const char *field,
 		req_field_error(r, field, "must not contain NUL characters");
 		return NULL;
 	}
+	if (!validate_utf8(s, strlen(s))) {	/* what an escape decoded to, too */
+		req_field_error(r, field, "must be valid UTF-8");
+		return NULL;
+	}
 	if (validate_utf8_chars(s) > max_chars) {
 		snprintf(msg, sizeof(msg), "must be at most %zu characters", max_chars);
 		req_field_error(r, field, msg);

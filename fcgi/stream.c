@@ -114,26 +114,6 @@ static struct user *user_find(const char *id)
 	return NULL;
 }
 
-/* Redis stream ids "ms-seq": compares numerically. */
-static int id_cmp(const char *a, const char *b)
-{
-	unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
-	const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
-	unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
-	unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
-
-	if (am != bm)
-		return am < bm ? -1 : 1;
-	return as < bs ? -1 : as > bs;
-}
-
-static bool valid_id(const char *s)
-{
-	size_t n = strspn(s, "0123456789");
-	return n && n < 21 && (s[n] == '\0' || (s[n] == '-' && strspn(s + n + 1, "0123456789") &&
-						 !s[n + 1 + strspn(s + n + 1, "0123456789")]));
-}
-
 static void problem(struct evhttp_request *req, int status, const char *slug, const char *detail)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -298,7 +278,7 @@ static void deliver(struct client *c, const char *id, const char *event, const c
 	if (c->closed)
 		return;
 	if (id && *id) {
-		if (c->last_id[0] && id_cmp(id, c->last_id) <= 0)
+		if (c->last_id[0] && events_id_cmp(id, c->last_id) <= 0)
 			return;	/* sent already (replay and live overlap) */
 		snprintf(c->last_id, sizeof(c->last_id), "%s", id);
 	}
@@ -416,7 +396,7 @@ static void on_xinfo(redisAsyncContext *ac, void *r, void *priv)
 		finish_replay(c);
 		return;
 	}
-	if (trimmed && id_cmp(c->last_id, first) < 0) {
+	if (trimmed && events_id_cmp(c->last_id, first) < 0) {
 		snprintf(c->last_id, sizeof(c->last_id), "%s", last ? last : "0-0");
 		deliver(c, NULL, "reset", "{\"reason\":\"the cursor is older than the events kept\"}");
 		if (!c->closed)
@@ -915,7 +895,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	if (!from && !poll)
 		from = query_value(&q, "last_event_id");
 	if (from && *from) {
-		if (!valid_id(from)) {
+		if (!events_id_valid(from)) {
 			problem(req, 400, "validation", "the cursor is not one of ours");
 			goto refuse;
 		}

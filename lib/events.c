@@ -173,3 +173,23 @@ int events_emit(struct kv *kv, const char *const *users, int nusers, const char 
 	events_batch_add(b, users, nusers, name, data, stored);
 	return events_batch_send(kv, b);
 }
+
+bool events_id_valid(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n && n < 21 && (s[n] == '\0' || (s[n] == '-' && strspn(s + n + 1, "0123456789") &&
+						 !s[n + 1 + strspn(s + n + 1, "0123456789")] &&
+						 strlen(s + n + 1) < 21));
+}
+
+int events_id_cmp(const char *a, const char *b)
+{
+	unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+	const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+	unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
+	unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+
+	if (am != bm)
+		return am < bm ? -1 : 1;
+	return as < bs ? -1 : as > bs;
+}

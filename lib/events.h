@@ -42,6 +42,13 @@ int events_batch_send(struct kv *kv, struct events_batch *b);
 /* events_batch_free - drops what was added, sending nothing. */
 void events_batch_free(struct events_batch *b);
 
+/* events_id_valid - @s is a stream id as a client sends it back (a
+ * cursor, Last-Event-ID): "ms" or "ms-seq", decimal. */
+bool events_id_valid(const char *s);
+
+/* events_id_cmp - the order of two stream ids ("ms-seq", numerically). */
+int events_id_cmp(const char *a, const char *b);
+
 /* events_stream_key / events_live_channel - the Redis names for @user. */
 void events_stream_key(const char *user, char out[64]);
 void events_live_channel(const char *user, char out[64]);

@@ -38,6 +38,12 @@ struct json_object *validate_json_object(const char *body, size_t len,
 		*why = "strings must be in double quotes";
 		return NULL;
 	}
+	/* json-c's own check lets overlong forms (0xC1 0xA1) and surrogates
+	 * through, which PostgreSQL refuses (found by tests/fuzz/fuzz_json) */
+	if (!validate_utf8(body, len)) {
+		*why = "the body is not valid UTF-8";
+		return NULL;
+	}
 	if (!(tok = json_tokener_new_ex(max_depth))) {
 		*why = "out of memory";
 		return NULL;

@@ -9,6 +9,7 @@ PACKAGES=(
 	libargon2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev libevent-dev
 	postgresql redis-server lighttpd
 	curl jq wrk docker-compose
+	clang libclang-rt-14-dev	# make fuzz (libFuzzer), a short run in make test
 )
 
 missing=()

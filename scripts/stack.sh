@@ -44,8 +44,9 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(id -u)" = 0 ]; then
 	RUN_AS=${RUN_AS:-chat4all}
 	PG_AS=postgres
-	as_user() { runuser -u "$RUN_AS" -- "$@"; }
-	as_pg() { runuser -u "$PG_AS" -- "$@"; }
+	# (from /: the checkout may be a folder they cannot enter)
+	as_user() { (cd / && runuser -u "$RUN_AS" -- "$@"); }
+	as_pg() { (cd / && runuser -u "$PG_AS" -- "$@"); }
 	# the service user: a system account without a home or a shell
 	if ! id -u "$RUN_AS" >/dev/null 2>&1; then
 		useradd --system --user-group --no-create-home --home-dir /nonexistent \

@@ -23,6 +23,11 @@ free_port() {
 	exit 1
 }
 
+echo "== fuzzing: each parser of strangers' bytes for a few seconds (make fuzz: longer)"
+fuzzers=()
+for f in "$ROOT"/build/fuzz/fuzz_*; do [ -x "$f" ] && fuzzers+=("$(basename "$f")"); done
+"$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-5}" "${fuzzers[@]}" || failed=1
+
 echo "== moderation providers against the local fake of their APIs"
 FAKE_PORT_FILE=$(mktemp /tmp/chat4all-fake.XXXXXX)
 "$ROOT/build/fakes/fake_moderation" --port-file "$FAKE_PORT_FILE" &

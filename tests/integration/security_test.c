@@ -868,6 +868,26 @@ static void test_services_run_unprivileged(void **state)
 	assert_true(n > 0);
 }
 
+/* ------------------------------------------------------------- fuzzing */
+
+/* Found by tests/fuzz/fuzz_json: json-c's UTF-8 check lets an overlong
+ * form (0xC1 0xA1) through, which PostgreSQL then refuses; the body is
+ * now refused at the door, clearly. Before: 400 with no detail, from
+ * the database's refusal. */
+static void test_overlong_utf8_refused(void **state)
+{
+	struct resp r;
+	char body[128];
+	(void)state;
+
+	snprintf(body, sizeof(body), "{\"username\":\"ovl_%s\",\"password\":\"long enough\","
+		 "\"display_name\":\"Ol\xc1\xa1\"}", run_tag);
+	http(&r, "POST", "/v1/auth/register", NULL, body, strlen(body), NULL, NULL);
+	assert_problem(&r, 400, "invalid-json");
+	assert_string_equal(jstr(r.json, "detail"), "the body is not valid UTF-8");
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -881,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_receipts_tell_only_what_moved),
 		cmocka_unit_test(test_housekeeping_prunes),
 		cmocka_unit_test(test_empty_uploads_counted),
+		cmocka_unit_test(test_overlong_utf8_refused),
 		cmocka_unit_test(test_signin_flood),
 	};
 
