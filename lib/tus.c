@@ -79,7 +79,7 @@ int tus_metadata(const char *h, struct tus_meta *m,
 				error(arg, "filetype", "must be a media type (type/subtype)");
 				bad = -1;
 			} else {
-				snprintf(m->mime, sizeof(m->mime), "%s", (char *)val);
+				memcpy(m->mime, val, (size_t)n + 1);	/* n < sizeof(m->mime) */
 			}
 		} else if (klen == 6 && !strncmp(h, "sha256", 6)) {
 			if (n != 64 || strspn((char *)val, "0123456789abcdefABCDEF") != 64) {
