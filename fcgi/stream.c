@@ -85,6 +85,7 @@ struct client {
 	struct client *next;
 	int pending;		/* async Redis replies still due: free after them */
 	bool closed;
+	bool ending;		/* told to end (make_room): it no longer counts */
 	bool timed_out;		/* poll: answer as soon as the replay is done */
 };
 
@@ -682,24 +683,25 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
 	client_end(arg, "expired");
 }
 
-/* A user holds at most stream_per_user streams and polls: before a new
- * one opens, the oldest beyond that end. */
+/* A user holds at most stream_per_user streams and polls: once a new one
+ * is among them, the oldest beyond that end. (The new one keeps the user
+ * alive meanwhile; an ended client may be freed at once, so it is marked,
+ * never looked at again.) */
 static void make_room(struct user *u)
 {
 	for (;;) {
 		struct client *oldest = NULL;
 		long open = 0;
 		for (struct client *x = u->clients; x; x = x->next)
-			if (!x->closed) {
+			if (!x->closed && !x->ending) {
 				open++;
 				if (!oldest || x->opened < oldest->opened)
 					oldest = x;
 			}
-		if (open < conf.stream_per_user || !oldest)
+		if (open <= conf.stream_per_user || !oldest)
 			return;
+		oldest->ending = true;	/* a poll mid-replay ends when its replay does */
 		client_end(oldest, "too-many-streams");
-		if (!oldest->closed && oldest->poll)
-			return;	/* a poll mid-replay ends when its replay does */
 	}
 }
 
@@ -720,13 +722,12 @@ static void client_start(struct client *c)
 		snprintf(u->id, sizeof(u->id), "%s", c->user_id);
 		u->next = users[hash(c->user_id)];
 		users[hash(c->user_id)] = u;
-	} else {
-		make_room(u);
 	}
 	c->user = u;
 	c->next = u->clients;
 	u->clients = c;
 	c->opened = ++nopened;
+	make_room(u);
 	c->expiry = evtimer_new(base, on_expiry, c);
 	evtimer_add(c->expiry, &left);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), on_close, c);
