@@ -129,6 +129,8 @@ int h_admin_moderation_decide(struct req *r)
 		goto out;
 	}
 	began = false;
+	if (!strcmp(status, "approved"))
+		queue_notify(r->app->db, "release");	/* the release waits for a worker */
 	announce_decision(r, decided);
 	PQclear(decided);
 	char detail[160];
@@ -183,10 +185,7 @@ int h_admin_dead_retry(struct req *r)
 		rc = ERR_NOTFOUND;
 		goto out;
 	}
-	const char *np[] = { PQgetvalue(res, 0, 1) };
-	PGresult *nr = NULL;
-	db_exec(r->app->db, SQL_JOB_NOTIFY, np, &nr);	/* a wake-up; the poll covers a miss */
-	PQclear(nr);
+	queue_notify(r->app->db, PQgetvalue(res, 0, 1));	/* a wake-up; the poll covers a miss */
 	audit_write(r->app->db, r->user.user_id, "dead-job-retry", r->params[0], req_ip(r), NULL);
 	char body[64];
 	snprintf(body, sizeof(body), "{\"id\":%s,\"status\":\"queued\"}", PQgetvalue(res, 0, 0));

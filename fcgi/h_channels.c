@@ -122,7 +122,7 @@ int h_webhook_receive(struct req *r)
 	json_object_put(payload);
 	if (rc)
 		return rc;
-	db_exec(r->app->db, SQL_JOB_NOTIFY, (const char *[]){ "inbound" }, NULL);
+	queue_notify(r->app->db, "inbound");
 	return req_reply(r, 200, "{\"ok\":true}");
 }
 

@@ -13,6 +13,8 @@
 
 #include "../lib/channels.h"
 #include "../lib/err.h"
+#include "../lib/events.h"
+#include "../lib/queue.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -21,6 +23,21 @@
 
 #define CLIENT_ID_MAX 64
 #define TEXT_MAX 4096
+
+/* After a new message committed: the sender's other devices see it at
+ * once, pending, and the workers wake for its moderation — one round trip
+ * to Redis (the send itself does not NOTIFY: lib/queue.h). Without Redis,
+ * PostgreSQL's NOTIFY wakes them, in a transaction of its own. */
+static void announce_sent(struct req *r, const char *message)
+{
+	struct events_batch *b = events_batch_new();
+	const char *me[] = { r->user.user_id };
+
+	events_batch_add(b, me, 1, "message", message, true);
+	events_batch_publish(b, QUEUE_WAKE_CHANNEL, "moderate");
+	if (events_batch_send(r->app->kv, b))
+		queue_notify(r->app->db, "moderate");
+}
 
 static int send_to(struct req *r, const char *conv, struct json_object *o)
 {
@@ -97,8 +114,8 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	} else {
 		if (!strcmp(outcome, "existing"))
 			req_header(r, "Idempotent-Replayed: true");
-		else	/* the sender's other devices see it at once, pending */
-			notify_user(r, r->user.user_id, "message", PQgetvalue(res, 0, 1));
+		else
+			announce_sent(r, PQgetvalue(res, 0, 1));
 		rc = req_reply(r, 202, PQgetvalue(res, 0, 1));
 	}
 out:

@@ -37,6 +37,7 @@ struct worker {
 	struct metrics *moderation_metrics;	/* decisions and provider latency */
 	struct metrics *channel_metrics;	/* deliveries by channel and outcome, latency */
 	struct kv *kv;				/* the live path: events after commit */
+	struct kv *wake;			/* subscribed to QUEUE_WAKE_CHANNEL (pipeline workers) */
 	struct netguard *guard;			/* where deliveries and media fetches may go */
 	char error[256];	/* why the last prepare/apply failed */
 	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */

@@ -232,6 +232,9 @@ int worker_run(struct worker *w)
 		log_warn(NULL, "waiting for the database");
 		sleep(1);
 	}
+	/* sends wake us through Redis (lib/queue.h); NOTIFY still does too */
+	if (!w->wake && (w->wake = kv_open(w->conf.redis)))
+		kv_subscribe(w->wake, QUEUE_WAKE_CHANNEL);
 	log_info(NULL, "worker ready (batch %d, lease %ld s)", batch, w->conf.worker_lease);
 	while (!stopping) {
 		int total = 0, n = 0;
@@ -257,13 +260,15 @@ int worker_run(struct worker *w)
 			sleep(1);
 			queue_listen(w->db);
 		} else if (!total) {
-			queue_wait(w->db, IDLE_WAIT_MS);
+			queue_wait(w->db, w->wake, IDLE_WAIT_MS);
 		} else if (total < batch / 4 && w->conf.worker_linger_ms > 0) {
 			/* a trickle: let a few more jobs gather, so that each
 			 * commit carries more of them (bounded extra latency) */
 			usleep((useconds_t)w->conf.worker_linger_ms * 1000u);
 		}
 	}
+	kv_free(w->wake);
+	w->wake = NULL;
 	log_info(NULL, "worker stopped");
 	return 0;
 }

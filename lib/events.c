@@ -127,6 +127,21 @@ void events_batch_add(struct events_batch *b, const char *const *users, int nuse
 	}
 }
 
+void events_batch_publish(struct events_batch *b, const char *channel, const char *message)
+{
+	const char **argv;
+
+	if (!b || b->failed)
+		return;
+	const char *c = own(b, strdup(channel)), *m = own(b, strdup(message));
+	if (!(argv = next_command(b)))
+		return;
+	argv[0] = "PUBLISH";
+	argv[1] = c;
+	argv[2] = m;
+	b->argcs[b->n - 1] = 3;
+}
+
 int events_batch_send(struct kv *kv, struct events_batch *b)
 {
 	int rc = 0;

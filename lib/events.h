@@ -36,6 +36,10 @@ struct events_batch;
 struct events_batch *events_batch_new(void);
 void events_batch_add(struct events_batch *b, const char *const *users, int nusers,
 		      const char *name, const char *data, bool stored);
+/* events_batch_publish - adds a plain PUBLISH of @message on @channel
+ * (a wake-up for the workers, QUEUE_WAKE_CHANNEL) to the batch. */
+void events_batch_publish(struct events_batch *b, const char *channel, const char *message);
+
 /* events_batch_send - sends what was added (nothing: no round trip) and
  * frees @b. 0, or ERR_UNAVAILABLE / ERR_INTERNAL as kv_pipeline. */
 int events_batch_send(struct kv *kv, struct events_batch *b);

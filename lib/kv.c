@@ -3,6 +3,8 @@
 #include "err.h"
 #include "log.h"
 
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +14,7 @@ struct kv {
 	char *addr;
 	time_t last_try;
 	unsigned generation;	/* connections made so far */
+	bool subscribed;	/* SUBSCRIBE answered on this connection */
 };
 
 static void kv_connect(struct kv *kv)
@@ -75,6 +78,14 @@ void kv_free(struct kv *kv)
 	free(kv);
 }
 
+static void kv_lost(struct kv *kv)
+{
+	log_warn(NULL, "redis connection lost: %s", kv->c->errstr);
+	redisFree(kv->c);
+	kv->c = NULL;
+	kv->subscribed = false;
+}
+
 redisReply *kv_command(struct kv *kv, int argc, const char **argv,
 		       const size_t *lens)
 {
@@ -84,12 +95,55 @@ redisReply *kv_command(struct kv *kv, int argc, const char **argv,
 	if (!kv->c)
 		return NULL;
 	r = redisCommandArgv(kv->c, argc, argv, lens);
-	if (!r) {
-		log_warn(NULL, "redis connection lost: %s", kv->c->errstr);
-		redisFree(kv->c);
-		kv->c = NULL;
-	}
+	if (!r)
+		kv_lost(kv);
 	return r;
+}
+
+int kv_subscribe(struct kv *kv, const char *channel)
+{
+	redisReply *r;
+
+	kv_connect(kv);
+	if (!kv->c)
+		return ERR_UNAVAILABLE;
+	if (kv->subscribed)
+		return 0;
+	const char *argv[] = { "SUBSCRIBE", channel };
+	if (!(r = redisCommandArgv(kv->c, 2, argv, NULL))) {
+		kv_lost(kv);
+		return ERR_UNAVAILABLE;
+	}
+	kv->subscribed = r->type == REDIS_REPLY_ARRAY;
+	freeReplyObject(r);
+	return kv->subscribed ? 0 : ERR_INTERNAL;
+}
+
+int kv_fd(struct kv *kv)
+{
+	return kv->c && kv->subscribed ? kv->c->fd : -1;
+}
+
+int kv_drain(struct kv *kv)
+{
+	struct pollfd p = { .fd = kv_fd(kv), .events = POLLIN };
+	void *r;
+	int n = 0;
+
+	if (p.fd < 0)
+		return 0;
+	/* only what is there now: poll first, so a read never waits */
+	while (poll(&p, 1, 0) > 0) {
+		if (redisBufferRead(kv->c) != REDIS_OK) {
+			kv_lost(kv);
+			return -1;
+		}
+		while (redisGetReplyFromReader(kv->c, &r) == REDIS_OK && r) {
+			n++;
+			freeReplyObject(r);
+		}
+	}
+	return n;
 }
 
 int kv_ping(struct kv *kv)
@@ -125,8 +179,6 @@ int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const
 	}
 	return rc;
 lost:
-	log_warn(NULL, "redis connection lost: %s", kv->c->errstr);
-	redisFree(kv->c);
-	kv->c = NULL;
+	kv_lost(kv);
 	return ERR_UNAVAILABLE;
 }

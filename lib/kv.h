@@ -35,6 +35,17 @@ int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const
  * Redis may have missed while away is resent when this changes. */
 unsigned kv_generation(struct kv *kv);
 
+/*
+ * A connection that listens: kv_subscribe (re)subscribes it to @channel
+ * when it is not (a lost connection is reopened, at most once a second);
+ * kv_fd is its socket to poll (-1 while Redis cannot be reached); kv_drain
+ * reads what arrived without waiting for more and says how many messages
+ * it was (-1: the connection was lost).
+ */
+int kv_subscribe(struct kv *kv, const char *channel);
+int kv_fd(struct kv *kv);
+int kv_drain(struct kv *kv);
+
 /* kv_ping - 0 when Redis answers PING, or ERR_UNAVAILABLE. */
 int kv_ping(struct kv *kv);
 

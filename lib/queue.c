@@ -25,15 +25,24 @@ int queue_listen(struct db *db)
 	return db_run(db, "LISTEN chat4all_jobs");
 }
 
-bool queue_wait(struct db *db, int timeout_ms)
+bool queue_wait(struct db *db, struct kv *wake, int timeout_ms)
 {
 	PGconn *c = db_conn(db);
-	struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+	struct pollfd p[2] = { { .fd = PQsocket(c), .events = POLLIN } };
 	bool woken = false;
 	PGnotify *n;
 
-	if (p.fd < 0 || poll(&p, 1, timeout_ms) <= 0)
+	if (wake) {
+		kv_subscribe(wake, QUEUE_WAKE_CHANNEL);	/* (again, after a loss) */
+		if (kv_drain(wake) > 0)
+			return true;	/* what came while we worked */
+		p[1].fd = kv_fd(wake);
+		p[1].events = POLLIN;
+	}
+	if (p[0].fd < 0 || poll(p, wake && p[1].fd >= 0 ? 2 : 1, timeout_ms) <= 0)
 		return false;
+	if (p[1].revents)
+		woken = kv_drain(wake) > 0;
 	PQconsumeInput(c);
 	while ((n = PQnotifies(c))) {
 		woken = true;
@@ -125,10 +134,15 @@ int queue_release(struct db *db, const struct job *j)
 int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload)
 {
 	const char *params[] = { kind, key, payload };
-	int rc = exec_simple(db, SQL_JOB_ENQUEUE, params);
-	const char *np[] = { kind };
 
-	return rc ? rc : exec_simple(db, SQL_JOB_NOTIFY, np);
+	return exec_simple(db, SQL_JOB_ENQUEUE, params);
+}
+
+int queue_notify(struct db *db, const char *kind)
+{
+	const char *params[] = { kind };
+
+	return exec_simple(db, SQL_JOB_NOTIFY, params);
 }
 
 int queue_backoff_ms(int attempts, unsigned random)
