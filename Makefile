@@ -132,7 +132,7 @@ test-unit: $(UNIT_BINS)
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/fcgi_insert $(BUILD)/bench/stream_idle \
 	    $(BUILD)/bench/stream_latency
-	@QUICK=$(QUICK) tests/bench/run.sh
+	@QUICK=$(QUICK) PROFILE=$(PROFILE) tests/bench/run.sh
 
 # ---- fuzzing: one libFuzzer target per parser of strangers' bytes ----
 # `make fuzz` runs each for FUZZ_SECONDS (60) from the checked-in corpus

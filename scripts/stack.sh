@@ -141,6 +141,7 @@ start_postgres() {
 		local opts="-c listen_addresses='' -c unix_socket_directories='$PGRUN'"
 		opts+=" -c port=$PGPORT -c max_connections=300 -c shared_buffers=1GB"
 		opts+=" -c wal_buffers=16MB -c checkpoint_timeout=15min -c max_wal_size=4GB"
+		opts+=" ${PG_OPTS:-}"	# more, for one start (the bench's profile: pg_stat_statements)
 		as_pg "$PGBIN/pg_ctl" -D "$VAR/pg" -l "$VAR/log/postgresql.log" -w -t 60 -s \
 			-o "$opts" start
 	fi

@@ -11,7 +11,9 @@
 # threshold here, benchmarks report and tests assert. QUICK=1 runs the
 # send, pipeline and latency phases only (under 2 minutes). Each figure
 # beside its ceiling is also written to build/bench/summary.json, so that
-# runs can be compared.
+# runs can be compared. PROFILE=1 also profiles the send phase: the
+# whole machine's CPU by process and function (perf, software clock) and
+# PostgreSQL's statements by time (pg_stat_statements).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -49,6 +51,7 @@ CHANNELS_FAKE_PID=$!
 export CHAT4ALL_GRAPH_BASE_URL="http://127.0.0.1:$CHANNELS_FAKE_PORT"
 export CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$CHANNELS_FAKE_PORT"	# the fake is on loopback
 export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=1065550001 CHAT4ALL_WHATSAPP_TOKEN=bench-token
+[ -n "${PROFILE:-}" ] && export PG_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 "$ROOT/scripts/stack.sh" start >/dev/null
 eval "$("$ROOT/scripts/stack.sh" env)"
 eval "$("$ROOT/scripts/stack.sh" paths)"	# RUN_AS: who the services run as
@@ -134,7 +137,24 @@ measure insert "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
 # 1. the send path alone: workers stopped, the jobs wait in the queue
 workers stop
 BENCH_TAG=w warm "$B/" tests/bench/send.lua
+PROFILE_REPORT=
+if [ -n "${PROFILE:-}" ]; then
+	psql_ -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
+	command -v perf >/dev/null || echo "PROFILE: no perf here (apt-get install linux-perf)" >&2
+	perf record -a -g -F 499 -e cpu-clock -o "$VAR/perf.data" -- sleep "$DURATION" 2>/dev/null &
+	PERF=$!
+fi
 BENCH_TAG=s measure send "$B/" tests/bench/send.lua
+if [ -n "${PROFILE:-}" ]; then
+	wait "$PERF" || true
+	PROFILE_REPORT="profile of the send phase (perf, all CPUs, by process):
+$(perf report -i "$VAR/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8)
+by function (top 15):
+$(perf report -i "$VAR/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -15)
+PostgreSQL statements by total time (pg_stat_statements):
+$(psql_ -F' | ' -c "SELECT round(total_exec_time)::text || ' ms', calls, round(mean_exec_time::numeric, 3) || ' ms', left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8")"
+	echo "$PROFILE_REPORT" >&2
+fi
 BACKLOG=$(queued)
 
 # 2. the pipeline alone: $WORKERS workers drain that backlog
@@ -288,6 +308,7 @@ real time ($(nproc) cores, lexicon moderation, through lighttpd):
   the same through lighttpd (2 descriptors a stream there; this machine allows $(ulimit -Hn)): $IDLE_PROXY
 $FILES_REPORT
 $CHANNELS_REPORT
+$PROFILE_REPORT
 send with ${stored} stored / send on empty history (both with the pipeline): $(ratio "${RPS[send_1m]:-0}" "${RPS[send_pipeline]}")
 messages accepted in the first send run: $sent_before
 REPORT
