@@ -99,10 +99,18 @@ own_folders() {
 	chmod 755 "$VAR" "$VAR/run" "$VAR/log" "$PGRUN"
 	chmod 700 "$VAR/pg" "$VAR/secret"
 	if [ "$(id -u)" = 0 ]; then
-		# (an instance made before the service user existed is handed over)
-		find "$VAR" -path "$VAR/pg" -prune -o -path "$PGRUN" -prune -o -path "$VAR/app" -prune \
-			-o ! -user "$RUN_AS" -exec chown "$RUN_AS:" {} +
-		chown -R "$PG_AS:" "$VAR/pg" "$PGRUN" "$VAR/log/postgresql.log"
+		# An instance made before the service user existed (or by another
+		# one) is handed over once, whole; afterwards only what a start
+		# makes is, never a walk of every stored file on each start.
+		if [ "$(stat -c %U "$VAR/files")" != "$RUN_AS" ]; then
+			find "$VAR" -path "$VAR/pg" -prune -o -path "$PGRUN" -prune -o -path "$VAR/app" -prune \
+				-o -path "$VAR/log/postgresql.log" -prune -o ! -user "$RUN_AS" -exec chown "$RUN_AS:" {} +
+		else
+			find "$VAR" -maxdepth 2 -path "$VAR/pg" -prune -o -path "$PGRUN" -prune \
+				-o -path "$VAR/app" -prune -o -path "$VAR/log/postgresql.log" -prune -o ! -user "$RUN_AS" -exec chown "$RUN_AS:" {} +
+		fi
+		[ "$(stat -c %U "$VAR/pg")" = "$PG_AS" ] || chown -R "$PG_AS:" "$VAR/pg"
+		chown "$PG_AS:" "$PGRUN" "$VAR/log/postgresql.log"
 	fi
 }
 
