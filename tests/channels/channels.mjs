@@ -672,6 +672,17 @@ assert.equal((await call('GET', `/v1/messages/${tgOnly.id}/deliveries`, { token:
   assert.equal((await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, body: { code: wrong } })).status, 429, 'five wrong codes end the claim');
   assert.equal((await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, body: { code } })).status, 429, 'even the right one, after that');
   assert.equal((await call('POST', '/v1/me/identities/whatsapp/0123/verify', { token: mallory.token, body: { code } })).status, 404);
+  // what a verify is not: another channel's name, no address, not six digits, not JSON
+  assert.equal((await call('POST', `/v1/me/identities/fax/${victim}/verify`, { token: mallory.token, body: { code } })).status, 404);
+  assert.equal((await call('POST', `/v1/me/identities/webhook/${victim}/verify`, { token: mallory.token, body: { code } })).status, 404);
+  assert.equal((await call('POST', '/v1/me/identities/whatsapp//verify', { token: mallory.token, body: { code } })).status, 404);
+  for (const bad of [{}, { code: '12345' }, { code: '12345a' }, { code: 123456 }, { code: '1234567' }]) {
+    const r = await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, body: bad });
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal(r.json.errors[0].field, 'code');
+  }
+  assert.equal((await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { token: mallory.token, raw: 'code=123456', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })).status, 415);
+  assert.equal((await call('POST', `/v1/me/identities/whatsapp/${victim}/verify`, { body: { code } })).status, 401);
   assert.deepEqual((await call('GET', '/v1/me/identities', { token: mallory.token })).json.items.map((i) => [i.address, i.status]), [[victim, 'pending']]);
   // the customer writes: the message is the customer's, in the business's inbox
   assert.equal((await metaPost('whatsapp', waMessage(victim, 'Real Owner', `wamid.VIC${tag}`, 'this is my number'))).status, 200);
