@@ -2,14 +2,16 @@
  * h_messages.c - sending, history, one message, receipts and typing
  * (API.md "Messages").
  *
- * A send is one call of the send_message() SQL function (migrations/0001):
+ * A send is one call of the send_message() SQL function (migrations/0010):
  * membership, the next seq under the conversation's row lock, the message
- * and its moderate job, committed together or not at all.
+ * and its moderate job, committed together or not at all; under load, with
+ * the other sends of its process in one transaction (send_batch.h).
  */
 #include "access.h"
 #include "handlers.h"
 #include "list.h"
 #include "notify.h"
+#include "send_batch.h"
 
 #include "../lib/channels.h"
 #include "../lib/err.h"
@@ -24,26 +26,10 @@
 #define CLIENT_ID_MAX 64
 #define TEXT_MAX 4096
 
-/* After a new message committed: the sender's other devices see it at
- * once, pending, and the workers wake for its moderation — one round trip
- * to Redis (the send itself does not NOTIFY: lib/queue.h). Without Redis,
- * PostgreSQL's NOTIFY wakes them, in a transaction of its own. */
-static void announce_sent(struct req *r, const char *message)
-{
-	struct events_batch *b = events_batch_new();
-	const char *me[] = { r->user.user_id };
-
-	events_batch_add(b, me, 1, "message", message, true);
-	events_batch_publish(b, QUEUE_WAKE_CHANNEL, "moderate");
-	if (events_batch_send(r->app->kv, b))
-		queue_notify(r->app->db, "moderate");
-}
-
 static int send_to(struct req *r, const char *conv, struct json_object *o)
 {
 	const char *client_id, *text, *file_id, *header;
 	struct json_object *channels;
-	PGresult *res = NULL;
 	int rc;
 
 	/* the idempotency key: the body's client_id, or the header */
@@ -93,11 +79,12 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	char id[37];
 	if (auth_uuid7(id))
 		return ERR_INTERNAL;
-	const char *params[] = { id, conv, r->user.user_id, client_id, text, file_id, r->id,
-				 chans[0] ? chans : NULL };
-	if ((rc = db_exec(r->app->db, chans[0] ? SQL_MSG_SEND_CHANNELS : SQL_MSG_SEND, params, &res)))
+	struct send s = { .id = id, .conv = conv, .sender = r->user.user_id, .client = client_id,
+			  .text = text, .file = file_id, .req = r->id,
+			  .channels = chans[0] ? chans : NULL };
+	if ((rc = send_commit(r->app->sends, r->app->db, r->app->kv, &s)))
 		goto out;
-	const char *outcome = PQgetvalue(res, 0, 0);
+	const char *outcome = s.outcome;
 	if (!strcmp(outcome, "notfound")) {
 		req_detail(r, "conversation %s does not exist", conv);
 		rc = ERR_NOTFOUND;
@@ -114,12 +101,10 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	} else {
 		if (!strcmp(outcome, "existing"))
 			req_header(r, "Idempotent-Replayed: true");
-		else
-			announce_sent(r, PQgetvalue(res, 0, 1));
-		rc = req_reply(r, 202, PQgetvalue(res, 0, 1));
+		rc = req_reply(r, 202, s.body);
 	}
 out:
-	PQclear(res);
+	send_clear(&s);
 	return rc;
 }
 

@@ -1,38 +1,85 @@
 /*
  * chat4all-api - the REST API as a FastCGI responder. lighttpd starts
- * several of these (each serves one request at a time) and hands each the
- * listening socket as descriptor 0.
+ * several of these and hands each the listening socket as descriptor 0.
+ *
+ * Each responder serves api_threads requests at once, one per thread,
+ * each thread with its own PostgreSQL and Redis connections. Their sends
+ * commit together through the process's writer thread (send_batch.h):
+ * that, not the threads themselves, is what makes a busy responder fast.
+ * `chat4all-api --threads N` overrides the setting (lighttpd's upload
+ * pool runs single-threaded responders: an upload is one long request).
  */
 #include "app.h"
 #include "routes.h"
+#include "send_batch.h"
 
+#include "../lib/channels.h"
 #include "../lib/log.h"
+#include "../lib/moderation.h"
 
 #include <fcgiapp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t in_request;
+#define THREADS_MAX 64
+
+static int busy;	/* threads inside a request (atomic) */
 static volatile sig_atomic_t stopping;
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* lighttpd sends SIGTERM on shutdown: leave at once when idle, else after
- * the request in hand has been answered. */
+ * the requests in hand have been answered. */
 static void on_term(int sig)
 {
 	(void)sig;
-	if (!in_request)
-		_exit(0);
 	stopping = 1;
+	if (!__atomic_load_n(&busy, __ATOMIC_SEQ_CST))
+		_exit(0);
 }
 
-int main(void)
+static void *serve(void *arg)
+{
+	struct app *app = arg;
+	FCGX_Request fr;
+
+	if (FCGX_InitRequest(&fr, 0, 0)) {
+		log_error(NULL, "cannot initialise libfcgi");
+		return NULL;
+	}
+	for (;;) {
+		/* one thread waits in accept at a time (libfcgi's own advice:
+		 * some platforms need it, and it wakes one thread, not all) */
+		pthread_mutex_lock(&accept_lock);
+		int rc = stopping ? -1 : FCGX_Accept_r(&fr);
+		if (rc >= 0)
+			__atomic_add_fetch(&busy, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc < 0 && !stopping) {
+			/* the socket lighttpd gave us is gone: it starts another */
+			log_error(NULL, "cannot accept requests any more");
+			_exit(1);
+		}
+		if (rc < 0)
+			break;
+		routes_handle(app, &fr);
+		FCGX_Finish_r(&fr);
+		if (!__atomic_sub_fetch(&busy, 1, __ATOMIC_SEQ_CST) && stopping)
+			_exit(0);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
 {
 	struct app app = { 0 };
-	FCGX_Request fr;
+	struct app *apps;
+	pthread_t threads[THREADS_MAX];
 	char err[512];
+	long nthreads;
 	struct sigaction sa = { .sa_handler = on_term };
 
 	sigaction(SIGTERM, &sa, NULL);
@@ -47,17 +94,16 @@ int main(void)
 		fprintf(stderr, "chat4all-api: cannot open log '%s'\n", app.conf.log_file);
 		return 1;
 	}
+	nthreads = app.conf.api_threads;
+	if (argc == 3 && !strcmp(argv[1], "--threads"))
+		nthreads = atol(argv[2]);
+	if (nthreads < 1 || nthreads > THREADS_MAX) {
+		log_error(NULL, "api_threads must be from 1 to %d", THREADS_MAX);
+		return 1;
+	}
 	if (!app.conf.jwt_secret || strlen(app.conf.jwt_secret) < 32) {
 		log_error(NULL, "jwt_secret must be set and at least 32 bytes "
 				"(CHAT4ALL_JWT_SECRET or CHAT4ALL_JWT_SECRET_FILE)");
-		return 1;
-	}
-	/* A database that is down now may be up by the first request:
-	 * db_exec reconnects, so start anyway and answer 503 meanwhile. */
-	app.db = db_open(app.conf.database_url);
-	app.kv = kv_open(app.conf.redis);
-	if (!app.db || !app.kv) {
-		log_error(NULL, "out of memory");
 		return 1;
 	}
 	if (auth_password_hash("chat4all-timing-equaliser", (uint32_t)app.conf.argon2_iterations,
@@ -65,21 +111,40 @@ int main(void)
 		app.dummy_hash[0] = '\0';
 	app.metrics = metrics_open(app.conf.metrics_file, routes_count(),
 				   (unsigned)app.conf.metrics_slots);
+	/* what the threads only read afterwards, made once before them */
+	routes_names();
+	channel_series_labels();
+	moderation_series_labels();
+	if (nthreads > 1 && !(app.sends = send_batch_start(&app.conf)))
+		log_warn(NULL, "no send writer: each send commits alone");
 
-	if (FCGX_Init() || FCGX_InitRequest(&fr, 0, 0)) {
+	if (FCGX_Init()) {
 		log_error(NULL, "cannot initialise libfcgi");
 		return 1;
 	}
-	log_info(NULL, "api responder ready");
-	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
-		in_request = 1;
-		routes_handle(&app, &fr);
-		FCGX_Finish_r(&fr);
-		in_request = 0;
+	/* A database that is down now may be up by the first request:
+	 * db_exec reconnects, so start anyway and answer 503 meanwhile. */
+	if (!(apps = calloc((size_t)nthreads, sizeof(*apps)))) {
+		log_error(NULL, "out of memory");
+		return 1;
 	}
-	metrics_free(app.metrics);
-	kv_free(app.kv);
-	db_free(app.db);
-	conf_release(&app.conf);
-	return 0;
+	for (long i = 0; i < nthreads; i++) {
+		apps[i] = app;
+		apps[i].db = db_open(app.conf.database_url);
+		apps[i].kv = kv_open(app.conf.redis);
+		if (!apps[i].db || !apps[i].kv) {
+			log_error(NULL, "out of memory");
+			return 1;
+		}
+	}
+	log_info(NULL, "api responder ready (%ld threads)", nthreads);
+	for (long i = 1; i < nthreads; i++)
+		if (pthread_create(&threads[i], NULL, serve, &apps[i])) {
+			log_error(NULL, "cannot start thread %ld", i);
+			return 1;
+		}
+	serve(&apps[0]);
+	/* stopping: the others leave after their request (on_term, serve) */
+	for (;;)
+		pause();
 }

@@ -423,7 +423,7 @@ static int claim(struct deliverer *d)
 	 * slowest answer: no one else claims a job held here */
 	int lease = (int)(d->w->conf.worker_lease + 2 * d->w->conf.channel_timeout_ms / 1000 + 1);
 	long long t0 = worker_now_ms();
-	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, "{deliver}", lease, jobs, want, full);
+	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, "deliver", lease, jobs, want, full);
 	int loaded = n > 0 ? load(d->w, jobs, n) : 0;
 	d->stats.claims++;
 	d->stats.claim_ms += worker_now_ms() - t0;

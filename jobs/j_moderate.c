@@ -218,10 +218,12 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	if (!json_object_array_length(decisions))
 		goto out;
 	/*
-	 * Decide and release in one transaction: lock the conversations first,
-	 * in id order (the batch is sorted by key, the conversation), as sends
-	 * and other workers do, then write the verdicts, then move each
-	 * watermark. One commit per batch, and no release jobs to queue.
+	 * Decide and release in one transaction: write the verdicts (message
+	 * rows no send touches), then move each watermark, which locks the
+	 * conversations in id order (the batch is sorted by key), as sends and
+	 * other workers do. The conversations are locked last and only until
+	 * the commit: a send to one of them waits that long. One commit per
+	 * batch, and no release jobs to queue.
 	 */
 	size_t len = 3 + (size_t)n * 40;
 	char *convs = malloc(len), *p = convs;
@@ -237,20 +239,16 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 		p += sprintf(p, "%s%s", p > convs + 1 ? "," : "", st->conversation_id);
 	}
 	strcpy(p, "}");
-	const char *lock[] = { convs };
+	const char *released[] = { convs };
 	const char *params[] = {
 		json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
 		json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN),
 	};
-	if ((rc = db_exec(w->db, SQL_CONV_LOCK_MANY, lock, &res)))
-		goto fail;
-	PQclear(res);
-	res = NULL;
 	if ((rc = db_exec(w->db, SQL_MODERATE_DECIDE, params, &res)))
 		goto fail;
 	PQclear(res);
 	res = NULL;
-	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, lock, &res)))
+	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, released, &res)))
 		goto fail;
 	for (int r = 0; r < PQntuples(res); r++)
 		for (int i = 0; i < n; i++) {
@@ -277,11 +275,18 @@ out:
 
 static void after_commit(struct worker *w, struct job *jobs, int n)
 {
+	struct released *r = calloc((size_t)n, sizeof(*r));
+	int k = 0;
+
+	if (!r)
+		return;
 	for (int i = 0; i < n; i++) {
 		struct moderate_state *st = jobs[i].state;
 		if (st && st->announce)
-			release_announce(w, st->conversation_id, st->from, st->to);
+			r[k++] = (struct released){ st->conversation_id, st->from, st->to };
 	}
+	release_announce(w, r, k);
+	free(r);
 }
 
 const struct stage stage_moderate = {

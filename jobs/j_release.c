@@ -102,32 +102,70 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	return rc;
 }
 
-void release_announce(struct worker *w, const char *conv, long long from_seq, long long to_seq)
+/* The ids in @list, PostgreSQL's text of a uuid[] ("{a,b}"), split in
+ * place into a new array of *n pointers; NULL when out of memory. */
+static const char **split_ids(char *list, int *n)
 {
-	PGresult *msgs = NULL, *members = NULL;
-	struct events_batch *batch;
-	char from[24], to[24];
+	int max = 1;
+	const char **out;
 
-	if (to_seq <= from_seq)
-		return;
-	snprintf(from, sizeof(from), "%lld", from_seq);
-	snprintf(to, sizeof(to), "%lld", to_seq);
-	const char *p1[] = { conv, from, to };
-	const char *p2[] = { conv };
-	if (db_exec(w->db, SQL_RELEASED_EVENTS, p1, &msgs) ||
-	    db_exec(w->db, SQL_MEMBER_IDS, p2, &members)) {
-		PQclear(msgs);
-		return;
+	for (const char *p = list; *p; p++)
+		max += *p == ',';
+	if (!(out = calloc((size_t)max, sizeof(*out))))
+		return NULL;
+	*n = 0;
+	for (char *p = list + (*list == '{'); *p && *p != '}';) {
+		out[(*n)++] = p;
+		p += strcspn(p, ",}");
+		if (*p == ',')
+			*p++ = '\0';
+		else
+			*p = '\0';
 	}
-	int nm = PQntuples(members);
-	const char **others = calloc((size_t)nm + 1, sizeof(*others));
-	batch = events_batch_new();
-	for (int m = 0; others && batch && m < PQntuples(msgs); m++) {
+	return out;
+}
+
+void release_announce(struct worker *w, const struct released *r, int n)
+{
+	struct db_array convs = { 0 }, froms = { 0 }, tos = { 0 };
+	struct events_batch *batch = NULL;
+	PGresult *msgs = NULL;
+	int wanted = 0;
+
+	for (int i = 0; i < n; i++)
+		if (r[i].to > r[i].from) {
+			db_array_add(&convs, r[i].conv);
+			db_array_add_ll(&froms, r[i].from);
+			db_array_add_ll(&tos, r[i].to);
+			wanted++;
+		}
+	const char *params[] = { db_array_str(&convs), db_array_str(&froms), db_array_str(&tos) };
+	if (!wanted || !params[0] || !params[1] || !params[2] ||
+	    db_exec(w->db, SQL_RELEASED_EVENTS, params, &msgs) || !(batch = events_batch_new()))
+		goto out;
+	/* rows come by conversation, each with its people */
+	const char **people = NULL, **others = NULL;
+	char *list = NULL;
+	int np = 0;
+	for (int m = 0; m < PQntuples(msgs); m++) {
 		const char *id = PQgetvalue(msgs, m, 0), *sender = PQgetvalue(msgs, m, 2);
 		const char *status = PQgetvalue(msgs, m, 3), *reason = PQgetvalue(msgs, m, 4);
-		struct json_object *st = json_object_new_object();
+		const char *conv = PQgetvalue(msgs, m, 6);
+		struct json_object *st;
 		int k = 0;
 
+		if (!m || strcmp(conv, PQgetvalue(msgs, m - 1, 6))) {
+			free(list);
+			free(people);
+			free(others);
+			np = 0;
+			people = others = NULL;
+			if ((list = strdup(PQgetvalue(msgs, m, 7))) && (people = split_ids(list, &np)))
+				others = calloc((size_t)np + 1, sizeof(*others));
+			if (!others)
+				np = 0;
+		}
+		st = json_object_new_object();
 		json_object_object_add(st, "message_id", json_object_new_string(id));
 		json_object_object_add(st, "conversation_id", json_object_new_string(conv));
 		json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(msgs, m, 1))));
@@ -139,25 +177,40 @@ void release_announce(struct worker *w, const char *conv, long long from_seq, lo
 		json_object_put(st);
 		if (strcmp(status, "sent"))
 			continue;	/* rejected and held: the sender's alone */
-		for (int u = 0; u < nm; u++)
-			if (strcmp(PQgetvalue(members, u, 0), sender))
-				others[k++] = PQgetvalue(members, u, 0);
+		for (int u = 0; u < np; u++)
+			if (strcmp(people[u], sender))
+				others[k++] = people[u];
 		events_batch_add(batch, others, k, "message", PQgetvalue(msgs, m, 5), true);
 	}
-	events_batch_send(w->kv, batch);	/* one round trip for the whole range */
+	free(list);
+	free(people);
 	free(others);
+	events_batch_send(w->kv, batch);	/* one round trip for them all */
+	batch = NULL;
+out:
+	if (batch)
+		events_batch_free(batch);
 	PQclear(msgs);
-	PQclear(members);
+	db_array_free(&convs);
+	db_array_free(&froms);
+	db_array_free(&tos);
 }
 
 /* Tells everyone concerned what the batch released. */
 static void after_commit(struct worker *w, struct job *jobs, int n)
 {
+	struct released *r = calloc((size_t)n, sizeof(*r));
+	int k = 0;
+
+	if (!r)
+		return;
 	for (int i = 0; i < n; i++) {
 		struct range *rg = jobs[i].state;
 		if (rg)
-			release_announce(w, jobs[i].key, rg->from, rg->to);
+			r[k++] = (struct released){ jobs[i].key, rg->from, rg->to };
 	}
+	release_announce(w, r, k);
+	free(r);
 }
 
 const struct stage stage_release = {

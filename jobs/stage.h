@@ -63,9 +63,16 @@ extern const struct stage stage_release;	/* j_release.c */
 extern const struct stage stage_file_verify;	/* j_file_verify.c */
 extern const struct stage stage_inbound;	/* j_inbound.c */
 
-/* release_announce - after a commit that moved @conv's watermark from
- * @from to @to: message events to the members, status events to senders. */
-void release_announce(struct worker *w, const char *conv, long long from, long long to);
+/* What a commit released: @conv's watermark moved from @from to @to. */
+struct released {
+	const char *conv;
+	long long from, to;
+};
+
+/* release_announce - after a commit that released @r[0..n): message events
+ * to the members, status events to the senders; one query and one Redis
+ * round trip for them all. */
+void release_announce(struct worker *w, const struct released *r, int n);
 
 /* deliver_run - the deliverer (j_deliver.c): `deliver` jobs only, kept
  * flowing through curl multi, until SIGTERM/SIGINT; 0 on a clean stop. */

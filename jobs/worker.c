@@ -239,15 +239,13 @@ int worker_run(struct worker *w)
 	while (!stopping) {
 		int total = 0, n = 0;
 		for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]) && !stopping; k++) {
-			char kinds[48];
-			snprintf(kinds, sizeof(kinds), "{%s}", stages[k]->kind);
 			/* a release batch holds its conversations' rows until it
 			 * commits, and sends to them wait: keep those batches short */
 			int want = stages[k]->max_batch && stages[k]->max_batch < batch
 					   ? stages[k]->max_batch : batch;
 			/* the lease runs from the claim: measured before it, never late */
 			w->lease_ends_ms = worker_now_ms() + w->conf.worker_lease * 1000;
-			n = queue_claim(w->db, kinds, (int)w->conf.worker_lease, jobs, want);
+			n = queue_claim(w->db, stages[k]->kind, (int)w->conf.worker_lease, jobs, want);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */

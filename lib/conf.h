@@ -37,6 +37,7 @@ struct conf {
 	long argon2_concurrency;	/* password hashes running at once, all responders */
 	long argon2_wait_ms;		/* how long a sign-in waits for one, then 429 */
 	long metrics_slots;	/* processes the metrics file can hold */
+	long api_threads;	/* requests one API responder serves at once */
 	/* the pipeline (chat4all-jobs) */
 	char *moderation_providers;	/* chain, in order: "openai,gemini,lexicon" */
 	char *moderation_lexicon_dir;

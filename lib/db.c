@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,4 +192,51 @@ int db_ping(struct db *db)
 
 	PQclear(r);
 	return rc ? ERR_UNAVAILABLE : 0;
+}
+
+static void array_put(struct db_array *a, const char *s, size_t n)
+{
+	if (a->len == (size_t)-1)
+		return;
+	if (a->len + n + 1 > a->cap) {
+		size_t cap = (a->cap ? a->cap * 2 : 256) + n;
+		char *p = realloc(a->s, cap);
+		if (!p) {
+			a->len = (size_t)-1;	/* out of memory: db_array_str says so */
+			return;
+		}
+		a->s = p;
+		a->cap = cap;
+	}
+	memcpy(a->s + a->len, s, n);
+	a->len += n;
+	a->s[a->len] = '\0';
+}
+
+void db_array_add(struct db_array *a, const char *elem)
+{
+	array_put(a, a->n++ ? "," : "{", 1);
+	array_put(a, elem, strlen(elem));
+}
+
+void db_array_add_ll(struct db_array *a, long long v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	db_array_add(a, buf);
+}
+
+const char *db_array_str(struct db_array *a)
+{
+	if (a->len == (size_t)-1)
+		return NULL;
+	array_put(a, a->n ? "}" : "{}", a->n ? 1 : 2);
+	return a->len == (size_t)-1 ? NULL : a->s;
+}
+
+void db_array_free(struct db_array *a)
+{
+	free(a->s);
+	memset(a, 0, sizeof(*a));
 }

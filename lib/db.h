@@ -36,4 +36,22 @@ PGconn *db_conn(struct db *db);
 /* db_ping - the server answers: 0, or ERR_UNAVAILABLE. */
 int db_ping(struct db *db);
 
+/*
+ * An array literal, "{a,b,c}", built element by element: the = ANY($1) and
+ * unnest($1, $2) parameters of set-based statements. Elements are ids and
+ * numbers, which need no quoting. Zero-initialise; db_array_str ends it
+ * (adding after that is a mistake); db_array_free releases it.
+ */
+struct db_array {
+	char *s;
+	size_t len, cap;
+	int n;
+};
+
+void db_array_add(struct db_array *a, const char *elem);
+void db_array_add_ll(struct db_array *a, long long v);
+/* db_array_str - the literal; NULL when out of memory. */
+const char *db_array_str(struct db_array *a);
+void db_array_free(struct db_array *a);
+
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -144,17 +145,16 @@ int filestore_remove(const char *dir, const char *id)
 
 int filestore_sha256(const char *path, char out[65])
 {
-	static unsigned char buf[1 << 20];
-	unsigned char md[32];
+	unsigned char *buf = malloc(1 << 20), md[32];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = ERR_INTERNAL;
 	ssize_t n;
 
-	if (fd < 0 || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+	if (fd < 0 || !ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	while ((n = read(fd, buf, 1 << 20)) > 0)
 		if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
 			goto out;
 	if (n < 0 || !EVP_DigestFinal_ex(ctx, md, &mdlen))
@@ -166,6 +166,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	EVP_MD_CTX_free(ctx);
+	free(buf);
 	return rc;
 }
 

@@ -157,8 +157,8 @@ void metrics_free(struct metrics *m)
 
 static void bump(uint64_t *p, uint64_t by)
 {
-	/* one writer per slot: a relaxed store is enough for readers */
-	__atomic_store_n(p, *p + by, __ATOMIC_RELAXED);
+	/* one process per slot, but several threads in it (chat4all-api) */
+	__atomic_add_fetch(p, by, __ATOMIC_RELAXED);
 }
 
 void metrics_observe(struct metrics *m, unsigned route, int status, uint64_t dur_us)

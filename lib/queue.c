@@ -51,12 +51,12 @@ bool queue_wait(struct db *db, struct kv *wake, int timeout_ms)
 	return woken;
 }
 
-int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max)
+int queue_claim(struct db *db, const char *kind, int lease_s, struct job *out, int max)
 {
-	return queue_claim_with(db, SQL_JOB_CLAIM, kinds, lease_s, out, max, NULL);
+	return queue_claim_with(db, SQL_JOB_CLAIM, kind, lease_s, out, max, NULL);
 }
 
-int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int lease_s,
+int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kind, int lease_s,
 		     struct job *out, int max, const char *extra)
 {
 	char max_s[16], lease[16];
@@ -65,7 +65,7 @@ int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int 
 
 	snprintf(max_s, sizeof(max_s), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	const char *params[] = { kinds, max_s, lease, extra };	/* a statement binds what it takes */
+	const char *params[] = { kind, max_s, lease, extra };	/* a statement binds what it takes */
 	if ((rc = db_exec(db, claim, params, &res)))
 		return rc;
 	n = PQntuples(res);

@@ -51,15 +51,16 @@ int queue_listen(struct db *db);
 bool queue_wait(struct db *db, struct kv *wake, int timeout_ms);
 
 /*
- * queue_claim - lease up to @max ready jobs of @kinds (a PostgreSQL array
- * literal, "{moderate,release}") for @lease_s seconds, oldest first.
- * Returns the number claimed into @out, or a negative enum err.
+ * queue_claim - lease up to @max ready jobs of @kind ("moderate") for
+ * @lease_s seconds, oldest first: an index walk of that kind's jobs in
+ * order (jobs_claim, migrations/0012), however long another kind's
+ * backlog. Returns the number claimed into @out, or a negative enum err.
  */
-int queue_claim(struct db *db, const char *kinds, int lease_s, struct job *out, int max);
+int queue_claim(struct db *db, const char *kind, int lease_s, struct job *out, int max);
 /* queue_claim_with - the same with another claim statement of those
  * parameters and, when it takes one, a fourth: @extra
  * (SQL_DELIVER_CLAIM: in order per key, without the channels in @extra). */
-int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kinds, int lease_s,
+int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kind, int lease_s,
 		     struct job *out, int max, const char *extra);
 
 /* Inside the caller's transaction: */

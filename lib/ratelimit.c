@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +41,7 @@ static struct local_bucket {
 	double tokens;
 	double ts;	/* seconds, monotonic */
 } local[LOCAL_SLOTS];
+static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER;	/* the API's threads share it */
 
 static double now_s(void)
 {
@@ -58,7 +60,7 @@ static unsigned key_hash(const char *s)
 	return h;
 }
 
-int ratelimit_take_local(const char *key, double rate, long burst, int *retry_after)
+static int take_local(const char *key, double rate, long burst, int *retry_after)
 {
 	unsigned h = key_hash(key);
 	struct local_bucket *b = NULL, *oldest = NULL;
@@ -92,10 +94,18 @@ int ratelimit_take_local(const char *key, double rate, long burst, int *retry_af
 	return ERR_RATELIMITED;
 }
 
+int ratelimit_take_local(const char *key, double rate, long burst, int *retry_after)
+{
+	pthread_mutex_lock(&local_lock);
+	int rc = take_local(key, rate, burst, retry_after);
+	pthread_mutex_unlock(&local_lock);
+	return rc;
+}
+
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		   const char *unless_key, int *retry_after)
 {
-	static char sha[41];
+	static _Thread_local char sha[41];	/* per connection: per thread */
 	char rate_s[32], burst_s[32];
 	redisReply *r;
 
@@ -140,7 +150,7 @@ int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 unreachable:
 	if (r)
 		freeReplyObject(r);
-	static time_t warned;
+	static _Thread_local time_t warned;
 	if (time(NULL) - warned >= 10) {
 		warned = time(NULL);
 		log_warn(NULL, "redis unavailable: rate limits from each process's own buckets");
@@ -168,11 +178,13 @@ void ratelimit_refund(struct kv *kv, const char *key, long burst)
 	}
 	/* Redis away: the token was taken here, so it goes back here */
 	unsigned h = key_hash(key);
+	pthread_mutex_lock(&local_lock);
 	for (unsigned i = 0; i < LOCAL_WAYS; i++) {
 		struct local_bucket *x = &local[(h + i) % LOCAL_SLOTS];
 		if (!strncmp(x->key, key, sizeof(x->key) - 1)) {
 			x->tokens = x->tokens + 1 > (double)burst ? (double)burst : x->tokens + 1;
-			return;
+			break;
 		}
 	}
+	pthread_mutex_unlock(&local_lock);
 }

@@ -66,7 +66,7 @@ int revocation_check(struct db *db, struct kv *kv, const char *sid)
 
 void revocation_sync(struct db *db, struct kv *kv, long ttl)
 {
-	static unsigned synced;
+	static _Thread_local unsigned synced;	/* @kv is the thread's own */
 	unsigned gen = kv_generation(kv);
 	char ttl_s[24];
 	PGresult *res = NULL;

@@ -163,6 +163,8 @@
 	X(MSG_SEND_CHANNELS, /* the same, $8 the channels text[] it may go to */ \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
 	  "                                      $4, $5, $6::uuid, $7, $8::text[])") \
+	X(MSG_SEND_MANY, /* $1 a JSON list of sends: send_messages(), 0011 */   \
+	  "SELECT n, outcome, body FROM send_messages($1::jsonb)")            \
 	X(MSG_LIST_AFTER, /* $1 conv, $2 me, $3 after, $4 before, $5 limit */  \
 	  MSG_LIST_SELECT " ORDER BY m.seq LIMIT $5::int")                     \
 	X(MSG_LIST_NEWEST, /* the same, the newest first */                    \
@@ -225,10 +227,10 @@
 	  "        OR (m.seq <= $6::bigint AND m.seq <= mr.v))"                 \
 	  " ORDER BY m.seq DESC LIMIT $7::int")                                \
 	/* ---- the job queue (lib/queue.c) ---- */                            \
-	X(JOB_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds */      \
+	X(JOB_CLAIM, /* $1 kind, $2 how many, $3 lease seconds */              \
 	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
 	  "                attempts = attempts + 1"                            \
-	  " WHERE id IN (SELECT id FROM jobs WHERE kind = ANY($1::text[])"     \
+	  " WHERE id IN (SELECT id FROM jobs WHERE kind = $1"                  \
 	  "                AND run_at <= now()"                                \
 	  "                AND (lease_until IS NULL OR lease_until < now())"   \
 	  "              ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)"    \
@@ -243,11 +245,11 @@
 	 * NOT EXISTS, stale statistics (a burst of jobs into a table analyzed \
 	 * empty) made it a nested-loop anti-join scanning every deliver job  \
 	 * per candidate: 657 ms a claim at 2000 queued, against 23 ms. */    \
-	X(DELIVER_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds,   \
+	X(DELIVER_CLAIM, /* $1 kind, $2 how many, $3 lease seconds,           \
 			    $4 channels to leave text[] */                     \
 	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
 	  "                attempts = attempts + 1"                            \
-	  " WHERE id IN (SELECT j.id FROM jobs j WHERE j.kind = ANY($1::text[])" \
+	  " WHERE id IN (SELECT j.id FROM jobs j WHERE j.kind = $1"            \
 	  "                AND j.run_at <= now()"                              \
 	  "                AND (j.lease_until IS NULL OR j.lease_until < now())" \
 	  "                AND split_part(j.key, ':', 1) <> ALL ($4::text[])" \
@@ -290,18 +292,20 @@
 	  "SELECT k, r.from_seq, r.released_seq"                               \
 	  " FROM unnest($1::uuid[]) k, LATERAL release_conversation(k) r"      \
 	  " ORDER BY k")                                                       \
-	X(RELEASED_EVENTS, /* $1 conv, $2 from, $3 to: what release decided */ \
+	X(RELEASED_EVENTS, /* $1 convs uuid[], $2 froms bigint[], $3 tos: what \
+			      releases decided, and the people who hear of it */ \
 	  "SELECT m.id, m.seq, m.sender_id, m.status,"                         \
 	  "       coalesce(m.moderation_reason, ''),"                          \
-	  "       message_json(m, NULL::uuid, 0, 0)::text"                     \
-	  " FROM messages m WHERE m.conversation_id = $1::uuid"                \
-	  "   AND m.seq > $2::bigint AND m.seq <= $3::bigint ORDER BY m.seq")  \
+	  "       message_json(m, NULL::uuid, 0, 0)::text, r.conv, p.people::text" \
+	  " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) r(conv, from_seq, to_seq)" \
+	  " CROSS JOIN LATERAL (SELECT coalesce(array_agg(b.user_id), '{}') people" \
+	  "   FROM members b JOIN users u ON u.id = b.user_id"                  \
+	  "  WHERE b.conversation_id = r.conv AND u.kind = 'person') p"         \
+	  " JOIN messages m ON m.conversation_id = r.conv"                     \
+	  "  AND m.seq > r.from_seq AND m.seq <= r.to_seq ORDER BY r.conv, m.seq") \
 	X(MSG_FOR_MODERATION_MANY,                                             \
 	  "SELECT id, conversation_id, coalesce(text, ''), status FROM messages" \
 	  " WHERE id = ANY($1::uuid[])")                                       \
-	X(CONV_LOCK_MANY, /* $1 uuid[]: in id order, as sends and releases lock */ \
-	  "SELECT id FROM conversations WHERE id = ANY($1::uuid[])"            \
-	  " ORDER BY id FOR UPDATE")                                           \
 	X(MODERATE_DECIDE, /* $1 decisions, $2 attempts (JSON arrays of records) */ \
 	  "WITH d AS (UPDATE messages m SET status = x.status,"                \
 	  "             moderation_category = x.category, moderation_reason = x.reason" \

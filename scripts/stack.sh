@@ -29,7 +29,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${PORT:-8080}
 BIND=${BIND:-127.0.0.1}
-API_PROCS=${API_PROCS:-4}
+API_PROCS=${API_PROCS:-2}	# FastCGI responders, api_threads requests at once each
 FILES_PROCS=${FILES_PROCS:-4}	# responders that take upload bodies (tus POST/PATCH)
 WORKERS=${WORKERS:-2}		# moderation, release, file checks, inbound webhooks
 DELIVERERS=${DELIVERERS:-1}	# deliveries to the channels (chat4all-jobs deliver)

@@ -11,9 +11,10 @@
 # threshold here, benchmarks report and tests assert. QUICK=1 runs the
 # send, pipeline and latency phases only (under 2 minutes). Each figure
 # beside its ceiling is also written to build/bench/summary.json, so that
-# runs can be compared. PROFILE=1 also profiles the send phase: the
-# whole machine's CPU by process and function (perf, software clock) and
-# PostgreSQL's statements by time (pg_stat_statements).
+# runs can be compared. PROFILE=1 also profiles the send phase, the
+# pipeline draining its backlog and both at once: the whole machine's CPU by process and
+# function (perf, software clock) and PostgreSQL's statements by time
+# (pg_stat_statements).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -22,7 +23,11 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 USERS=${USERS:-200}
 PRELOAD=${PRELOAD:-1000000}
-export API_PROCS=${API_PROCS:-8} WORKERS=${WORKERS:-2}
+# the ceiling's responders are single-threaded, one request each: as many
+# as wrk keeps busy. The API runs as make run starts it (stack.sh's
+# API_PROCS, api_threads) unless told otherwise.
+INSERT_PROCS=${INSERT_PROCS:-8}
+export WORKERS=${WORKERS:-2}
 
 TMP=$(mktemp -d /tmp/chat4all-bench.XXXXXX)
 chmod 755 "$TMP"
@@ -66,7 +71,7 @@ psql_() {
 psql_ -c "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL,
                                      created_at timestamptz NOT NULL DEFAULT now())"
 sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$INSERT_PORT|g" \
-    -e "s|@API_PROCS@|$API_PROCS|g" tests/bench/lighttpd-insert.conf.in >"$VAR/lighttpd-insert.conf"
+    -e "s|@API_PROCS@|$INSERT_PROCS|g" tests/bench/lighttpd-insert.conf.in >"$VAR/lighttpd-insert.conf"
 if [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- lighttpd -f "$VAR/lighttpd-insert.conf"
 else lighttpd -f "$VAR/lighttpd-insert.conf"; fi
 
@@ -128,7 +133,7 @@ wait_drained() {	# seconds until the queue is empty (at most 120)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
 }
 
-echo "== empty history (wrk -t2 -c$CONNS -d${DURATION}s after a 3 s warm-up; $API_PROCS responders)" >&2
+echo "== empty history (wrk -t2 -c$CONNS -d${DURATION}s after a 3 s warm-up; ${API_PROCS:-stack.sh default} API responders, $INSERT_PROCS for the INSERT)" >&2
 warm() { wrk -t2 -c"$CONNS" -d3s ${2:+-s "$2"} "$1" >/dev/null; }
 measure static "$B/index.html"
 warm "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
@@ -138,35 +143,45 @@ measure insert "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
 workers stop
 BENCH_TAG=w warm "$B/" tests/bench/send.lua
 PROFILE_REPORT=
-if [ -n "${PROFILE:-}" ]; then
+profile_start() {	# perf on every CPU for $DURATION s, and fresh statement counters
+	[ -n "${PROFILE:-}" ] || return 0
 	psql_ -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
-	command -v perf >/dev/null || echo "PROFILE: no perf here (apt-get install linux-perf)" >&2
+	command -v perf >/dev/null || { echo "PROFILE: no perf here (apt-get install linux-perf)" >&2; return 0; }
 	perf record -a -g -F 499 -e cpu-clock -o "$VAR/perf.data" -- sleep "$DURATION" 2>/dev/null &
 	PERF=$!
-fi
-BENCH_TAG=s measure send "$B/" tests/bench/send.lua
-if [ -n "${PROFILE:-}" ]; then
-	wait "$PERF" || true
-	PROFILE_REPORT="profile of the send phase (perf, all CPUs, by process):
+}
+profile_report() {	# $1: what was profiled
+	[ -n "${PROFILE:-}" ] || return 0
+	[ -n "${PERF:-}" ] && { wait "$PERF" || true; PERF=; }
+	local report="profile of $1 (perf, all CPUs, by process):
 $(perf report -i "$VAR/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8)
 by function (top 15):
 $(perf report -i "$VAR/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -15)
 PostgreSQL statements by total time (pg_stat_statements):
-$(psql_ -F' | ' -c "SELECT round(total_exec_time)::text || ' ms', calls, round(mean_exec_time::numeric, 3) || ' ms', left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8")"
-	echo "$PROFILE_REPORT" >&2
-fi
+$(psql_ -F' | ' -c "SELECT round(total_exec_time)::text || ' ms', calls, round(mean_exec_time::numeric, 3) || ' ms', left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10")"
+	echo "$report" >&2
+	PROFILE_REPORT+="$report
+"
+}
+profile_start
+BENCH_TAG=s measure send "$B/" tests/bench/send.lua
+profile_report "the send phase"
 BACKLOG=$(queued)
 
 # 2. the pipeline alone: $WORKERS workers drain that backlog
 t0=$(date +%s.%N)
+profile_start
 workers start
 DRAIN_ALONE=$(wait_drained)
+profile_report "the pipeline alone (the first $DURATION s of draining the send phase's backlog)"
 PIPE_ALONE=$(awk -v n="$BACKLOG" -v d="$DRAIN_ALONE" 'BEGIN { if (d > 0) printf "%.0f", n / d; else print "n/a" }')
 
 # 3. both at once on the same cores: sends, with moderation and release behind
 ( while :; do queued 2>/dev/null; sleep 1; done ) >"$VAR/depth.txt" &
 SAMPLER=$!
+profile_start
 BENCH_TAG=p measure send_pipeline "$B/" tests/bench/send.lua
+profile_report "sends with the pipeline running"
 DRAIN=$(wait_drained)
 kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
 DEPTH_MAX=$(sort -n "$VAR/depth.txt" | tail -1)
