@@ -145,10 +145,18 @@ start_postgres() {
 			--locale=C.UTF-8 >"$VAR/log/initdb.log"
 	fi
 	if ! pid_alive "$VAR/pg/postmaster.pid"; then
-		# synchronous_commit stays on: a message acknowledged is on disk
-		local opts="-c listen_addresses='' -c unix_socket_directories='$PGRUN'"
-		opts+=" -c port=$PGPORT -c max_connections=300 -c shared_buffers=1GB"
-		opts+=" -c wal_buffers=16MB -c checkpoint_timeout=15min -c max_wal_size=4GB"
+		# the settings of conf/postgresql.conf (explained there), then
+		# shared_buffers: an eighth of the memory, from 128 MB to 2 GB (the
+		# machine is shared with the API, Redis, the workers and the page
+		# cache, which PostgreSQL relies on too)
+		local opts="-c listen_addresses='' -c unix_socket_directories='$PGRUN' -c port=$PGPORT"
+		opts+=$(sed -e 's/#.*//' -e 's/[[:space:]]*=[[:space:]]*/=/' -e 's/[[:space:]]*$//' \
+			"$ROOT/conf/postgresql.conf" | awk 'NF { printf " -c %s", $0 }')
+		local mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+		local sb=$((mem_mb / 8))
+		((sb < 128)) && sb=128
+		((sb > 2048)) && sb=2048
+		opts+=" -c shared_buffers=${sb}MB"
 		opts+=" ${PG_OPTS:-}"	# more, for one start (the bench's profile: pg_stat_statements)
 		as_pg "$PGBIN/pg_ctl" -D "$VAR/pg" -l "$VAR/log/postgresql.log" -w -t 60 -s \
 			-o "$opts" start
