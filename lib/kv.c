@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -86,6 +87,27 @@ static void kv_lost(struct kv *kv)
 	kv->subscribed = false;
 }
 
+/*
+ * A connection Redis closed (it restarted) fails the first command sent on
+ * it, which Redis never saw: such a command is sent again at once on a new
+ * connection. An API responder has a connection per thread, and most of
+ * them learn of a restart only when a request next uses them. A timeout is
+ * not retried: the command may have run.
+ */
+static bool kv_closed_by_peer(const struct kv *kv, int saved_errno)
+{
+	return kv->c->err == REDIS_ERR_EOF ||
+	       (kv->c->err == REDIS_ERR_IO && (saved_errno == EPIPE || saved_errno == ECONNRESET));
+}
+
+static bool kv_reopen(struct kv *kv)
+{
+	kv_lost(kv);
+	kv->last_try = 0;
+	kv_connect(kv);
+	return kv->c != NULL;
+}
+
 redisReply *kv_command(struct kv *kv, int argc, const char **argv,
 		       const size_t *lens)
 {
@@ -94,8 +116,11 @@ redisReply *kv_command(struct kv *kv, int argc, const char **argv,
 	kv_connect(kv);
 	if (!kv->c)
 		return NULL;
+	errno = 0;
 	r = redisCommandArgv(kv->c, argc, argv, lens);
-	if (!r)
+	if (!r && !kv->subscribed && kv_closed_by_peer(kv, errno) && kv_reopen(kv))
+		r = redisCommandArgv(kv->c, argc, argv, lens);
+	if (!r && kv->c)
 		kv_lost(kv);
 	return r;
 }
@@ -159,18 +184,27 @@ int kv_ping(struct kv *kv)
 
 int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs)
 {
+	bool retried = false;
 	int rc = 0;
 
 	kv_connect(kv);
 	if (!kv->c)
 		return ERR_UNAVAILABLE;
+again:
 	for (int i = 0; i < n; i++)
 		if (redisAppendCommandArgv(kv->c, argcs[i], (const char **)argvs[i], NULL) != REDIS_OK)
 			goto lost;
 	for (int i = 0; i < n; i++) {
 		redisReply *r;
-		if (redisGetReply(kv->c, (void **)&r) != REDIS_OK || !r)
+		errno = 0;
+		if (redisGetReply(kv->c, (void **)&r) != REDIS_OK || !r) {
+			/* nothing answered yet on a connection Redis closed: none ran */
+			if (!i && !retried && kv_closed_by_peer(kv, errno) && kv_reopen(kv)) {
+				retried = true;
+				goto again;
+			}
 			goto lost;
+		}
 		if (r->type == REDIS_REPLY_ERROR) {
 			log_warn(NULL, "redis refused a pipelined command: %s", r->str);
 			rc = ERR_INTERNAL;
@@ -179,6 +213,7 @@ int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const
 	}
 	return rc;
 lost:
-	kv_lost(kv);
+	if (kv->c)
+		kv_lost(kv);
 	return ERR_UNAVAILABLE;
 }

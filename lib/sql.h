@@ -13,7 +13,8 @@
 	"                  coalesce(min(read_seq), 0) r"                       \
 	"             FROM members WHERE conversation_id = $1::uuid"           \
 	"              AND user_id <> $2::uuid),"                              \
-	" c AS (SELECT released_seq FROM conversations WHERE id = $1::uuid)"   \
+	" c AS (SELECT released_seq FROM release_watermarks"                  \
+	"        WHERE conversation_id = $1::uuid)"                            \
 	" SELECT message_json(m, $2::uuid, h.d, h.r)::text, m.seq"             \
 	" FROM messages m, h, c"                                               \
 	" WHERE m.conversation_id = $1::uuid AND m.seq > $3::bigint"           \
@@ -121,7 +122,7 @@
 	  "  'last_seq', c.last_seq, 'read_seq', me.read_seq,"                 \
 	  "  'unread_count', (SELECT count(*) FROM messages x"                 \
 	  "      WHERE x.conversation_id = c.id AND x.seq > me.read_seq"       \
-	  "        AND x.seq <= c.released_seq AND x.sender_id <> $1::uuid"    \
+	  "        AND x.seq <= w.released_seq AND x.sender_id <> $1::uuid"    \
 	  "        AND x.status NOT IN ('held', 'rejected')),"                 \
 	  "  'peer', (SELECT json_build_object('user_id', u.id, 'username', u.username," \
 	  "      'display_name', u.display_name) FROM members p JOIN users u ON u.id = p.user_id" \
@@ -129,11 +130,12 @@
 	  "        AND p.user_id <> $1::uuid),"                                \
 	  "  'last_message', (SELECT message_json(x, $1::uuid, 0, 0) FROM messages x" \
 	  "      WHERE x.conversation_id = c.id"                               \
-	  "        AND message_visible(x, $1::uuid, c.released_seq)"           \
+	  "        AND message_visible(x, $1::uuid, w.released_seq)"           \
 	  "      ORDER BY x.seq DESC LIMIT 1),"                                \
 	  "  'last_activity', rfc3339(c.last_activity))::text,"                \
 	  " (extract(epoch FROM c.last_activity) * 1000000)::bigint, c.id"     \
 	  " FROM members me JOIN conversations c ON c.id = me.conversation_id" \
+	  " JOIN release_watermarks w ON w.conversation_id = c.id"             \
 	  " WHERE me.user_id = $1::uuid"                                       \
 	  "   AND ($3 = '' OR (c.last_activity, c.id) <"                       \
 	  "        (to_timestamp($2::bigint / 1000000.0), $3::uuid))"          \
@@ -171,7 +173,7 @@
 	  MSG_LIST_SELECT " ORDER BY m.seq DESC LIMIT $5::int")                \
 	X(MSG_GET, /* $1 message, $2 me: member?, visible?, json */           \
 	  "SELECT me.user_id IS NOT NULL,"                                     \
-	  "  message_visible(m, $2::uuid, c.released_seq),"                    \
+	  "  message_visible(m, $2::uuid, w.released_seq),"                    \
 	  "  (message_json(m, $2::uuid, coalesce(h.d, 0), coalesce(h.r, 0))::jsonb" \
 	  "   || jsonb_build_object("                                          \
 	  "   'delivered_to', (SELECT coalesce(jsonb_agg(x.user_id ORDER BY x.user_id), '[]')" \
@@ -185,7 +187,7 @@
 	  "           WHEN 'rejected' THEN 'reject' WHEN 'held' THEN 'hold'"   \
 	  "           ELSE 'approve' END, 'category', m.moderation_category,"  \
 	  "           'reason', m.moderation_reason) END))::text"              \
-	  " FROM messages m JOIN conversations c ON c.id = m.conversation_id"  \
+	  " FROM messages m JOIN release_watermarks w ON w.conversation_id = m.conversation_id" \
 	  " LEFT JOIN members me ON me.conversation_id = m.conversation_id"    \
 	  "       AND me.user_id = $2::uuid"                                   \
 	  " LEFT JOIN LATERAL (SELECT min(delivered_seq) d, min(read_seq) r"   \
@@ -333,16 +335,21 @@
 	  "   AND ($3 = '' OR (m.created_at, m.id) >"                          \
 	  "        (to_timestamp($2::bigint / 1000000.0), $3::uuid))"          \
 	  " ORDER BY m.created_at, m.id LIMIT $4::int")                        \
-	X(ADMIN_MODERATE, /* $1 message, $2 verdict approve|reject, $3 reason */ \
+	X(ADMIN_MODERATE, /* $1 message, $2 verdict approve|reject, $3 reason; \
+			     the watermark locked first, as a release locks it, \
+			     so that none moves past the message meanwhile */ \
+	  "WITH w AS (SELECT w.released_seq FROM release_watermarks w"         \
+	  "             JOIN messages x ON x.conversation_id = w.conversation_id" \
+	  "            WHERE x.id = $1::uuid FOR UPDATE OF w)"                 \
 	  "UPDATE messages m SET"                                              \
 	  "   status = CASE WHEN $2 = 'reject' THEN 'rejected'"                \
-	  "                 WHEN m.seq <= c.released_seq THEN 'sent'"          \
+	  "                 WHEN m.seq <= w.released_seq THEN 'sent'"          \
 	  "                 ELSE 'approved' END,"                              \
 	  "   moderation_reason = coalesce($3, m.moderation_reason),"          \
-	  "   sent_at = CASE WHEN $2 = 'approve' AND m.seq <= c.released_seq"  \
+	  "   sent_at = CASE WHEN $2 = 'approve' AND m.seq <= w.released_seq"  \
 	  "                  THEN clock_timestamp() END"                       \
-	  " FROM conversations c WHERE c.id = m.conversation_id"               \
-	  "   AND m.id = $1::uuid AND m.status IN ('held', 'rejected', 'pending', 'approved')" \
+	  " FROM w WHERE m.id = $1::uuid"                                      \
+	  "   AND m.status IN ('held', 'rejected', 'pending', 'approved')"     \
 	  " RETURNING m.conversation_id, m.status, m.sender_id, m.seq,"       \
 	  "   coalesce(m.moderation_reason, ''), message_json(m, NULL::uuid, 0, 0)::text") \
 	X(DEAD_LIST, /* $1 after id, $2 limit */                               \

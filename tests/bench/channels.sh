@@ -22,8 +22,8 @@ ids AS (
 	INSERT INTO identities (channel, address, user_id, last_inbound_at)	-- they wrote: WhatsApp's window is open
 	SELECT 'whatsapp', '55119' || lpad(substr(md5(username), 1, 8), 8, '0'), id, now() FROM contacts RETURNING user_id),
 convs AS (
-	INSERT INTO conversations (type, private_pair, created_by, last_seq, released_seq)
-	SELECT 'private', 'bench:$1:' || c.id, o.id, $DELIVERIES / 200, $DELIVERIES / 200 FROM contacts c, owner o
+	INSERT INTO conversations (type, private_pair, created_by, last_seq)
+	SELECT 'private', 'bench:$1:' || c.id, o.id, $DELIVERIES / 200 FROM contacts c, owner o
 	RETURNING id, created_by, private_pair),
 mem AS (
 	INSERT INTO members (conversation_id, user_id)
@@ -32,6 +32,8 @@ mem AS (
 INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, status)
 SELECT gen_random_uuid(), v.id, g, v.created_by, 'bench-$1-' || v.id || '-' || g, 'delivery ' || g, 'sent'
   FROM convs v, generate_series(1, $DELIVERIES / 200) g;
+UPDATE release_watermarks w SET released_seq = c.last_seq
+  FROM conversations c WHERE c.id = w.conversation_id AND c.private_pair LIKE 'bench:$1:%';
 SELECT enqueue_deliveries(c.id, 0, c.last_seq) FROM conversations c WHERE c.private_pair LIKE 'bench:$1:%';
 SQL
 }

@@ -245,9 +245,11 @@ INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, stat
 SELECT gen_random_uuid(), conv.id, conv.last_seq + g, conv.sender, 'pre-' || g, 'preloaded message ' || g, 'sent'
   FROM conv, generate_series(1, CASE WHEN conv.k <= 3 THEN $long
                                      ELSE ($PRELOAD - 3 * $long) / (conv.total - 3) END) g;
-UPDATE conversations c SET last_seq = m.top, released_seq = m.top
+UPDATE conversations c SET last_seq = m.top
   FROM (SELECT conversation_id, max(seq) top FROM messages GROUP BY 1) m
  WHERE m.conversation_id = c.id;
+UPDATE release_watermarks w SET released_seq = c.last_seq
+  FROM conversations c WHERE c.id = w.conversation_id;
 VACUUM ANALYZE messages;
 CHECKPOINT;
 SQL

@@ -207,7 +207,8 @@ try {
   execSync(`${process.env.CHAT4ALL_TEST_PSQL} -c "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, status, created_at)
     SELECT gen_random_uuid(), '${archive.id}', g, '${aliceId}', 'archive-' || g, 'archived message ' || g, 'sent',
            now() - interval '1 hour' + g * interval '1 second' FROM generate_series(1, 120) g;
-    UPDATE conversations SET last_seq = 120, released_seq = 120, last_activity = now() WHERE id = '${archive.id}'"`);
+    UPDATE conversations SET last_seq = 120, last_activity = now() WHERE id = '${archive.id}';
+    UPDATE release_watermarks SET released_seq = 120 WHERE conversation_id = '${archive.id}'"`);
   await B.page.reload();
   await B.page.getByRole('button', { name: /Archive/ }).click();
   await msgs(B.page, 'theirs').filter({ hasText: 'archived message 120' }).waitFor(WAIT);

@@ -1170,7 +1170,7 @@ static void test_worker_sigkill(void **state)
 	assert_int_equal(sql_value("SELECT count(*) FROM moderation_log l JOIN messages m"
 				   " ON m.id = l.message_id WHERE m.conversation_id = '%s'", conv),
 			 TOTAL);
-	assert_int_equal(sql_value("SELECT released_seq FROM conversations WHERE id = '%s'", conv),
+	assert_int_equal(sql_value("SELECT released_seq FROM release_watermarks WHERE conversation_id = '%s'", conv),
 			 TOTAL);
 	(void)last;
 }
