@@ -109,12 +109,16 @@ int h_admin_moderation_decide(struct req *r)
 		PQclear(decided);
 		goto out;
 	}
+	bool deliveries = false;
 	if (!strcmp(status, "sent")) {	/* out to the channels too, in this transaction */
 		const char *dq[] = { conv, PQgetvalue(decided, 0, 3) };
-		if ((rc = db_exec(r->app->db, SQL_DELIVERIES_ENQUEUE, dq, NULL))) {
+		PQclear(res);
+		res = NULL;
+		if ((rc = db_exec(r->app->db, SQL_DELIVERIES_ENQUEUE, dq, &res))) {
 			PQclear(decided);
 			goto out;
 		}
+		deliveries = atoi(PQgetvalue(res, 0, 0)) > 0;
 	}
 	if (!strcmp(status, "approved")) {
 		char payload[128];
@@ -131,6 +135,8 @@ int h_admin_moderation_decide(struct req *r)
 	began = false;
 	if (!strcmp(status, "approved"))
 		queue_notify(r->app->db, "release");	/* the release waits for a worker */
+	if (deliveries)
+		queue_notify(r->app->db, "deliver");
 	announce_decision(r, decided);
 	PQclear(decided);
 	char detail[160];

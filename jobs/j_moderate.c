@@ -250,17 +250,19 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	res = NULL;
 	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, released, &res)))
 		goto fail;
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (atoi(PQgetvalue(res, r, 3)) > 0)
+			w->deliveries_queued = true;
 		for (int i = 0; i < n; i++) {
 			struct moderate_state *st = jobs[i].state;
-			if (!st || strcmp(st->conversation_id, PQgetvalue(res, r, 0)) ||
-			    PQgetisnull(res, r, 1))
+			if (!st || strcmp(st->conversation_id, PQgetvalue(res, r, 0)))
 				continue;
 			st->announce = true;
 			st->from = atoll(PQgetvalue(res, r, 1));
 			st->to = atoll(PQgetvalue(res, r, 2));
 			break;
 		}
+	}
 	free(convs);
 	goto out;
 fail:

@@ -2,7 +2,7 @@
  * j_release.c - the release stage: advance the conversation's watermark
  * over every contiguous decided message, in seq order, so that recipients
  * never see seq n+1 before seq n however moderation finished
- * (release_conversation() in migrations/0003). Idempotent by construction.
+ * (release_conversations() in migrations/0014). Idempotent by construction.
  *
  * After the commit, everyone concerned hears of it: each released message
  * goes to the other members as a `message` event and to its sender as a
@@ -41,22 +41,38 @@ static void cleanup(struct job *j)
 	j->state = NULL;
 }
 
+/* What RELEASE_MANY answered: each job of a released conversation (the
+ * first of its key) carries what its release moved. */
+static void read_ranges(struct worker *w, struct job *jobs, int n, PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (atoi(PQgetvalue(res, r, 3)) > 0)
+			w->deliveries_queued = true;
+		for (int i = 0; i < n; i++)
+			if (!strcmp(jobs[i].key, PQgetvalue(res, r, 0))) {
+				set_range(&jobs[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+				break;
+			}
+	}
+}
+
 static int apply(struct worker *w, struct job *j)
 {
 	PGresult *res = NULL;
+	char keys[80];
 	int rc;
 
 	if (!validate_uuid(j->key)) {
 		snprintf(w->error, sizeof(w->error), "key '%s' is not a conversation", j->key);
 		return ERR_VALIDATION;
 	}
-	const char *params[] = { j->key };
-	if ((rc = db_exec(w->db, SQL_RELEASE, params, &res))) {
+	snprintf(keys, sizeof(keys), "{%s}", j->key);
+	const char *params[] = { keys };
+	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res))) {
 		snprintf(w->error, sizeof(w->error), "release failed: %s", db_sqlstate(w->db));
 		return rc;
 	}
-	if (PQntuples(res) && !PQgetisnull(res, 0, 2))
-		set_range(j, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0));
+	read_ranges(w, j, 1, res);
 	PQclear(res);
 	return 0;
 }
@@ -85,18 +101,10 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	}
 	strcpy(p, "}");
 	const char *params[] = { keys };
-	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res))) {
+	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res)))
 		snprintf(w->error, sizeof(w->error), "release failed: %s", db_sqlstate(w->db));
-	} else {
-		/* the first job of each key carries what its release moved */
-		for (int r = 0; r < PQntuples(res); r++)
-			for (int i = 0; i < n; i++)
-				if (!strcmp(jobs[i].key, PQgetvalue(res, r, 0)) &&
-				    !PQgetisnull(res, r, 1)) {
-					set_range(&jobs[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
-					break;
-				}
-	}
+	else
+		read_ranges(w, jobs, n, res);
 	PQclear(res);
 	free(keys);
 	return rc;

@@ -42,6 +42,9 @@ struct worker {
 	char error[256];	/* why the last prepare/apply failed */
 	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */
 	int batch_pos;		/* the place in its batch of the job being prepared (0: first) */
+	/* the open transaction queued deliveries: the deliverer is woken
+	 * after its commit (a NOTIFY inside would serialise commits) */
+	bool deliveries_queued;
 };
 
 struct stage {

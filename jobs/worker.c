@@ -80,6 +80,24 @@ static void record_failure(struct worker *w, struct job *j, int rc)
 		log_error(NULL, "cannot record the failure of job %lld", j->id);
 }
 
+/* The transactions of a batch or a job: after the commit, the deliverer
+ * hears of deliveries it queued (stage.h). */
+static int begin(struct worker *w)
+{
+	w->deliveries_queued = false;
+	return db_run(w->db, "BEGIN");
+}
+
+static int commit(struct worker *w)
+{
+	int rc = db_run(w->db, "COMMIT");
+
+	if (!rc && w->deliveries_queued)
+		queue_notify(w->db, "deliver");
+	w->deliveries_queued = false;
+	return rc;
+}
+
 /* One job in a transaction of its own, after its batch failed. */
 static void run_alone(struct worker *w, struct job *j, int prepared)
 {
@@ -87,9 +105,9 @@ static void run_alone(struct worker *w, struct job *j, int prepared)
 
 	const struct stage *s = stage_for(j->kind);
 
-	if (db_run(w->db, "BEGIN"))
+	if (begin(w))
 		return;
-	if (!(rc = apply_one(w, j, prepared)) && !db_run(w->db, "COMMIT")) {
+	if (!(rc = apply_one(w, j, prepared)) && !commit(w)) {
 		if (s && s->after_commit)
 			s->after_commit(w, j, 1);
 		return;
@@ -130,10 +148,10 @@ static int run_set(struct worker *w, const struct stage *s, struct job *jobs, in
 	w->error[0] = '\0';
 	if (s->prepare_batch && (rc = s->prepare_batch(w, jobs, n)))
 		return rc;
-	if ((rc = db_run(w->db, "BEGIN")))
+	if ((rc = begin(w)))
 		return rc;
 	if ((rc = s->apply_batch(w, jobs, n)) || (rc = queue_ack_many(w->db, jobs, n)) ||
-	    (rc = db_run(w->db, "COMMIT"))) {
+	    (rc = commit(w))) {
 		db_run(w->db, "ROLLBACK");
 		return rc;
 	}
@@ -158,14 +176,14 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 		else if (s && s->prepare)
 			later = (prepared[i] = s->prepare(w, &jobs[i])) == STAGE_LATER;
 	}
-	if (db_run(w->db, "BEGIN"))
+	if (begin(w))
 		return ERR_DB;
 	for (int i = 0; i < n && !failed; i++)
 		failed = prepared[i] == STAGE_LATER ? false
 			 : (s && s->apply_once_per_key && repeats_key(jobs, i)
 				    ? queue_ack(w->db, &jobs[i])
 				    : apply_one(w, &jobs[i], prepared[i])) != 0;
-	if (!failed && db_run(w->db, "COMMIT"))
+	if (!failed && commit(w))
 		failed = true;
 	if (failed)
 		db_run(w->db, "ROLLBACK");

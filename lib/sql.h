@@ -289,11 +289,10 @@
 	  "INSERT INTO moderation_log (message_id, provider, verdict, category," \
 	  "                            score, latency_ms, raw)"                \
 	  " VALUES ($1::uuid, $2, $3, $4, $5::real, $6::int, $7)")             \
-	X(RELEASE, "SELECT released_seq, released FROM release_conversation($1::uuid)") \
-	X(RELEASE_MANY, /* $1 uuid[]: in id order, so workers lock alike */   \
-	  "SELECT k, r.from_seq, r.released_seq"                               \
-	  " FROM unnest($1::uuid[]) k, LATERAL release_conversation(k) r"      \
-	  " ORDER BY k")                                                       \
+	X(RELEASE_MANY, /* $1 uuid[]: where each watermark was and is now,    \
+			   and the deliveries queued (0014) */                 \
+	  "SELECT conversation_id, from_seq, released_seq, queued"             \
+	  " FROM release_conversations($1::uuid[])")                           \
 	X(RELEASED_EVENTS, /* $1 convs uuid[], $2 froms bigint[], $3 tos: what \
 			      releases decided, and the people who hear of it */ \
 	  "SELECT m.id, m.seq, m.sender_id, m.status,"                         \
