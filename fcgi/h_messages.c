@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "list.h"
 #include "notify.h"
+#include "routes.h"
 #include "send_batch.h"
 
 #include "../lib/channels.h"
@@ -82,8 +83,19 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 	struct send s = { .id = id, .conv = conv, .sender = r->user.user_id, .client = client_id,
 			  .text = text, .file = file_id, .req = r->id,
 			  .channels = chans[0] ? chans : NULL };
-	if ((rc = send_commit(r->app->sends, r->app->db, r->app->kv, &s)))
+	if (r->send_bucket[0]) {	/* the route's limit, taken with the send (routes.c) */
+		s.bucket = r->send_bucket;
+		s.sid = r->user.sid;
+		s.rate = r->app->conf.send_rate;
+		s.burst = r->app->conf.send_burst;
+	}
+	if ((rc = send_commit(r->app->sends, r->app->db, r->app->kv, &s))) {
+		if (s.refused) {
+			r->retry_after = s.retry_after;
+			routes_limit_detail(r, rc);
+		}
 		goto out;
+	}
 	const char *outcome = s.outcome;
 	if (!strcmp(outcome, "notfound")) {
 		req_detail(r, "conversation %s does not exist", conv);

@@ -29,7 +29,6 @@
 
 static int busy;	/* threads inside a request (atomic) */
 static volatile sig_atomic_t stopping;
-static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* lighttpd sends SIGTERM on shutdown: leave at once when idle, else after
  * the requests in hand have been answered. */
@@ -51,13 +50,9 @@ static void *serve(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		/* one thread waits in accept at a time (libfcgi's own advice:
-		 * some platforms need it, and it wakes one thread, not all) */
-		pthread_mutex_lock(&accept_lock);
 		int rc = stopping ? -1 : FCGX_Accept_r(&fr);
 		if (rc >= 0)
 			__atomic_add_fetch(&busy, 1, __ATOMIC_SEQ_CST);
-		pthread_mutex_unlock(&accept_lock);
 		if (rc < 0 && !stopping) {
 			/* the socket lighttpd gave us is gone: it starts another */
 			log_error(NULL, "cannot accept requests any more");

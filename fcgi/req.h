@@ -30,6 +30,9 @@ struct req {
 	char id[65];			/* request id, echoed as X-Request-Id */
 	bool authed;
 	struct auth_claims user;	/* valid when authed */
+	/* a send's token bucket, when its token and the sign-in check are
+	 * taken with the send, in its batch (send_batch.h); "" otherwise */
+	char send_bucket[80];
 
 	char *body;			/* read on demand by req_body() */
 	size_t body_len;

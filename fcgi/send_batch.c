@@ -7,6 +7,8 @@
 #include "../lib/events.h"
 #include "../lib/log.h"
 #include "../lib/queue.h"
+#include "../lib/ratelimit.h"
+#include "../lib/revocation.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
@@ -65,7 +67,7 @@ static void announce(struct db *db, struct kv *kv, struct send *const *s, int n)
 }
 
 static void commit_alone(struct db *db, struct send *s)
-{
+{	/* s->rc is 0 here: nothing refused it */
 	const char *params[] = { s->id, s->conv, s->sender, s->client, s->text, s->file, s->req,
 				 s->channels };
 	PGresult *res = NULL;
@@ -101,14 +103,51 @@ static struct json_object *send_json(const struct send *s)
 	return o;
 }
 
-/* @s in arrival order, s[i]->n == i. */
-static void commit_many(struct send_batch *b, struct send **s, int n)
+/* The tokens and sign-in checks of @s, in one round trip: a refused send
+ * gets its rc here and goes no further. Without Redis, each bucket is the
+ * process's own and the database says which sign-ins ended (as
+ * authenticate in routes.c). */
+static void take_tokens(struct send_batch *b, struct send **s, int n)
 {
-	struct send *sorted[SEND_BATCH_MAX];
+	struct ratelimit_take t[SEND_BATCH_MAX];
+	char marks[SEND_BATCH_MAX][64];
+	int idx[SEND_BATCH_MAX], m = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!s[i]->bucket)
+			continue;
+		revocation_key(s[i]->sid, marks[m]);
+		t[m] = (struct ratelimit_take){ .key = s[i]->bucket, .unless_key = marks[m],
+						 .rate = s[i]->rate, .burst = s[i]->burst };
+		idx[m++] = i;
+	}
+	if (!m)
+		return;
+	ratelimit_take_many(b->kv, t, m);
+	for (int k = 0; k < m; k++) {
+		struct send *x = s[idx[k]];
+		x->rc = t[k].rc == ERR_UNAVAILABLE ? revocation_in_db(b->db, x->sid) : t[k].rc;
+		x->retry_after = t[k].retry_after;
+		x->refused = x->rc != 0;
+	}
+}
+
+/* @s in arrival order, s[i]->n == i. */
+static void commit_many(struct send_batch *b, struct send **all, int total)
+{
+	struct send *s[SEND_BATCH_MAX], *sorted[SEND_BATCH_MAX];
 	struct json_object *list;
 	PGresult *res = NULL;
-	int rc;
+	int rc, n = 0;
 
+	take_tokens(b, all, total);
+	for (int i = 0; i < total; i++)
+		if (!all[i]->rc) {
+			all[i]->n = n;	/* its place among those that commit */
+			s[n++] = all[i];
+		}
+	if (!n)
+		return;
 	if (n == 1) {
 		commit_alone(b->db, s[0]);
 		announce(b->db, b->kv, s, 1);
@@ -196,7 +235,9 @@ struct send_batch *send_batch_start(const struct conf *conf)
 
 int send_commit(struct send_batch *b, struct db *db, struct kv *kv, struct send *s)
 {
-	s->rc = ERR_INTERNAL;
+	s->rc = 0;
+	s->retry_after = 0;
+	s->refused = false;
 	s->outcome = s->body = NULL;
 	if (!b) {
 		commit_alone(db, s);

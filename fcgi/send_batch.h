@@ -22,9 +22,17 @@
 struct send {
 	const char *id, *conv, *sender, *client, *text, *file, *req;
 	const char *channels;	/* a text[] literal, or NULL: everywhere */
+	/* when not NULL, the writer takes a token from this bucket and checks
+	 * the sign-in @sid has not ended, for the whole batch in one round
+	 * trip (what routes.c's authenticate does for other limited routes) */
+	const char *bucket, *sid;
+	double rate;
+	long burst;
 	/* the answer: rc 0 with send_message()'s outcome and body (malloc'd,
-	 * send_clear frees them), or the error */
-	int rc;
+	 * send_clear frees them), or the error (ERR_RATELIMITED with
+	 * retry_after, ERR_AUTH for an ended sign-in, ...) */
+	int rc, retry_after;
+	bool refused;		/* by its token or its sign-in, not the database */
 	char *outcome, *body;
 	/* the writer's */
 	int n;

@@ -50,7 +50,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(argon2_concurrency, CONF_LONG, "2"),
 	KEY(argon2_wait_ms, CONF_LONG, "2000"),
 	KEY(metrics_slots, CONF_LONG, "256"),
-	KEY(api_threads, CONF_LONG, "8"),
+	KEY(api_threads, CONF_LONG, "16"),
 	KEY(moderation_providers, CONF_STR, "lexicon"),
 	KEY(moderation_lexicon_dir, CONF_STR, "conf/moderation"),
 	KEY(moderation_hold, CONF_STR, ""),

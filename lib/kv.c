@@ -13,19 +13,35 @@
 struct kv {
 	redisContext *c;
 	char *addr;
-	time_t last_try;
+	long long last_try;	/* ms, monotonic: the last connection attempt that failed */
 	unsigned generation;	/* connections made so far */
 	bool subscribed;	/* SUBSCRIBE answered on this connection */
 };
 
+/* When a connection of this process last succeeded (ms, monotonic): an
+ * API responder has one per thread, and once one of them reaches Redis
+ * again the others need not wait out their pause. */
+static long long connected_at;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void kv_connect(struct kv *kv)
 {
 	struct timeval tv = { 1, 0 };
-	time_t now = time(NULL);
+	long long now = now_ms();
 
-	if (kv->c || now == kv->last_try)
+	/* after a failed attempt, one a second (a connect to a host that is
+	 * down can take the whole timeout), unless another connection of
+	 * this process got through since */
+	if (kv->c || (kv->last_try && now - kv->last_try < 1000 &&
+		      __atomic_load_n(&connected_at, __ATOMIC_RELAXED) < kv->last_try))
 		return;
-	kv->last_try = now;
 	if (!strncmp(kv->addr, "unix:", 5)) {
 		kv->c = redisConnectUnixWithTimeout(kv->addr + 5, tv);
 	} else {
@@ -40,14 +56,18 @@ static void kv_connect(struct kv *kv)
 		host[n] = '\0';
 		kv->c = redisConnectWithTimeout(host, port, tv);
 	}
-	if (kv->c && kv->c->err) {
-		log_warn(NULL, "cannot connect to redis at %s: %s", kv->addr,
-			 kv->c->errstr);
+	if (!kv->c || kv->c->err) {
+		if (kv->c)
+			log_warn(NULL, "cannot connect to redis at %s: %s", kv->addr,
+				 kv->c->errstr);
 		redisFree(kv->c);
 		kv->c = NULL;
-	} else if (kv->c) {
+		kv->last_try = now_ms();
+	} else {
 		redisSetTimeout(kv->c, tv);
 		kv->generation++;
+		kv->last_try = 0;
+		__atomic_store_n(&connected_at, now_ms(), __ATOMIC_RELAXED);
 	}
 }
 
@@ -103,7 +123,6 @@ static bool kv_closed_by_peer(const struct kv *kv, int saved_errno)
 static bool kv_reopen(struct kv *kv)
 {
 	kv_lost(kv);
-	kv->last_try = 0;
 	kv_connect(kv);
 	return kv->c != NULL;
 }
@@ -182,10 +201,11 @@ int kv_ping(struct kv *kv)
 	return rc;
 }
 
-int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs)
+int kv_pipeline_replies(struct kv *kv, int n, const int *argcs, const char *const *const *argvs,
+			redisReply **replies)
 {
 	bool retried = false;
-	int rc = 0;
+	int got = 0;
 
 	kv_connect(kv);
 	if (!kv->c)
@@ -194,26 +214,43 @@ again:
 	for (int i = 0; i < n; i++)
 		if (redisAppendCommandArgv(kv->c, argcs[i], (const char **)argvs[i], NULL) != REDIS_OK)
 			goto lost;
-	for (int i = 0; i < n; i++) {
+	for (got = 0; got < n; got++) {
 		redisReply *r;
 		errno = 0;
 		if (redisGetReply(kv->c, (void **)&r) != REDIS_OK || !r) {
 			/* nothing answered yet on a connection Redis closed: none ran */
-			if (!i && !retried && kv_closed_by_peer(kv, errno) && kv_reopen(kv)) {
+			if (!got && !retried && kv_closed_by_peer(kv, errno) && kv_reopen(kv)) {
 				retried = true;
 				goto again;
 			}
 			goto lost;
 		}
-		if (r->type == REDIS_REPLY_ERROR) {
-			log_warn(NULL, "redis refused a pipelined command: %s", r->str);
-			rc = ERR_INTERNAL;
-		}
-		freeReplyObject(r);
+		replies[got] = r;
 	}
-	return rc;
+	return 0;
 lost:
+	while (got > 0)
+		freeReplyObject(replies[--got]);
 	if (kv->c)
 		kv_lost(kv);
 	return ERR_UNAVAILABLE;
+}
+
+int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs)
+{
+	redisReply **replies = calloc((size_t)n + 1, sizeof(*replies));
+	int rc;
+
+	if (!replies)
+		return ERR_INTERNAL;
+	if (!(rc = kv_pipeline_replies(kv, n, argcs, argvs, replies)))
+		for (int i = 0; i < n; i++) {
+			if (replies[i]->type == REDIS_REPLY_ERROR) {
+				log_warn(NULL, "redis refused a pipelined command: %s", replies[i]->str);
+				rc = ERR_INTERNAL;
+			}
+			freeReplyObject(replies[i]);
+		}
+	free(replies);
+	return rc;
 }

@@ -29,6 +29,11 @@ redisReply *kv_command(struct kv *kv, int argc, const char **argv,
  * Redis cannot be reached, or ERR_INTERNAL when a command was refused.
  */
 int kv_pipeline(struct kv *kv, int n, const int *argcs, const char *const *const *argvs);
+/* kv_pipeline_replies - the same, keeping each reply in @replies[i] (the
+ * caller freeReplyObject()s them; a refused command is a REDIS_REPLY_ERROR
+ * reply). Returns 0, or ERR_UNAVAILABLE with no replies kept. */
+int kv_pipeline_replies(struct kv *kv, int n, const int *argcs, const char *const *const *argvs,
+			redisReply **replies);
 
 /* kv_generation - how many times the connection was made (it changes
  * after each reconnection), or 0 while Redis cannot be reached. What

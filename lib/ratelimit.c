@@ -4,6 +4,8 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -102,61 +104,131 @@ int ratelimit_take_local(const char *key, double rate, long burst, int *retry_af
 	return rc;
 }
 
+/* A take's arguments: EVALSHA sha 1|2 KEYS... rate burst. */
+struct take_args {
+	const char *argv[7];
+	int argc;
+	char rate[32], burst[32];
+};
+
+/* The takes of @t still to answer (rc == 1) with the script, in one
+ * round trip; a NOSCRIPT answer (Redis restarted) leaves them to answer.
+ * Returns ERR_UNAVAILABLE when Redis cannot be reached. */
+static int take_remote(struct kv *kv, const char *sha, struct ratelimit_take *t, int n,
+		       struct take_args *args, const char **argvs[], int *argcs, int *idx,
+		       redisReply **replies)
+{
+	int m = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct take_args *a = &args[i];
+		if (t[i].rc != 1)
+			continue;
+		snprintf(a->rate, sizeof(a->rate), "%g", t[i].rate);
+		snprintf(a->burst, sizeof(a->burst), "%ld", t[i].burst);
+		/* KEYS: the bucket [, the mark]; ARGV: rate, burst */
+		a->argc = 0;
+		a->argv[a->argc++] = "EVALSHA";
+		a->argv[a->argc++] = sha;
+		a->argv[a->argc++] = t[i].unless_key ? "2" : "1";
+		a->argv[a->argc++] = t[i].key;
+		if (t[i].unless_key)
+			a->argv[a->argc++] = t[i].unless_key;
+		a->argv[a->argc++] = a->rate;
+		a->argv[a->argc++] = a->burst;
+		argvs[m] = a->argv;
+		argcs[m] = a->argc;
+		idx[m++] = i;
+	}
+	if (!m)
+		return 0;
+	if (kv_pipeline_replies(kv, m, argcs, (const char *const *const *)argvs, replies))
+		return ERR_UNAVAILABLE;
+	for (int k = 0; k < m; k++) {
+		struct ratelimit_take *x = &t[idx[k]];
+		redisReply *r = replies[k];
+		if (r->type == REDIS_REPLY_INTEGER) {
+			x->rc = r->integer < 0 ? ERR_AUTH : r->integer ? ERR_RATELIMITED : 0;
+			x->retry_after = r->integer > 0 ? (int)((r->integer + 999) / 1000) : 0;
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+void ratelimit_take_many(struct kv *kv, struct ratelimit_take *t, int n)
+{
+	static _Thread_local char sha[41];	/* per connection: per thread */
+	static _Thread_local time_t warned;
+	struct take_args *args = calloc((size_t)n + 1, sizeof(*args));
+	const char ***argvs = calloc((size_t)n + 1, sizeof(*argvs));
+	int *argcs = calloc((size_t)n + 1, sizeof(*argcs)), *idx = calloc((size_t)n + 1, sizeof(*idx));
+	redisReply **replies = calloc((size_t)n + 1, sizeof(*replies));
+	bool reachable = args && argvs && argcs && idx && replies;
+	unsigned gen = kv_generation(kv);
+
+	for (int i = 0; i < n; i++) {
+		t[i].retry_after = 0;
+		t[i].rc = t[i].rate > 0 ? 1 : 0;	/* 1: not answered yet */
+	}
+	/* twice: after a NOSCRIPT (a Redis restart), load the script again */
+	for (int attempt = 0; attempt < 2 && reachable; attempt++) {
+		if (!sha[0]) {
+			const char *load[] = { "SCRIPT", "LOAD", bucket_lua };
+			redisReply *r = kv_command(kv, 3, load, NULL);
+			if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+				memcpy(sha, r->str, 40);
+			else
+				reachable = false;
+			if (r)
+				freeReplyObject(r);
+			if (!reachable)
+				break;
+		}
+		if (take_remote(kv, sha, t, n, args, argvs, argcs, idx, replies)) {
+			reachable = false;
+			break;
+		}
+		bool left = false;
+		for (int i = 0; i < n; i++)
+			left = left || t[i].rc == 1;
+		if (!left)
+			break;
+		sha[0] = '\0';	/* not answered (NOSCRIPT): load it again */
+	}
+	free(args);
+	free(argvs);
+	free(argcs);
+	free(idx);
+	free(replies);
+	/* a connection made meanwhile (Redis came back) reached a Redis that
+	 * may not know yet what ended while it was away (revocation_sync):
+	 * the marks it did not find prove nothing, the caller must ask */
+	if (kv_generation(kv) != gen)
+		for (int i = 0; i < n; i++)
+			if (!t[i].rc && t[i].unless_key)
+				t[i].rc = ERR_UNAVAILABLE;
+	for (int i = 0; i < n; i++) {
+		if (t[i].rc != 1)
+			continue;
+		if (time(NULL) - warned >= 10) {
+			warned = time(NULL);
+			log_warn(NULL, "redis unavailable: rate limits from each process's own buckets");
+		}
+		int rc = ratelimit_take_local(t[i].key, t[i].rate, t[i].burst, &t[i].retry_after);
+		t[i].rc = rc ? rc : t[i].unless_key ? ERR_UNAVAILABLE : 0;
+	}
+}
+
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		   const char *unless_key, int *retry_after)
 {
-	static _Thread_local char sha[41];	/* per connection: per thread */
-	char rate_s[32], burst_s[32];
-	redisReply *r;
+	struct ratelimit_take t = { .key = key, .unless_key = unless_key, .rate = rate,
+				    .burst = burst };
 
-	*retry_after = 0;
-	if (rate <= 0)
-		return 0;
-	snprintf(rate_s, sizeof(rate_s), "%g", rate);
-	snprintf(burst_s, sizeof(burst_s), "%ld", burst);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!sha[0]) {
-			const char *load[] = { "SCRIPT", "LOAD", bucket_lua };
-			r = kv_command(kv, 3, load, NULL);
-			if (!r || r->type != REDIS_REPLY_STRING || r->len != 40)
-				goto unreachable;
-			memcpy(sha, r->str, 40);
-			freeReplyObject(r);
-		}
-		/* KEYS: the bucket [, the mark]; ARGV: rate, burst */
-		const char *argv[7] = { "EVALSHA", sha, unless_key ? "2" : "1", key };
-		int argc = 4;
-		if (unless_key)
-			argv[argc++] = unless_key;
-		argv[argc++] = rate_s;
-		argv[argc++] = burst_s;
-		if (!(r = kv_command(kv, argc, argv, NULL)))
-			goto unreachable;
-		if (r->type == REDIS_REPLY_INTEGER) {
-			long long wait = r->integer;
-			freeReplyObject(r);
-			if (wait < 0)
-				return ERR_AUTH;
-			if (!wait)
-				return 0;
-			*retry_after = (int)((wait + 999) / 1000);
-			return ERR_RATELIMITED;
-		}
-		/* NOSCRIPT after a Redis restart: load it again */
-		freeReplyObject(r);
-		sha[0] = '\0';
-	}
-	r = NULL;
-unreachable:
-	if (r)
-		freeReplyObject(r);
-	static _Thread_local time_t warned;
-	if (time(NULL) - warned >= 10) {
-		warned = time(NULL);
-		log_warn(NULL, "redis unavailable: rate limits from each process's own buckets");
-	}
-	int rc = ratelimit_take_local(key, rate, burst, retry_after);
-	return rc ? rc : unless_key ? ERR_UNAVAILABLE : 0;
+	ratelimit_take_many(kv, &t, 1);
+	*retry_after = t.retry_after;
+	return t.rc;
 }
 
 /* A token back, never past the burst; a bucket gone (expired) is full. */

@@ -19,11 +19,26 @@
  * key exists no token is taken and ERR_AUTH is returned. The API passes
  * the revocation mark of the caller's sign-in, so that authenticating and
  * limiting a request cost one trip to Redis, not two. When Redis was
- * unreachable, that check could not be made: ERR_UNAVAILABLE says so
- * (a local token was taken), and the caller must ask elsewhere.
+ * unreachable, or came back during the take (a new connection, which
+ * revocation_sync has not told yet), that check could not be trusted:
+ * ERR_UNAVAILABLE says so (a token was taken), and the caller must ask
+ * elsewhere.
  */
 int ratelimit_take(struct kv *kv, const char *key, double rate, long burst,
 		   const char *unless_key, int *retry_after);
+
+/* One take of ratelimit_take_many: what ratelimit_take takes, and its
+ * answer in rc and retry_after. */
+struct ratelimit_take {
+	const char *key, *unless_key;
+	double rate;
+	long burst;
+	int rc, retry_after;
+};
+
+/* ratelimit_take_many - ratelimit_take for each of @t, in one round trip
+ * to Redis (the API's send writer takes the tokens of a whole batch). */
+void ratelimit_take_many(struct kv *kv, struct ratelimit_take *t, int n);
 
 /* ratelimit_refund - gives back the token just taken from @key (a bucket
  * that counts only failures: the attempt succeeded). */

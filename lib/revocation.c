@@ -53,8 +53,12 @@ int revocation_check(struct db *db, struct kv *kv, const char *sid)
 	redisReply *rep;
 
 	revocation_key(sid, key);
+	unsigned gen = kv_generation(kv);
 	const char *argv[] = { "EXISTS", key };
-	if (!(rep = kv_command(kv, 2, argv, NULL)) || rep->type != REDIS_REPLY_INTEGER) {
+	/* a connection made during the check (Redis came back) reached a Redis
+	 * not yet told what ended while it was away: the database says */
+	if (!(rep = kv_command(kv, 2, argv, NULL)) || rep->type != REDIS_REPLY_INTEGER ||
+	    kv_generation(kv) != gen) {
 		if (rep)
 			freeReplyObject(rep);
 		return revocation_in_db(db, sid);

@@ -143,20 +143,22 @@ measure insert "http://127.0.0.1:$INSERT_PORT/" tests/bench/insert.lua
 workers stop
 BENCH_TAG=w warm "$B/" tests/bench/send.lua
 PROFILE_REPORT=
+# perf.data lives outside $VAR: stack.sh start hands $VAR's top to the
+# service user, and perf report reads no file another user owns
 profile_start() {	# perf on every CPU for $DURATION s, and fresh statement counters
 	[ -n "${PROFILE:-}" ] || return 0
 	psql_ -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
 	command -v perf >/dev/null || { echo "PROFILE: no perf here (apt-get install linux-perf)" >&2; return 0; }
-	perf record -a -g -F 499 -e cpu-clock -o "$VAR/perf.data" -- sleep "$DURATION" 2>/dev/null &
+	perf record -a -g -F 499 -e cpu-clock -o "$ROOT/build/bench/perf.data" -- sleep "$DURATION" 2>/dev/null &
 	PERF=$!
 }
 profile_report() {	# $1: what was profiled
 	[ -n "${PROFILE:-}" ] || return 0
 	[ -n "${PERF:-}" ] && { wait "$PERF" || true; PERF=; }
 	local report="profile of $1 (perf, all CPUs, by process):
-$(perf report -i "$VAR/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8)
+$(perf report -i "$ROOT/build/bench/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8)
 by function (top 15):
-$(perf report -i "$VAR/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -15)
+$(perf report -i "$ROOT/build/bench/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -15)
 PostgreSQL statements by total time (pg_stat_statements):
 $(psql_ -F' | ' -c "SELECT round(total_exec_time)::text || ' ms', calls, round(mean_exec_time::numeric, 3) || ' ms', left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10")"
 	echo "$report" >&2
