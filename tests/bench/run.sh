@@ -130,13 +130,18 @@ workers() {	# stop | start the pipeline's workers
 }
 queued() { psql_ -c "SELECT count(*) FROM jobs"; }
 wait_drained() {	# seconds until the queue is empty (at most 120), asked by one psql
-	local t0 t1
+	local t0 t1 n=1	# (not one long statement: its snapshot would hold back every pruning)
 	t0=$(date +%s.%N)
-	psql_ -c "DO \$\$ DECLARE t timestamptz := clock_timestamp(); BEGIN
-		WHILE EXISTS (SELECT 1 FROM jobs) AND clock_timestamp() - t < interval '120 s' LOOP
-			PERFORM pg_sleep(0.05);
-		END LOOP; END \$\$" >/dev/null
+	coproc POLL { psql_; }
+	for _ in $(seq 2400); do
+		echo "SELECT count(*) FROM jobs;" >&"${POLL[1]}"
+		read -r n <&"${POLL[0]}" || break
+		[ "$n" = 0 ] && break
+		sleep 0.05
+	done
 	t1=$(date +%s.%N)
+	exec {POLL[1]}>&-
+	wait "$POLL_PID" 2>/dev/null || true
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
 }
 
