@@ -50,6 +50,9 @@ static void *serve(void *arg)
 		return NULL;
 	}
 	for (;;) {
+		/* every thread waits in accept on the one socket: Linux hands
+		 * each connection to one of them (libfcgi's advice to serialise
+		 * accept with a lock is for other platforms) */
 		int rc = stopping ? -1 : FCGX_Accept_r(&fr);
 		if (rc >= 0)
 			__atomic_add_fetch(&busy, 1, __ATOMIC_SEQ_CST);

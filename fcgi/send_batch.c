@@ -16,8 +16,8 @@
 #include <string.h>
 
 /* At most this many sends per transaction: each holds its conversation's
- * row until the commit, so a batch is kept short enough for a release
- * waiting behind it. */
+ * row (its seq) until the commit, and sends to it from the other
+ * responders wait that long. */
 #define SEND_BATCH_MAX 64
 
 struct send_batch {
@@ -78,9 +78,9 @@ static void commit_alone(struct db *db, struct send *s)
 	PQclear(res);
 }
 
-/* Conversations in id order, as the workers lock them too (jobs/worker.c),
- * so that two transactions wait for each other instead of deadlocking;
- * one conversation's sends in arrival order. */
+/* Conversations in id order, so that two responders' batches lock them in
+ * the same order and wait for each other instead of deadlocking; one
+ * conversation's sends in arrival order. */
 static int by_conversation(const void *a, const void *b)
 {
 	const struct send *x = *(struct send *const *)a, *y = *(struct send *const *)b;
@@ -166,6 +166,9 @@ static void commit_many(struct send_batch *b, struct send **all, int total)
 			if (k >= 0 && k < n)
 				answer(s[k], res, r, 1);
 		}
+		for (int i = 0; i < n; i++)
+			if (!s[i]->rc && !s[i]->outcome)
+				s[i]->rc = ERR_INTERNAL;	/* no row of its own: never expected */
 	} else {
 		/* one bad send (or a deadlock) rolled them all back: each alone,
 		 * so that it costs its neighbours a round trip, not their send */

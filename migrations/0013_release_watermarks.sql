@@ -25,38 +25,7 @@ END $$;
 CREATE TRIGGER conversations_release_watermark AFTER INSERT ON conversations
 FOR EACH ROW EXECUTE FUNCTION release_watermark_made();
 
--- release_conversation as in 0012, on the watermark's row
-CREATE OR REPLACE FUNCTION release_conversation(p_conv uuid, OUT released_seq bigint,
-                                                OUT released int, OUT from_seq bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-	v_from bigint;
-	v_to bigint;
-BEGIN
-	SELECT w.released_seq INTO v_from FROM release_watermarks w
-	 WHERE w.conversation_id = p_conv FOR UPDATE;
-	IF NOT FOUND THEN
-		released_seq := NULL;
-		released := 0;
-		RETURN;
-	END IF;
-	from_seq := v_from;
-	-- the first undecided seq after the watermark stops it
-	SELECT coalesce(min(m.seq) - 1, (SELECT c.last_seq FROM conversations c WHERE c.id = p_conv))
-	  INTO v_to FROM messages m
-	 WHERE m.conversation_id = p_conv AND m.seq > v_from AND m.status = 'pending';
-	UPDATE messages m SET status = 'sent', sent_at = clock_timestamp()
-	 WHERE m.conversation_id = p_conv AND m.seq > v_from AND m.seq <= v_to
-	   AND m.status = 'approved';
-	GET DIAGNOSTICS released = ROW_COUNT;
-	IF v_to > v_from THEN
-		UPDATE release_watermarks w SET released_seq = v_to WHERE w.conversation_id = p_conv;
-		IF released > 0 THEN
-			PERFORM enqueue_deliveries(p_conv, v_from, v_to);
-		END IF;
-	END IF;
-	released_seq := greatest(v_to, v_from);
-END $$;
+-- (release_conversation moves to the watermark's row in 0014, set-based)
 
 -- file_visible as in 0004, with the watermark from its table
 CREATE OR REPLACE FUNCTION file_visible(p_file uuid, p_viewer uuid) RETURNS boolean
