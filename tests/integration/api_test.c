@@ -973,8 +973,10 @@ static long long sql_value(const char *fmt, ...)
 /* Sends that commit together (fcgi/send_batch.c) do not fail together: a
  * send the database refuses (here a trigger this test adds poisons some
  * client_ids) rolls its batch back, and the others commit one by one.
- * Every good send is accepted and stored once, the seqs stay gapless;
- * the log shows a batch did fail, so the path was taken. */
+ * Twenty senders at once, four of them poisoned, so that each responder
+ * holds several sends at a time: every good send is accepted and stored
+ * once with gapless seqs, every poisoned one refused, and the log shows
+ * that a batch did fail (the path was taken). */
 struct poisoner {
 	struct user *u;
 	const char *conv;
@@ -986,7 +988,7 @@ static void *poison_sender(void *arg)
 	struct poisoner *p = arg;
 	char key[64];
 
-	for (int i = 0; i < 25; i++) {
+	for (int i = 0; i < 20; i++) {
 		struct resp r;
 		snprintf(key, sizeof(key), "%s-poison-%d", p->u->name, i);
 		if (send_text(&r, p->u, p->conv, key, "poisoned") >= 500)
@@ -1013,57 +1015,55 @@ static long batch_failures(void)
 
 static void test_batch_survives_a_bad_send(void **state)
 {
-	enum { SENDERS = 4, EACH = 25 };
-	struct user u[SENDERS + 1];	/* the last one sends the poisoned (each has a rate limit) */
-	struct race races[SENDERS];
-	struct poisoner poison;
-	pthread_t t[SENDERS + 1];
-	struct resp r;
-	char conv[37];
-	long failures = batch_failures(), total = SENDERS * EACH;
+	enum { GOOD = 16, BAD = 4, EACH = 20 };	/* EACH under the tests' send burst */
+	struct user peer, u[GOOD + BAD];
+	char conv[GOOD + BAD][37];
+	struct race races[GOOD];
+	struct poisoner poison[BAD];
+	pthread_t t[GOOD + BAD];
+	long failures = batch_failures();
+	int accepted = 0, refused = 0;
 	(void)state;
 
-	for (int i = 0; i <= SENDERS; i++)
+	signup(&peer, "poison");
+	for (int i = 0; i < GOOD + BAD; i++) {
 		signup(&u[i], "poison");
-	json_post(&r, "/v1/conversations", u[0].access,
-		  "{\"type\":\"group\",\"title\":\"poison\",\"members\":[\"%s\",\"%s\",\"%s\",\"%s\"]}",
-		  u[1].id, u[2].id, u[3].id, u[4].id);
-	assert_int_equal(r.status, 201);
-	snprintf(conv, sizeof(conv), "%s", jstr(r.json, "id"));
-	resp_free(&r);
+		private_conv(&u[i], &peer, conv[i]);
+	}
 	sql_value("CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS"
 		  " 'BEGIN IF NEW.client_id LIKE ''%%-poison-%%'' THEN RAISE EXCEPTION ''poisoned'';"
 		  " END IF; RETURN NEW; END'");
 	sql_value("CREATE TRIGGER test_poison BEFORE INSERT ON messages"
 		  " FOR EACH ROW EXECUTE FUNCTION test_poison()");
-	/* rounds until a poisoned send shared a batch (a few at most); another
-	 * round sends the same keys again: replays, answered 202, stored once */
-	int accepted = 0, refused = 0, rounds = 0;
-	for (; rounds < 5 && batch_failures() == failures; rounds++) {
-		poison = (struct poisoner){ .u = &u[SENDERS], .conv = conv };
-		for (int i = 0; i < SENDERS; i++) {
-			races[i] = (struct race){ .u = &u[i], .conv = conv, .count = EACH };
-			pthread_create(&t[i], NULL, race_sender, &races[i]);
-		}
-		pthread_create(&t[SENDERS], NULL, poison_sender, &poison);
-		for (int i = 0; i <= SENDERS; i++)
-			pthread_join(t[i], NULL);
-		for (int i = 0; i < SENDERS; i++)
-			accepted += races[i].ok;
-		refused += poison.refused;
+	for (int i = 0; i < GOOD; i++) {
+		races[i] = (struct race){ .u = &u[i], .conv = conv[i], .count = EACH };
+		pthread_create(&t[i], NULL, race_sender, &races[i]);
 	}
+	for (int i = 0; i < BAD; i++) {
+		poison[i] = (struct poisoner){ .u = &u[GOOD + i], .conv = conv[GOOD + i] };
+		pthread_create(&t[GOOD + i], NULL, poison_sender, &poison[i]);
+	}
+	for (int i = 0; i < GOOD + BAD; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < GOOD; i++)
+		accepted += races[i].ok;
+	for (int i = 0; i < BAD; i++)
+		refused += poison[i].refused;
 	/* the poison goes before any assertion can leave it behind */
 	sql_value("DROP TRIGGER test_poison ON messages");
 	sql_value("DROP FUNCTION test_poison()");
 	assert_true(batch_failures() > failures);
-	assert_int_equal(accepted, rounds * SENDERS * EACH);	/* every good send, every round */
-	assert_int_equal(refused, rounds * 25);
-	/* stored once each, seqs 1..n without a gap */
-	assert_int_equal(sql_value("SELECT count(*) FROM messages WHERE conversation_id = '%s'", conv),
-			 total);
-	assert_int_equal(sql_value("SELECT max(seq) FROM messages WHERE conversation_id = '%s'", conv),
-			 total);
-	assert_int_equal(sql_value("SELECT last_seq FROM conversations WHERE id = '%s'", conv), total);
+	assert_int_equal(accepted, GOOD * EACH);
+	assert_int_equal(refused, BAD * EACH);
+	for (int i = 0; i < GOOD + BAD; i++) {
+		int want = i < GOOD ? EACH : 0;
+		assert_int_equal(sql_value("SELECT count(*) FROM messages WHERE conversation_id = '%s'",
+					   conv[i]), want);
+		assert_int_equal(sql_value("SELECT coalesce(max(seq), 0) FROM messages"
+					   " WHERE conversation_id = '%s'", conv[i]), want);
+		assert_int_equal(sql_value("SELECT last_seq FROM conversations WHERE id = '%s'",
+					   conv[i]), want);
+	}
 }
 
 static void make_admin(struct user *u)
