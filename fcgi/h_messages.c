@@ -17,7 +17,6 @@
 #include "../lib/channels.h"
 #include "../lib/err.h"
 #include "../lib/events.h"
-#include "../lib/queue.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>

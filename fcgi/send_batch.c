@@ -132,7 +132,8 @@ static void take_tokens(struct send_batch *b, struct send **s, int n)
 	}
 }
 
-/* @s in arrival order, s[i]->n == i. */
+/* @all in arrival order: their tokens, then those not refused committed
+ * together (each numbered by its place among them, s[i]->n == i). */
 static void commit_many(struct send_batch *b, struct send **all, int total)
 {
 	struct send *s[SEND_BATCH_MAX], *sorted[SEND_BATCH_MAX];
@@ -194,9 +195,7 @@ static void *writer(void *arg)
 		while (!b->head)
 			pthread_cond_wait(&b->work, &b->mu);
 		while (b->head && n < SEND_BATCH_MAX) {
-			batch[n] = b->head;
-			batch[n]->n = n;
-			n++;
+			batch[n++] = b->head;
 			b->head = b->head->next;
 		}
 		if (!b->head)

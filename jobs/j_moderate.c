@@ -120,14 +120,10 @@ static void cleanup(struct job *j)
 /* The whole batch: one read of its messages, then the chain on each. */
 static int prepare_batch(struct worker *w, struct job *jobs, int n)
 {
-	size_t len = 3 + (size_t)n * 40;
-	char *ids = malloc(len), *p = ids;
+	struct db_array ids = { 0 };
 	PGresult *res = NULL;
 	int rc = ERR_INTERNAL;
 
-	if (!ids)
-		return rc;
-	*p++ = '{';
 	for (int i = 0; i < n; i++) {
 		struct json_object *mid;
 		struct moderate_state *st = calloc(1, sizeof(*st));
@@ -142,11 +138,10 @@ static int prepare_batch(struct worker *w, struct job *jobs, int n)
 			goto out;
 		}
 		snprintf(st->message_id, sizeof(st->message_id), "%s", json_object_get_string(mid));
-		p += sprintf(p, "%s%s", i ? "," : "", st->message_id);
+		db_array_add(&ids, st->message_id);
 	}
-	strcpy(p, "}");
-	const char *params[] = { ids };
-	if ((rc = db_exec(w->db, SQL_MSG_FOR_MODERATION_MANY, params, &res)))
+	const char *params[] = { db_array_str(&ids) };
+	if (!params[0] || (rc = db_exec(w->db, SQL_MSG_FOR_MODERATION_MANY, params, &res)))
 		goto out;
 	for (int r = 0; r < PQntuples(res); r++) {
 		if (strcmp(PQgetvalue(res, r, 3), "pending"))
@@ -167,7 +162,7 @@ static int prepare_batch(struct worker *w, struct job *jobs, int n)
 	}
 out:
 	PQclear(res);
-	free(ids);
+	db_array_free(&ids);
 	return rc;
 }
 
@@ -218,38 +213,35 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 	if (!json_object_array_length(decisions))
 		goto out;
 	/*
-	 * Decide and release in one transaction: write the verdicts (message
-	 * rows no send touches), then move each watermark, which locks the
-	 * conversations in id order (the batch is sorted by key), as sends and
-	 * other workers do. The conversations are locked last and only until
-	 * the commit: a send to one of them waits that long. One commit per
-	 * batch, and no release jobs to queue.
+	 * Decide and release in one transaction: write the verdicts, then move
+	 * the watermarks of the batch's conversations (release_conversations()
+	 * locks their rows in id order, as every release does; sends never
+	 * touch those rows). One commit per batch, and no release jobs to queue.
 	 */
-	size_t len = 3 + (size_t)n * 40;
-	char *convs = malloc(len), *p = convs;
-	if (!convs) {
-		rc = ERR_INTERNAL;
-		goto out;
-	}
-	*p++ = '{';
+	struct db_array convs = { 0 };
 	for (int i = 0; i < n; i++) {
 		struct moderate_state *st = jobs[i].state;
-		if (!st || !st->pending || (p > convs + 1 && !strncmp(p - 36, st->conversation_id, 36)))
-			continue;
-		p += sprintf(p, "%s%s", p > convs + 1 ? "," : "", st->conversation_id);
+		if (st && st->pending)
+			db_array_add(&convs, st->conversation_id);
 	}
-	strcpy(p, "}");
-	const char *released[] = { convs };
+	const char *released[] = { db_array_str(&convs) };
 	const char *params[] = {
 		json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
 		json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN),
 	};
-	if ((rc = db_exec(w->db, SQL_MODERATE_DECIDE, params, &res)))
-		goto fail;
-	PQclear(res);
-	res = NULL;
-	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, released, &res)))
-		goto fail;
+	if (!released[0])
+		rc = ERR_INTERNAL;
+	else if (!(rc = db_exec(w->db, SQL_MODERATE_DECIDE, params, &res))) {
+		PQclear(res);
+		res = NULL;
+		rc = db_exec(w->db, SQL_RELEASE_MANY, released, &res);
+	}
+	db_array_free(&convs);
+	if (rc) {
+		snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s",
+			 db_sqlstate(w->db));
+		goto out;
+	}
 	for (int r = 0; r < PQntuples(res); r++) {
 		if (atoi(PQgetvalue(res, r, 3)) > 0)
 			w->deliveries_queued = true;
@@ -263,11 +255,6 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 			break;
 		}
 	}
-	free(convs);
-	goto out;
-fail:
-	snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s", db_sqlstate(w->db));
-	free(convs);
 out:
 	PQclear(res);
 	json_object_put(decisions);

@@ -56,58 +56,39 @@ static void read_ranges(struct worker *w, struct job *jobs, int n, PGresult *res
 	}
 }
 
-static int apply(struct worker *w, struct job *j)
-{
-	PGresult *res = NULL;
-	char keys[80];
-	int rc;
-
-	if (!validate_uuid(j->key)) {
-		snprintf(w->error, sizeof(w->error), "key '%s' is not a conversation", j->key);
-		return ERR_VALIDATION;
-	}
-	snprintf(keys, sizeof(keys), "{%s}", j->key);
-	const char *params[] = { keys };
-	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res))) {
-		snprintf(w->error, sizeof(w->error), "release failed: %s", db_sqlstate(w->db));
-		return rc;
-	}
-	read_ranges(w, j, 1, res);
-	PQclear(res);
-	return 0;
-}
-
-/* Every conversation of the batch once, in id order, in one statement. */
+/* The batch's conversations in one statement (release_conversations()
+ * locks them in id order and reads each once, however many jobs name it). */
 static int apply_batch(struct worker *w, struct job *jobs, int n)
 {
-	size_t len = 3 + (size_t)n * 40;
-	char *keys = malloc(len), *p = keys;
+	struct db_array keys = { 0 };
 	PGresult *res = NULL;
 	int rc;
 
-	if (!keys)
-		return ERR_INTERNAL;
-	*p++ = '{';
 	for (int i = 0; i < n; i++) {
 		if (!validate_uuid(jobs[i].key)) {
 			snprintf(w->error, sizeof(w->error), "key '%s' is not a conversation",
 				 jobs[i].key);
-			free(keys);
+			db_array_free(&keys);
 			return ERR_VALIDATION;
 		}
-		if (i && !strcmp(jobs[i].key, jobs[i - 1].key))
-			continue;	/* the batch is sorted by key */
-		p += sprintf(p, "%s%s", p > keys + 1 ? "," : "", jobs[i].key);
+		db_array_add(&keys, jobs[i].key);
 	}
-	strcpy(p, "}");
-	const char *params[] = { keys };
-	if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res)))
+	const char *params[] = { db_array_str(&keys) };
+	if (!params[0])
+		rc = ERR_INTERNAL;
+	else if ((rc = db_exec(w->db, SQL_RELEASE_MANY, params, &res)))
 		snprintf(w->error, sizeof(w->error), "release failed: %s", db_sqlstate(w->db));
 	else
 		read_ranges(w, jobs, n, res);
 	PQclear(res);
-	free(keys);
+	db_array_free(&keys);
 	return rc;
+}
+
+/* One job, after its batch failed: the same, for its conversation. */
+static int apply(struct worker *w, struct job *j)
+{
+	return apply_batch(w, j, 1);
 }
 
 /* The ids in @list, PostgreSQL's text of a uuid[] ("{a,b}"), split in
