@@ -15,6 +15,8 @@ COPY Makefile ./
 COPY lib lib
 COPY fcgi fcgi
 COPY jobs jobs
+COPY stream stream
+COPY tools/admin.c tools/
 RUN make all
 # the web UI's one library, from npm (package-lock.json pins it)
 COPY package.json package-lock.json ./
@@ -34,9 +36,9 @@ COPY --from=build /src/build/chat4all-api /src/build/chat4all-admin /src/build/c
      /src/build/chat4all-stream build/
 COPY conf conf
 COPY migrations migrations
-COPY scripts scripts
+COPY tools tools
 COPY --from=build /src/web web
 ENV VAR=/var/lib/chat4all PORT=8080 BIND=0.0.0.0 RUN_AS=chat4all
 EXPOSE 8080
 HEALTHCHECK CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
-CMD ["scripts/stack.sh", "serve"]
+CMD ["tools/stack.sh", "serve"]

@@ -3,7 +3,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-# VAR: where an instance keeps its data (default ./var; scripts/stack.sh
+# VAR: where an instance keeps its data (default ./var; tools/stack.sh
 # picks /var/lib/chat4all/… when root's services cannot enter the checkout)
 PORT    ?= 8080
 
@@ -22,11 +22,11 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 LIB_SRC  := $(wildcard lib/*.c)
-API_SRC  := $(filter-out fcgi/stream.c,$(wildcard fcgi/*.c))
+API_SRC  := $(wildcard fcgi/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 API_OBJ  := $(API_SRC:%.c=$(BUILD)/%.o)
 
-JOBS_SRC := jobs/main.c jobs/worker.c jobs/cron.c jobs/inbound_media.c $(wildcard jobs/j_*.c)
+JOBS_SRC := $(wildcard jobs/*.c)
 JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs \
@@ -50,17 +50,17 @@ $(BUILD)/chat4all-api: $(API_OBJ) $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
 
-$(BUILD)/chat4all-stream: $(BUILD)/fcgi/stream.o $(BUILD)/libchat4all.a
+$(BUILD)/chat4all-stream: $(BUILD)/stream/stream.o $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libevent)
 
-$(BUILD)/fcgi/stream.o: CFLAGS += $(shell pkg-config --cflags libevent)
+$(BUILD)/stream/stream.o: CFLAGS += $(shell pkg-config --cflags libevent)
 
 $(BUILD)/chat4all-jobs: $(JOBS_OBJ) $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/chat4all-admin: $(BUILD)/jobs/admin.o $(BUILD)/libchat4all.a
+$(BUILD)/chat4all-admin: $(BUILD)/tools/admin.o $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -93,7 +93,7 @@ $(BUILD)/integration/%: tests/integration/%.c $(INTEG_DEPS)
 	    $(shell pkg-config --libs json-c libcurl cmocka libjwt libcrypto) -lpthread
 
 deps:
-	@scripts/deps.sh
+	@tools/deps.sh
 
 # ---- what comes from npm (package.json, locked): the web UI's tus client,
 # copied into web/vendor so that lighttpd serves it (no CDN), and the
@@ -112,19 +112,19 @@ web: web/vendor/tus.min.js
 # packages are there, so the flags must be read after they are installed.
 run: deps
 	@$(MAKE) --no-print-directory all web
-	@$(if $(VAR),VAR=$(VAR)) PORT=$(PORT) scripts/stack.sh start
+	@$(if $(VAR),VAR=$(VAR)) PORT=$(PORT) tools/stack.sh start
 
 stop:
-	@$(if $(VAR),VAR=$(VAR)) scripts/stack.sh stop
+	@$(if $(VAR),VAR=$(VAR)) tools/stack.sh stop
 
 status:
-	@$(if $(VAR),VAR=$(VAR)) scripts/stack.sh status
+	@$(if $(VAR),VAR=$(VAR)) tools/stack.sh status
 
 test: deps
 	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(BUILD)/integration/api_test \
 	    $(BUILD)/integration/files_test $(BUILD)/integration/security_test \
 	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation $(FUZZ_BINS)
-	@scripts/test.sh $(UNIT_BINS)
+	@tools/test.sh $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
@@ -164,15 +164,15 @@ $(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c fcgi/routes.c $(FUZZ_API) 
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
-	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fmt:
-	clang-format -i lib/*.[ch] fcgi/*.[ch] jobs/*.[ch] tests/*/*.[ch]
+	clang-format -i lib/*.[ch] fcgi/*.[ch] stream/*.c jobs/*.[ch] tools/*.c tests/*/*.[ch]
 
 # (system headers are not read, so json-c's foreach macro is unknown to it)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro -I lib lib fcgi jobs
+	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro -I lib lib fcgi stream jobs tools
 
 clean:
 	rm -rf $(BUILD)

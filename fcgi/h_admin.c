@@ -46,22 +46,15 @@ int h_admin_moderation_list(struct req *r)
 static void announce_decision(struct req *r, PGresult *d)
 {
 	const char *conv = PQgetvalue(d, 0, 0), *status = PQgetvalue(d, 0, 1);
-	const char *sender = PQgetvalue(d, 0, 2), *reason = PQgetvalue(d, 0, 4);
-	struct json_object *st;
+	const char *sender = PQgetvalue(d, 0, 2);
 	struct events_batch *b;
 
 	if (strcmp(status, "sent") && strcmp(status, "rejected"))
 		return;
 	b = events_batch_new();
-	st = json_object_new_object();
-	json_object_object_add(st, "message_id", json_object_new_string(r->params[0]));
-	json_object_object_add(st, "conversation_id", json_object_new_string(conv));
-	json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(d, 0, 3))));
-	json_object_object_add(st, "status", json_object_new_string(status));
-	if (*reason)
-		json_object_object_add(st, "reason", json_object_new_string(reason));
-	events_batch_add(b, &sender, 1, "status", json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
-	json_object_put(st);
+	events_batch_status(b, sender, &(struct events_status){
+		.message_id = r->params[0], .conversation_id = conv,
+		.seq = atoll(PQgetvalue(d, 0, 3)), .status = status, .reason = PQgetvalue(d, 0, 4) });
 	if (!strcmp(status, "sent"))
 		notify_members_add(r, b, conv, sender, "message", PQgetvalue(d, 0, 5), true);
 	events_batch_send(r->app->kv, b);
@@ -74,7 +67,6 @@ int h_admin_moderation_decide(struct req *r)
 	struct json_object *o = NULL;
 	const char *verdict, *reason;
 	PGresult *res = NULL;
-	bool began = false;
 	int rc;
 
 	if ((rc = access_admin(r)) || (rc = req_json(r, &o)))
@@ -87,9 +79,8 @@ int h_admin_moderation_decide(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
-	if ((rc = db_run(r->app->db, "BEGIN")))
+	if ((rc = db_begin(r->app->db)))
 		goto out;
-	began = true;
 	const char *params[] = { r->params[0], verdict, reason };
 	if ((rc = db_exec(r->app->db, SQL_ADMIN_MODERATE, params, &res)))
 		goto out;
@@ -128,11 +119,10 @@ int h_admin_moderation_decide(struct req *r)
 			goto out;
 		}
 	}
-	if ((rc = db_run(r->app->db, "COMMIT"))) {
+	if ((rc = db_commit(r->app->db))) {
 		PQclear(decided);
 		goto out;
 	}
-	began = false;
 	if (!strcmp(status, "approved"))
 		queue_notify(r->app->db, "release");	/* the release waits for a worker */
 	if (deliveries)
@@ -145,8 +135,7 @@ int h_admin_moderation_decide(struct req *r)
 		    detail);
 	rc = req_reply(r, 200, detail);
 out:
-	if (began)
-		db_run(r->app->db, "ROLLBACK");
+	db_rollback(r->app->db);
 	PQclear(res);
 	json_object_put(o);
 	return rc;

@@ -11,6 +11,7 @@
 
 #include "../lib/audit.h"
 #include "../lib/err.h"
+#include "../lib/kv_keys.h"
 #include "../lib/log.h"
 #include "../lib/ratelimit.h"
 #include "../lib/revocation.h"
@@ -34,7 +35,7 @@ static int limit(struct req *r, const char *what, const char *who, double rate,
 
 	if (!key)
 		key = k;
-	snprintf(key, 160, "c4a:rl:%s:%s", what, who);
+	snprintf(key, 160, KV_RATE, what, who);
 	int rc = ratelimit_take(r->app->kv, key, rate, burst, NULL, &r->retry_after);
 	if (rc == ERR_RATELIMITED)
 		req_detail(r, "too many attempts; retry in %d s", r->retry_after);
@@ -272,21 +273,21 @@ int h_auth_refresh(struct req *r)
 	if ((rc = read_refresh_token(r, &o, digest)))
 		goto out;
 	const char *params[] = { digest };
-	if ((rc = db_run(r->app->db, "BEGIN")))
+	if ((rc = db_begin(r->app->db)))
 		goto out;
 	if ((rc = db_exec(r->app->db, SQL_REFRESH_SPEND, params, &res)))
-		goto rollback;
+		goto failed;
 	if (PQntuples(res) == 1) {
 		char sid[37], user[37], role[16];
 		snprintf(sid, sizeof(sid), "%s", PQgetvalue(res, 0, 0));
 		snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 1));
 		snprintf(role, sizeof(role), "%s", PQgetvalue(res, 0, 2));
 		if ((rc = issue_pair(r, user, role, sid, 200)) ||
-		    (rc = db_run(r->app->db, "COMMIT")))
-			goto rollback;
+		    (rc = db_commit(r->app->db)))
+			goto failed;
 		goto out;
 	}
-	db_run(r->app->db, "ROLLBACK");
+	db_rollback(r->app->db);
 	PQclear(res);
 	/* not live: unknown, expired, revoked, or spent — spent is a theft */
 	if ((rc = db_exec(r->app->db, SQL_REFRESH_FIND, params, &res)))
@@ -300,11 +301,11 @@ int h_auth_refresh(struct req *r)
 	req_detail(r, "the refresh token is not valid");
 	rc = ERR_AUTH;
 	goto out;
-rollback:
-	db_run(r->app->db, "ROLLBACK");
+failed:
 	free(r->out);		/* an answer prepared before the failure */
 	r->out = NULL;
 out:
+	db_rollback(r->app->db);
 	PQclear(res);
 	json_object_put(o);
 	return rc;

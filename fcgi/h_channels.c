@@ -17,6 +17,7 @@
 #include "../lib/auth.h"
 #include "../lib/channels.h"
 #include "../lib/err.h"
+#include "../lib/kv_keys.h"
 #include "../lib/queue.h"
 #include "../lib/ratelimit.h"
 #include "../lib/validate.h"
@@ -205,10 +206,10 @@ static int code_limit(struct req *r, const char *channel, const char *address)
 	char key[600];
 	int rc;
 
-	snprintf(key, sizeof(key), "c4a:rl:code:user:%s", r->user.user_id);
+	snprintf(key, sizeof(key), KV_RATE, "code:user", r->user.user_id);
 	if ((rc = ratelimit_take(r->app->kv, key, 5.0 / 3600, 5, NULL, &r->retry_after)))
 		goto limited;
-	snprintf(key, sizeof(key), "c4a:rl:code:to:%s:%s", channel, address);
+	snprintf(key, sizeof(key), KV_RATE ":%s", "code:to", channel, address);
 	if ((rc = ratelimit_take(r->app->kv, key, 3.0 / 3600, 3, NULL, &r->retry_after)))
 		goto limited;
 	return 0;

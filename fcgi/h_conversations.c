@@ -56,9 +56,9 @@ out:
 static long read_members(struct req *r, struct json_object *o, char **out)
 {
 	struct json_object *arr;
-	size_t n, len;
+	struct db_array lit = { 0 };
+	size_t n;
 	long count = 0;
-	char *lit, *p;
 
 	*out = NULL;
 	if (!json_object_object_get_ex(o, "members", &arr)) {
@@ -74,27 +74,23 @@ static long read_members(struct req *r, struct json_object *o, char **out)
 		req_field_error(r, "members", "has more members than a conversation may have");
 		return -1;
 	}
-	len = n * 38 + 3;
-	if (!(lit = malloc(len)))
-		return -1;
-	p = stpcpy(lit, "{");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *v = json_object_array_get_idx(arr, i);
 		const char *id = json_object_get_string(v);
 		if (!json_object_is_type(v, json_type_string) || !validate_uuid(id)) {
 			req_field_error(r, "members", "must be an array of user ids");
-			free(lit);
+			db_array_free(&lit);
 			return -1;
 		}
-		if (!strcasecmp(id, r->user.user_id) || strcasestr(lit, id))
+		if (!strcasecmp(id, r->user.user_id) || (lit.s && strcasestr(lit.s, id)))
 			continue;	/* the creator is always in; repeats count once */
-		if (count++)
-			*p++ = ',';
-		p = stpcpy(p, id);
+		db_array_add(&lit, id);
+		count++;
 	}
-	strcpy(p, "}");
-	*out = lit;
-	return count;
+	const char *s = db_array_str(&lit);
+	*out = s ? strdup(s) : NULL;
+	db_array_free(&lit);
+	return *out ? count : -1;
 }
 
 /*
@@ -184,6 +180,10 @@ int h_conversations_create(struct req *r)
 		rc = ERR_VALIDATION;
 		goto out;
 	}
+	if (!members) {
+		rc = ERR_INTERNAL;	/* out of memory */
+		goto out;
+	}
 	if ((rc = check_reachable(r, members, "members")))
 		goto out;
 	if (!strcmp(type, "private")) {
@@ -242,7 +242,6 @@ int h_conversations_member_add(struct req *r)
 	const char *user;
 	struct access a;
 	PGresult *res = NULL;
-	bool began = false;
 	int rc;
 
 	if ((rc = req_json(r, &o)))
@@ -258,9 +257,8 @@ int h_conversations_member_add(struct req *r)
 	snprintf(one, sizeof(one), "{%s}", user);
 	if ((rc = check_reachable(r, one, "user_id")))
 		goto out;
-	if ((rc = db_run(r->app->db, "BEGIN")))
+	if ((rc = db_begin(r->app->db)))
 		goto out;
-	began = true;
 	if ((rc = access_lock(r, r->params[0], &a)))
 		goto out;
 	if (strcmp(a.type, "group")) {
@@ -286,14 +284,12 @@ int h_conversations_member_add(struct req *r)
 			req_field_error(r, "user_id", "no such user");
 		goto out;
 	}
-	if ((rc = db_run(r->app->db, "COMMIT")))
+	if ((rc = db_commit(r->app->db)))
 		goto out;
-	began = false;
 	rc = req_reply(r, 201, PQgetvalue(res, 0, 0));
 	notify_change(r, r->params[0], "member_added", user);
 out:
-	if (began)
-		db_run(r->app->db, "ROLLBACK");
+	db_rollback(r->app->db);
 	PQclear(res);
 	json_object_put(o);
 	return rc;
@@ -304,12 +300,10 @@ int h_conversations_member_remove(struct req *r)
 	const char *conv = r->params[0], *user = r->params[1];
 	struct access a;
 	PGresult *res = NULL;
-	bool began = false;
 	int rc;
 
-	if ((rc = db_run(r->app->db, "BEGIN")))
+	if ((rc = db_begin(r->app->db)))
 		goto out;
-	began = true;
 	if ((rc = access_lock(r, conv, &a)))
 		goto out;
 	if (strcmp(a.type, "group")) {
@@ -333,9 +327,8 @@ int h_conversations_member_remove(struct req *r)
 	PQclear(res);
 	/* the last admin left: the longest-standing member takes over */
 	if ((rc = db_exec(r->app->db, SQL_MEMBER_PROMOTE_IF_NO_ADMIN, params, &res)) ||
-	    (rc = db_run(r->app->db, "COMMIT")))
+	    (rc = db_commit(r->app->db)))
 		goto out;
-	began = false;
 	rc = req_reply(r, 204, NULL);
 	notify_change(r, conv, "member_removed", user);
 	char data[200];	/* the one who left no longer hears the others */
@@ -343,8 +336,7 @@ int h_conversations_member_remove(struct req *r)
 		 conv, user);
 	notify_user(r, user, "conversation", data);
 out:
-	if (began)
-		db_run(r->app->db, "ROLLBACK");
+	db_rollback(r->app->db);
 	PQclear(res);
 	return rc;
 }

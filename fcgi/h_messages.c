@@ -17,6 +17,7 @@
 #include "../lib/channels.h"
 #include "../lib/err.h"
 #include "../lib/events.h"
+#include "../lib/kv_keys.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -238,18 +239,15 @@ static void announce_crossed(struct req *r, struct events_batch *b, PGresult *mo
 				 PQgetvalue(moved, 0, 0), PQgetvalue(moved, 0, 3),
 				 PQgetvalue(moved, 0, 1), STATUS_EVENTS_MAX };
 	PGresult *res = NULL;
-	char data[256];
 
 	if (!strcmp(params[2], params[3]) && !strcmp(params[4], params[5]))
 		return;	/* nothing moved */
 	if (db_exec(r->app->db, SQL_RECEIPT_CROSSED, params, &res))
 		return;
 	for (int i = PQntuples(res) - 1; i >= 0; i--) {	/* oldest first */
-		const char *sender = PQgetvalue(res, i, 1);
-		snprintf(data, sizeof(data), "{\"message_id\":\"%s\",\"conversation_id\":\"%s\","
-			 "\"seq\":%s,\"status\":\"%s\"}", PQgetvalue(res, i, 0), r->params[0],
-			 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
-		events_batch_add(b, &sender, 1, "status", data, true);
+		events_batch_status(b, PQgetvalue(res, i, 1), &(struct events_status){
+			.message_id = PQgetvalue(res, i, 0), .conversation_id = r->params[0],
+			.seq = atoll(PQgetvalue(res, i, 2)), .status = PQgetvalue(res, i, 3) });
 	}
 	PQclear(res);
 }
@@ -319,7 +317,7 @@ int h_messages_typing(struct req *r)
 
 	if ((rc = access_conversation(r, r->params[0], &a)))
 		return rc;
-	snprintf(key, sizeof(key), "c4a:typing:%s:%s", r->params[0], r->user.user_id);
+	snprintf(key, sizeof(key), KV_TYPING, r->params[0], r->user.user_id);
 	const char *argv[] = { "SET", key, "1", "NX", "EX", TYPING_EVERY };
 	rep = kv_command(r->app->kv, 6, argv, NULL);
 	first = rep && rep->type == REDIS_REPLY_STATUS;

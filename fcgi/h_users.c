@@ -5,6 +5,7 @@
 #include "list.h"
 
 #include "../lib/err.h"
+#include "../lib/kv_keys.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -59,7 +60,7 @@ out:
 /* A single-use ticket for EventSource, which cannot send headers: the
  * gateway takes it (GETDEL) once, within a minute. It names the sign-in
  * that took it and when that sign-in's token expires: the stream it opens
- * lives no longer than either (fcgi/stream.c). */
+ * lives no longer than either (stream/stream.c). */
 int h_users_stream_ticket(struct req *r)
 {
 	char ticket[AUTH_TOKEN_LEN + 1], key[96], body[128], who[128];
@@ -67,7 +68,7 @@ int h_users_stream_ticket(struct req *r)
 
 	if (auth_random_token(ticket))
 		return ERR_INTERNAL;
-	snprintf(key, sizeof(key), "c4a:ticket:%s", ticket);
+	snprintf(key, sizeof(key), KV_TICKET, ticket);
 	snprintf(who, sizeof(who), "%s %s %ld", r->user.user_id, r->user.sid, r->user.exp);
 	const char *argv[] = { "SET", key, who, "EX", "60" };
 	if (!(rep = kv_command(r->app->kv, 5, argv, NULL)) || rep->type == REDIS_REPLY_ERROR) {

@@ -75,7 +75,7 @@ void req_init(struct req *r, struct app *app, void *fcgi)
 	req_make_id(r);
 }
 
-void req_release(struct req *r)
+void req_free(struct req *r)
 {
 	free(r->path);
 	free(r->body);

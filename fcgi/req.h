@@ -4,7 +4,7 @@
  * A handler returns 0 after req_reply(), or a negative enum err after
  * (optionally) req_detail() / req_field_error(); routes.c turns the code
  * into the problem+json answer. Everything a request allocates is freed by
- * req_release() when it is answered: nothing outlives the request.
+ * req_free() when it is answered: nothing outlives the request.
  */
 #ifndef CHAT4ALL_REQ_H
 #define CHAT4ALL_REQ_H
@@ -111,6 +111,6 @@ const char *req_ip(const struct req *r);
  * answer, free everything. */
 void req_init(struct req *r, struct app *app, void *fcgi);
 void req_send(struct req *r);
-void req_release(struct req *r);
+void req_free(struct req *r);
 
 #endif

@@ -9,6 +9,7 @@
 #include "req.h"
 
 #include "../lib/err.h"
+#include "../lib/kv_keys.h"
 #include "../lib/log.h"
 #include "../lib/ratelimit.h"
 #include "../lib/revocation.h"
@@ -227,11 +228,11 @@ static int authenticate(struct req *r, enum limit limit)
 	if (limit == LIMIT_SEND && rate > 0 && r->app->sends) {
 		/* taken by the send writer with the rest of its batch: one
 		 * round trip to Redis for them all (send_batch.h) */
-		snprintf(r->send_bucket, sizeof(r->send_bucket), "c4a:rl:send:%s", r->user.user_id);
+		snprintf(r->send_bucket, sizeof(r->send_bucket), KV_RATE, "send", r->user.user_id);
 		rc = 0;
 	} else if (limit != NO_LIMIT && rate > 0) {
 		revocation_key(r->user.sid, key);
-		snprintf(bucket, sizeof(bucket), "c4a:rl:%s:%s", limit == LIMIT_SEND ? "send" : "receipt",
+		snprintf(bucket, sizeof(bucket), KV_RATE, limit == LIMIT_SEND ? "send" : "receipt",
 			 r->user.user_id);
 		rc = ratelimit_take(r->app->kv, bucket, rate, burst, key, &r->retry_after);
 		if (rc == ERR_UNAVAILABLE)	/* Redis is away: the database says */
@@ -307,5 +308,5 @@ void routes_handle(struct app *app, void *fcgi)
 	if (rc)
 		json_object_object_add(f, "error", json_object_new_string(err_name(rc)));
 	log_line(r.status >= 500 ? LOG_ERROR : LOG_INFO, r.id, f, "request");
-	req_release(&r);
+	req_free(&r);
 }

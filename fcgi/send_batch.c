@@ -5,6 +5,7 @@
 
 #include "../lib/err.h"
 #include "../lib/events.h"
+#include "../lib/kv_keys.h"
 #include "../lib/log.h"
 #include "../lib/queue.h"
 #include "../lib/ratelimit.h"
@@ -61,7 +62,7 @@ static void announce(struct db *db, struct kv *kv, struct send *const *s, int n)
 		events_batch_free(b);
 		return;
 	}
-	events_batch_publish(b, QUEUE_WAKE_CHANNEL, "moderate");
+	events_batch_publish(b, KV_JOBS_WAKE, "moderate");
 	if (events_batch_send(kv, b))
 		queue_notify(db, "moderate");
 }

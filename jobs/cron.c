@@ -9,7 +9,7 @@
  *     contact never reads one: events for it are not kept).
  * Runs once, or every N seconds until SIGTERM.
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "../lib/err.h"
 #include "../lib/events.h"
@@ -66,27 +66,21 @@ struct orphans {
 
 static void orphans_check(struct orphans *o)
 {
-	size_t len = 3 + (size_t)o->n * 38;
-	char *arr = malloc(len), *p = arr;
+	struct db_array arr = { 0 };
 	PGresult *res = NULL;
 
-	if (!o->n || !arr) {
-		free(arr);
-		o->n = 0;
+	if (!o->n)
 		return;
-	}
-	*p++ = '{';
 	for (int i = 0; i < o->n; i++)
-		p += sprintf(p, "%s%s", i ? "," : "", o->ids[i]);
-	strcpy(p, "}");
-	const char *params[] = { arr };
-	if ((o->rc = db_exec(o->w->db, SQL_FILES_UNKNOWN, params, &res)) == 0)
+		db_array_add(&arr, o->ids[i]);
+	const char *params[] = { db_array_str(&arr) };
+	if (params[0] && (o->rc = db_exec(o->w->db, SQL_FILES_UNKNOWN, params, &res)) == 0)
 		for (int i = 0; i < PQntuples(res); i++) {
 			if (!filestore_remove(o->w->conf.files_dir, PQgetvalue(res, i, 0)))
 				o->removed++;
 		}
 	PQclear(res);
-	free(arr);
+	db_array_free(&arr);
 	o->n = 0;
 }
 

@@ -7,7 +7,7 @@
  * Reading a 2 GiB file takes seconds: one job per batch, and the lease
  * (worker_lease) must outlast the slowest disk's read of the largest file.
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "../lib/err.h"
 #include "../lib/events.h"

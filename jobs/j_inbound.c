@@ -17,7 +17,7 @@
  * watermarks) move the delivery rows forward only, and the sender hears
  * of each as a `status` event.
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "inbound_media.h"
 
@@ -516,18 +516,10 @@ static int announce(struct worker *w, struct job *j, const char *channel, const 
 		if ((!strcmp(st, "delivered") || !strcmp(st, "read")) &&
 		    (rc = db_exec(w->db, SQL_CHANNEL_RECEIPT, receipt, NULL)))
 			return rc;
-		struct json_object *e = json_object_new_object();
-		json_object_object_add(e, "message_id", json_object_new_string(PQgetvalue(res, i, 0)));
-		json_object_object_add(e, "conversation_id", json_object_new_string(PQgetvalue(res, i, 1)));
-		json_object_object_add(e, "seq", json_object_new_int64(atoll(PQgetvalue(res, i, 3))));
-		json_object_object_add(e, "status", json_object_new_string(st));
-		json_object_object_add(e, "channel", json_object_new_string(channel));
-		json_object_object_add(e, "address", json_object_new_string(PQgetvalue(res, i, 4)));
-		if (error)
-			json_object_object_add(e, "reason", json_object_new_string(error));
-		events_batch_add(s->events, &sender, 1, "status",
-				 json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN), true);
-		json_object_put(e);
+		events_batch_status(s->events, sender, &(struct events_status){
+			.message_id = PQgetvalue(res, i, 0), .conversation_id = PQgetvalue(res, i, 1),
+			.seq = atoll(PQgetvalue(res, i, 3)), .status = st, .channel = channel,
+			.address = PQgetvalue(res, i, 4), .reason = error });
 	}
 	return 0;
 }

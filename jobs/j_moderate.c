@@ -6,7 +6,7 @@
  * message already decided is left alone (the job ran before), so running
  * it twice changes nothing twice.
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"

@@ -8,7 +8,7 @@
  * goes to the other members as a `message` event and to its sender as a
  * `status` (sent); a rejected or held one goes to its sender alone.
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "../lib/err.h"
 #include "../lib/events.h"
@@ -140,7 +140,6 @@ void release_announce(struct worker *w, const struct released *r, int n)
 		const char *id = PQgetvalue(msgs, m, 0), *sender = PQgetvalue(msgs, m, 2);
 		const char *status = PQgetvalue(msgs, m, 3), *reason = PQgetvalue(msgs, m, 4);
 		const char *conv = PQgetvalue(msgs, m, 6);
-		struct json_object *st;
 		int k = 0;
 
 		if (!m || strcmp(conv, PQgetvalue(msgs, m - 1, 6))) {
@@ -154,16 +153,9 @@ void release_announce(struct worker *w, const struct released *r, int n)
 			if (!others)
 				np = 0;
 		}
-		st = json_object_new_object();
-		json_object_object_add(st, "message_id", json_object_new_string(id));
-		json_object_object_add(st, "conversation_id", json_object_new_string(conv));
-		json_object_object_add(st, "seq", json_object_new_int64(atoll(PQgetvalue(msgs, m, 1))));
-		json_object_object_add(st, "status", json_object_new_string(status));
-		if (*reason)	/* an admin's words: json-c escapes them */
-			json_object_object_add(st, "reason", json_object_new_string(reason));
-		events_batch_add(batch, &sender, 1, "status",
-				 json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN), true);
-		json_object_put(st);
+		events_batch_status(batch, sender, &(struct events_status){
+			.message_id = id, .conversation_id = conv,
+			.seq = atoll(PQgetvalue(msgs, m, 1)), .status = status, .reason = reason });
 		if (strcmp(status, "sent"))
 			continue;	/* rejected and held: the sender's alone */
 		for (int u = 0; u < np; u++)

@@ -7,7 +7,7 @@
  *                                          expired uploads, orphaned files
  * Several workers run side by side; each claims its own jobs.
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "../lib/channels.h"
 #include "../lib/log.h"
@@ -99,6 +99,6 @@ out:
 	metrics_free(w.channel_metrics);
 	moderation_free(w.moderation);
 	netguard_free(w.guard);
-	conf_release(&w.conf);
+	conf_free(&w.conf);
 	return rc;
 }

@@ -14,9 +14,10 @@
  * deadlocking (a deadlock costs PostgreSQL's deadlock_timeout, 1 s, to
  * every send waiting behind it).
  */
-#include "stage.h"
+#include "jobs.h"
 
 #include "../lib/err.h"
+#include "../lib/kv_keys.h"
 #include "../lib/log.h"
 
 #include <signal.h>
@@ -37,7 +38,7 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
-/* (deliver jobs have a process of their own: j_deliver.c) */
+/* (deliver jobs have a process of their own: deliverer.c) */
 static const struct stage *const stages[] = { &stage_moderate, &stage_release,
 					       &stage_file_verify, &stage_inbound };
 
@@ -81,16 +82,16 @@ static void record_failure(struct worker *w, struct job *j, int rc)
 }
 
 /* The transactions of a batch or a job: after the commit, the deliverer
- * hears of deliveries it queued (stage.h). */
+ * hears of deliveries it queued (jobs.h). */
 static int begin(struct worker *w)
 {
 	w->deliveries_queued = false;
-	return db_run(w->db, "BEGIN");
+	return db_begin(w->db);
 }
 
 static int commit(struct worker *w)
 {
-	int rc = db_run(w->db, "COMMIT");
+	int rc = db_commit(w->db);
 
 	if (!rc && w->deliveries_queued)
 		queue_notify(w->db, "deliver");
@@ -112,7 +113,7 @@ static void run_alone(struct worker *w, struct job *j, int prepared)
 			s->after_commit(w, j, 1);
 		return;
 	}
-	db_run(w->db, "ROLLBACK");
+	db_rollback(w->db);
 	record_failure(w, j, rc ? rc : ERR_DB);
 }
 
@@ -152,7 +153,7 @@ static int run_set(struct worker *w, const struct stage *s, struct job *jobs, in
 		return rc;
 	if ((rc = s->apply_batch(w, jobs, n)) || (rc = queue_ack_many(w->db, jobs, n)) ||
 	    (rc = commit(w))) {
-		db_run(w->db, "ROLLBACK");
+		db_rollback(w->db);
 		return rc;
 	}
 	if (s->after_commit)
@@ -186,7 +187,7 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 	if (!failed && commit(w))
 		failed = true;
 	if (failed)
-		db_run(w->db, "ROLLBACK");
+		db_rollback(w->db);
 	else if (s && s->after_commit)
 		s->after_commit(w, jobs, n);
 	return failed ? ERR_DB : 0;
@@ -218,14 +219,14 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 	for (int i = 0; i < n; i++)
 		if (prepared[i] == STAGE_LATER) {
 			/* not this job's fault: back in the queue, no attempt spent */
-			if (queue_release(w->db, &jobs[i]))
+			if (queue_give_back(w->db, &jobs[i]))
 				log_warn(NULL, "cannot release job %lld", jobs[i].id);
 		} else if (rc) {
 			run_alone(w, &jobs[i], prepared[i]);
 		}
 	cleanup_all(s, jobs, n);
 	for (int i = 0; i < n; i++)
-		job_release(&jobs[i]);
+		job_free(&jobs[i]);
 }
 
 long long worker_now_ms(void)
@@ -252,7 +253,7 @@ int worker_run(struct worker *w)
 	}
 	/* sends wake us through Redis (lib/queue.h); NOTIFY still does too */
 	if (!w->wake && (w->wake = kv_open(w->conf.redis)))
-		kv_subscribe(w->wake, QUEUE_WAKE_CHANNEL);
+		kv_subscribe(w->wake, KV_JOBS_WAKE);
 	log_info(NULL, "worker ready (batch %d, lease %ld s)", batch, w->conf.worker_lease);
 	while (!stopping) {
 		int total = 0, n = 0;

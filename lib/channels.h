@@ -2,7 +2,7 @@
  * channels.h - the connectors: how a message for an address on WhatsApp,
  * Telegram, Messenger or Instagram becomes a request to that provider's
  * official API, and what its answer means (../shared/reference/protocols.md).
- * No I/O here: jobs/j_deliver.c sends the requests (curl multi) and keeps
+ * No I/O here: jobs/deliverer.c sends the requests (curl multi) and keeps
  * the books. Base URLs, ids and tokens come from the configuration, so
  * tests point them at local fakes.
  */

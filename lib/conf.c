@@ -313,7 +313,7 @@ int conf_format(const struct conf *c, const char *name, char *buf, size_t len)
 	return 0;
 }
 
-void conf_release(struct conf *c)
+void conf_free(struct conf *c)
 {
 	if (!c)
 		return;

@@ -102,10 +102,10 @@ struct conf {
  * conf_load - fill @c with defaults, then the file at @path (NULL: the
  * CHAT4ALL_CONF environment variable, or no file), then the environment.
  * On error returns -1 and writes a lowercase message to @errbuf.
- * The strings belong to @c; conf_release() frees them.
+ * The strings belong to @c; conf_free() frees them.
  */
 int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen);
-void conf_release(struct conf *c);
+void conf_free(struct conf *c);
 
 /* conf_format - the value of setting @name as text, for scripts
  * (chat4all-admin conf NAME); -1 for an unknown name or a secret. */

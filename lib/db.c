@@ -168,8 +168,9 @@ int db_run(struct db *db, const char *sql)
 		if ((rc = db_ensure(db)))
 			return rc;
 	r = PQexec(db->conn, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK)
+	/* (a file of comments only is an empty query: nothing to do) */
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK &&
+	    PQresultStatus(r) != PGRES_EMPTY_QUERY)
 		rc = db_error(db, r, "statement");
 	PQclear(r);
 	return rc;
@@ -239,4 +240,31 @@ void db_array_free(struct db_array *a)
 {
 	free(a->s);
 	memset(a, 0, sizeof(*a));
+}
+
+int db_begin(struct db *db)
+{
+	return db_run(db, "BEGIN");
+}
+
+int db_commit(struct db *db)
+{
+	/* Only a transaction that is open and whole: a COMMIT after a failed
+	 * statement answers "ROLLBACK" as a success, and one on a connection
+	 * reopened meanwhile answers "no transaction in progress" as one. */
+	if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
+		log_error(NULL, "commit refused: the transaction %s",
+			  PQstatus(db->conn) != CONNECTION_OK ? "lost its connection"
+							      : "is not open or failed");
+		return PQstatus(db->conn) != CONNECTION_OK ? ERR_UNAVAILABLE : ERR_DB;
+	}
+	return db_run(db, "COMMIT");
+}
+
+void db_rollback(struct db *db)
+{
+	PGTransactionStatusType t = db->conn ? PQtransactionStatus(db->conn) : PQTRANS_UNKNOWN;
+
+	if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR)
+		db_run(db, "ROLLBACK");
 }

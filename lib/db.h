@@ -27,8 +27,28 @@ void db_free(struct db *db);
 int db_exec(struct db *db, enum sql_stmt stmt, const char *const *params,
 	    PGresult **res);
 
-/* db_run - a plain command (BEGIN, COMMIT, ROLLBACK, a migration). */
+/* db_run - a plain command (a migration, a session setting). */
 int db_run(struct db *db, const char *sql);
+
+/*
+ * A transaction, the one way: db_begin(), the statements, db_commit(); and
+ * at the function's one exit db_rollback(), which ends whatever is still
+ * open (an error on the way) and does nothing after a commit, so no caller
+ * keeps a flag:
+ *
+ *	if ((rc = db_begin(db)))
+ *		return rc;
+ *	if ((rc = db_exec(db, ...)))
+ *		goto out;
+ *	rc = db_commit(db);
+ * out:
+ *	db_rollback(db);
+ *
+ * A failed COMMIT has ended the transaction too (PostgreSQL rolled it back).
+ */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
 
 const char *db_sqlstate(const struct db *db);
 PGconn *db_conn(struct db *db);
@@ -50,7 +70,8 @@ struct db_array {
 
 void db_array_add(struct db_array *a, const char *elem);
 void db_array_add_ll(struct db_array *a, long long v);
-/* db_array_str - the literal; NULL when out of memory. */
+/* db_array_str - ends the array and gives its literal (call it once);
+ * NULL when out of memory. */
 const char *db_array_str(struct db_array *a);
 void db_array_free(struct db_array *a);
 

@@ -1,8 +1,10 @@
 #include "events.h"
 
 #include "err.h"
+#include "kv_keys.h"
 #include "log.h"
 
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +19,12 @@ static const char emit_lua[] =
 
 void events_stream_key(const char *user, char out[64])
 {
-	snprintf(out, 64, "c4a:ev:%s", user);
+	snprintf(out, 64, KV_EVENTS, user);
 }
 
 void events_live_channel(const char *user, char out[64])
 {
-	snprintf(out, 64, "c4a:live:%s", user);
+	snprintf(out, 64, KV_LIVE, user);
 }
 
 /* One Redis command per (event, user); every string the batch owns. */
@@ -125,6 +127,26 @@ void events_batch_add(struct events_batch *b, const char *const *users, int nuse
 			b->argcs[b->n - 1] = 3;
 		}
 	}
+}
+
+void events_batch_status(struct events_batch *b, const char *sender,
+			 const struct events_status *st)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "message_id", json_object_new_string(st->message_id));
+	json_object_object_add(o, "conversation_id", json_object_new_string(st->conversation_id));
+	json_object_object_add(o, "seq", json_object_new_int64(st->seq));
+	json_object_object_add(o, "status", json_object_new_string(st->status));
+	if (st->channel)
+		json_object_object_add(o, "channel", json_object_new_string(st->channel));
+	if (st->address)
+		json_object_object_add(o, "address", json_object_new_string(st->address));
+	if (st->reason && *st->reason)	/* an admin's or a provider's words: json-c escapes them */
+		json_object_object_add(o, "reason", json_object_new_string(st->reason));
+	events_batch_add(b, &sender, 1, "status",
+			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), true);
+	json_object_put(o);
 }
 
 void events_batch_publish(struct events_batch *b, const char *channel, const char *message)

@@ -36,8 +36,27 @@ struct events_batch;
 struct events_batch *events_batch_new(void);
 void events_batch_add(struct events_batch *b, const char *const *users, int nusers,
 		      const char *name, const char *data, bool stored);
+/*
+ * A message's status as its sender hears it: the `status` event of
+ * API.md. The one place its shape is written; every stage that moves a
+ * message (release, an admin's verdict, receipts, deliveries) tells the
+ * sender through it.
+ */
+struct events_status {
+	const char *message_id, *conversation_id;
+	long long seq;
+	const char *status;	/* sent, rejected, held, delivered, read, failed */
+	const char *channel;	/* NULL: in the app */
+	const char *address;	/* NULL: not shown (a person's number is theirs to show) */
+	const char *reason;	/* NULL or "": none */
+};
+
+/* events_batch_status - adds @st as a `status` event to @sender. */
+void events_batch_status(struct events_batch *b, const char *sender,
+			 const struct events_status *st);
+
 /* events_batch_publish - adds a plain PUBLISH of @message on @channel
- * (a wake-up for the workers, QUEUE_WAKE_CHANNEL) to the batch. */
+ * (a wake-up for the workers, KV_JOBS_WAKE) to the batch. */
 void events_batch_publish(struct events_batch *b, const char *channel, const char *message);
 
 /* events_batch_send - sends what was added (nothing: no round trip) and

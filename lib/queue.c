@@ -1,3 +1,4 @@
+#include "kv_keys.h"
 #include "queue.h"
 
 #include "err.h"
@@ -12,7 +13,7 @@
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS (10 * 60 * 1000)
 
-void job_release(struct job *j)
+void job_free(struct job *j)
 {
 	if (!j)
 		return;
@@ -33,7 +34,7 @@ bool queue_wait(struct db *db, struct kv *wake, int timeout_ms)
 	PGnotify *n;
 
 	if (wake) {
-		kv_subscribe(wake, QUEUE_WAKE_CHANNEL);	/* (again, after a loss) */
+		kv_subscribe(wake, KV_JOBS_WAKE);	/* (again, after a loss) */
 		if (kv_drain(wake) > 0)
 			return true;	/* what came while we worked */
 		p[1].fd = kv_fd(wake);
@@ -106,29 +107,24 @@ int queue_ack(struct db *db, const struct job *j)
 
 int queue_ack_many(struct db *db, const struct job *jobs, int n)
 {
-	size_t len = 3 + (size_t)n * 21;
-	char *ids = malloc(len), *p = ids;
+	struct db_array ids = { 0 };
 	int rc;
 
-	if (!ids)
-		return ERR_INTERNAL;
-	*p++ = '{';
 	for (int i = 0; i < n; i++)
-		p += sprintf(p, "%s%lld", i ? "," : "", jobs[i].id);
-	strcpy(p, "}");
-	const char *params[] = { ids };
-	rc = exec_simple(db, SQL_JOB_ACK_MANY, params);
-	free(ids);
+		db_array_add_ll(&ids, jobs[i].id);
+	const char *params[] = { db_array_str(&ids) };
+	rc = params[0] ? exec_simple(db, SQL_JOB_ACK_MANY, params) : ERR_INTERNAL;
+	db_array_free(&ids);
 	return rc;
 }
 
-int queue_release(struct db *db, const struct job *j)
+int queue_give_back(struct db *db, const struct job *j)
 {
 	char id[24];
 
 	snprintf(id, sizeof(id), "%lld", j->id);
 	const char *params[] = { id };
-	return exec_simple(db, SQL_JOB_RELEASE, params);
+	return exec_simple(db, SQL_JOB_GIVE_BACK, params);
 }
 
 int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload)

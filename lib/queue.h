@@ -23,12 +23,12 @@ struct job {
 	char kind[32];
 	char key[64];		/* jobs with one key are work on one thing */
 	int attempts;		/* this claim included */
-	struct json_object *payload;	/* owned by the job: job_release() */
+	struct json_object *payload;	/* owned by the job: job_free() */
 	char req_id[65];	/* the request that made it, for the logs */
 	void *state;		/* a handler's own, between prepare and apply */
 };
 
-void job_release(struct job *j);
+void job_free(struct job *j);
 
 /* queue_listen - subscribe this connection to enqueue notifications. */
 int queue_listen(struct db *db);
@@ -38,14 +38,13 @@ int queue_listen(struct db *db);
  * database-wide lock until its WAL is flushed, so every send would commit
  * one after another (measured with pgbench, 16 clients: send_message 1.5k
  * a second with the NOTIFY, 3.5k without). The API wakes the workers on
- * QUEUE_WAKE_CHANNEL in Redis after the commit instead, in the round trip
+ * KV_JOBS_WAKE (kv_keys.h) after the commit instead, in the round trip
  * that tells the sender (PostgreSQL's NOTIFY when Redis is away).
  */
-#define QUEUE_WAKE_CHANNEL "c4a:jobs"
 
 /*
  * queue_wait - sleep until a job is enqueued (a NOTIFY on @db's LISTEN, or
- * a message on @wake, a connection subscribed to QUEUE_WAKE_CHANNEL; NULL:
+ * a message on @wake, a connection subscribed to KV_JOBS_WAKE; NULL:
  * none) or @timeout_ms pass; true when woken.
  */
 bool queue_wait(struct db *db, struct kv *wake, int timeout_ms);
@@ -71,7 +70,7 @@ int queue_ack_many(struct db *db, const struct job *jobs, int n);
 int queue_enqueue(struct db *db, const char *kind, const char *key, const char *payload);
 
 /* queue_notify - wakes the workers listening for @kind's jobs: after the
- * commit, in a transaction of its own (see QUEUE_WAKE_CHANNEL for why). */
+ * commit, in a transaction of its own (see KV_JOBS_WAKE for why). */
 int queue_notify(struct db *db, const char *kind);
 
 /*
@@ -81,10 +80,10 @@ int queue_notify(struct db *db, const char *kind);
  */
 int queue_fail(struct db *db, const struct job *j, const char *error, int max_attempts);
 
-/* queue_release - gives a claimed @j back untouched: no lease, and the
+/* queue_give_back - gives a claimed @j back untouched: no lease, and the
  * attempt its claim counted taken back (the worker ran out of time, not
  * the job). */
-int queue_release(struct db *db, const struct job *j);
+int queue_give_back(struct db *db, const struct job *j);
 
 /* queue_backoff_ms - the delay before attempt @attempts + 1 (exposed for tests). */
 int queue_backoff_ms(int attempts, unsigned random);

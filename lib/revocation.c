@@ -1,6 +1,7 @@
 /*
  * revocation.c - see revocation.h.
  */
+#include "kv_keys.h"
 #include "revocation.h"
 
 #include "err.h"
@@ -12,7 +13,7 @@
 
 void revocation_key(const char *sid, char out[64])
 {
-	snprintf(out, 64, "c4a:revoked:%.36s", sid);
+	snprintf(out, 64, KV_REVOKED, sid);
 }
 
 int revocation_mark(struct kv *kv, const char *sid, long ttl)
@@ -22,7 +23,7 @@ int revocation_mark(struct kv *kv, const char *sid, long ttl)
 	revocation_key(sid, key);
 	snprintf(ttl_s, sizeof(ttl_s), "%ld", ttl);
 	const char *set[] = { "SET", key, "1", "EX", ttl_s };
-	const char *pub[] = { "PUBLISH", REVOCATION_CHANNEL, sid };
+	const char *pub[] = { "PUBLISH", KV_SIGNIN_ENDED, sid };
 	const int argcs[] = { 5, 3 };
 	const char *const *argvs[] = { set, pub };
 	int rc = kv_pipeline(kv, 2, argcs, argvs);

@@ -17,10 +17,6 @@
 
 #include <stdbool.h>
 
-/* The Redis channel the stream gateway listens on: each message is the
- * sid of a sign-in that ended, whose streams it closes at once. */
-#define REVOCATION_CHANNEL "c4a:signin-ended"
-
 /* revocation_key - the Redis key that marks sign-in @sid as ended. */
 void revocation_key(const char *sid, char out[64]);
 

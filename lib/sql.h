@@ -242,7 +242,7 @@
 	 * retrying), so one recipient gets its messages one at a time and in \
 	 * order, whichever deliverer sends them. A retry keeps its delivery id, \
 	 * so it stays the head. Channels in $4 (those with all their requests \
-	 * in flight, jobs/j_deliver.c) are left for later. The head test is a \
+	 * in flight, jobs/deliverer.c) are left for later. The head test is a \
 	 * scalar subquery on purpose: always an index lookup of its key. As  \
 	 * NOT EXISTS, stale statistics (a burst of jobs into a table analyzed \
 	 * empty) made it a nested-loop anti-join scanning every deliver job  \
@@ -270,7 +270,7 @@
 	  "WITH d AS (DELETE FROM jobs WHERE id = $1::bigint RETURNING *)"     \
 	  " INSERT INTO dead_jobs (id, kind, key, payload, attempts, last_error, created_at)" \
 	  " SELECT id, kind, key, payload, attempts, $2, created_at FROM d")   \
-	X(JOB_RELEASE, /* $1 id: back to the queue, its claim not counted */  \
+	X(JOB_GIVE_BACK, /* $1 id: back to the queue, its claim not counted */  \
 	  "UPDATE jobs SET lease_until = NULL, attempts = greatest(attempts - 1, 0)" \
 	  " WHERE id = $1::bigint")                                            \
 	X(JOB_ENQUEUE, /* $1 kind, $2 key, $3 payload */                       \
@@ -452,7 +452,7 @@
 	X(FILES_UNKNOWN, /* $1 uuid[]: those without a row */                  \
 	  "SELECT u FROM unnest($1::uuid[]) u WHERE NOT EXISTS"                \
 	  " (SELECT 1 FROM files WHERE id = u)")                               \
-	/* ---- channels (jobs/j_deliver.c, jobs/j_inbound.c, fcgi/h_channels.c) ---- */ \
+	/* ---- channels (jobs/deliveries.c, jobs/j_inbound.c, fcgi/h_channels.c) ---- */ \
 	/* (a delivery of no message carries its own text: a code that proves \
 	 * an address, from Chat4All itself) */                               \
 	X(DELIVERY_LOAD, /* $1 bigint[] delivery ids */                        \

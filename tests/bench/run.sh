@@ -36,7 +36,7 @@ INSERT_PORT=$((PORT + 2))	# PORT + 1 is the stream gateway
 cleanup() {
 	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null
 	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
-	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$ROOT/build/bench-logs" && cp -r "$VAR/log" "$ROOT/build/bench-logs" 2>/dev/null	# to read after
 	rm -rf "$TMP"
 }
@@ -57,9 +57,9 @@ export CHAT4ALL_GRAPH_BASE_URL="http://127.0.0.1:$CHANNELS_FAKE_PORT"
 export CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$CHANNELS_FAKE_PORT"	# the fake is on loopback
 export CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID=1065550001 CHAT4ALL_WHATSAPP_TOKEN=bench-token
 [ -n "${PROFILE:-}" ] && export PG_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
-"$ROOT/scripts/stack.sh" start >/dev/null
-eval "$("$ROOT/scripts/stack.sh" env)"
-eval "$("$ROOT/scripts/stack.sh" paths)"	# RUN_AS: who the services run as
+"$ROOT/tools/stack.sh" start >/dev/null
+eval "$("$ROOT/tools/stack.sh" env)"
+eval "$("$ROOT/tools/stack.sh" paths)"	# RUN_AS: who the services run as
 B="http://127.0.0.1:$PORT"
 
 # psql itself, not Debian's wrapper (a Perl program): the bench polls the
@@ -125,7 +125,7 @@ workers() {	# stop | start the pipeline's workers
 		for f in "$VAR"/run/worker-*.pid; do [ -e "$f" ] && kill "$(cat "$f")"; done
 		for _ in $(seq 100); do ls "$VAR"/run/worker-*.pid >/dev/null 2>&1 || break; sleep 0.1; done
 	else
-		"$ROOT/scripts/stack.sh" start >/dev/null
+		"$ROOT/tools/stack.sh" start >/dev/null
 	fi
 }
 queued() { psql_ -c "SELECT count(*) FROM jobs"; }

@@ -2,7 +2,7 @@
 // (tests/fakes/channels.mjs): inbound webhooks (signatures, duplicates),
 // outbound deliveries (bodies and tokens, Retry-After, a dead channel,
 // channel-only messages), provider statuses flowing back, identities.
-// scripts/test.sh starts the fake and the stack with the matching settings:
+// tools/test.sh starts the fake and the stack with the matching settings:
 //   CHAT4ALL_TEST_URL, FAKE_URL, and the secrets below.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,7 +16,7 @@ const TG_SECRET = process.env.CHAT4ALL_TELEGRAM_WEBHOOK_SECRET;
 const VERIFY = process.env.CHAT4ALL_META_VERIFY_TOKEN;
 const OWNER = process.env.CHAT4ALL_CHANNEL_OWNER;
 const WA_ID = process.env.CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID;
-assert.ok(base && fake && APP_SECRET && TG_SECRET && OWNER, 'run from scripts/test.sh');
+assert.ok(base && fake && APP_SECRET && TG_SECRET && OWNER, 'run from tools/test.sh');
 
 const tag = Date.now() % 1e6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -6,9 +6,9 @@
 // rejected for the sender only; an XSS payload stays text; an admin
 // approves a held message. Screenshots of the main views go to E2E_OUT.
 //
-//   CHAT4ALL_TEST_URL=http://127.0.0.1:8080 CHAT4ALL_TEST_ADMIN=scripts/chat4all-admin \
-//   CHAT4ALL_TEST_STACK=scripts/stack.sh VAR=… node tests/e2e/chat.mjs
-// (scripts/test.sh sets these; the instance must hold "sexual" for review)
+//   CHAT4ALL_TEST_URL=http://127.0.0.1:8080 CHAT4ALL_TEST_ADMIN=tools/chat4all-admin \
+//   CHAT4ALL_TEST_STACK=tools/stack.sh VAR=… node tests/e2e/chat.mjs
+// (tools/test.sh sets these; the instance must hold "sexual" for review)
 import assert from 'node:assert/strict';
 import { execFileSync, execSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -291,7 +291,7 @@ try {
     await S.page.screenshot({ path: `${out}/09-whatsapp-contact.png` });
     await S.context.close();
   } else {
-    console.log('SKIPPED the WhatsApp conversation: no fake provider (scripts/test.sh starts one)');
+    console.log('SKIPPED the WhatsApp conversation: no fake provider (tools/test.sh starts one)');
   }
 
   // signing out ends the sign-in: a reload does not bring it back

@@ -1,6 +1,6 @@
 /*
  * api_test - the REST API over real HTTP: lighttpd, the FastCGI
- * responders, PostgreSQL and Redis, as scripts/test.sh starts them.
+ * responders, PostgreSQL and Redis, as tools/test.sh starts them.
  * Every test makes its own users, so the tests are independent.
  */
 #include "client.h"

@@ -5,7 +5,7 @@
  * downloads with Range for the people who may see them (404 for anyone
  * else), signed links, termination, expiry and orphan cleanup.
  *
- * The harness (scripts/test.sh) runs the stack with a 4 MiB maximum size
+ * The harness (tools/test.sh) runs the stack with a 4 MiB maximum size
  * and a 6 MiB quota, so that the limits are reached with small files.
  */
 #include "client.h"
@@ -680,7 +680,7 @@ static void test_disk_full(void **state)
 	(void)state;
 
 	if (!getenv("CHAT4ALL_TEST_SMALL_DISK"))
-		skip();		/* run by scripts/test.sh on an 8 MiB tmpfs */
+		skip();		/* run by tools/test.sh on an 8 MiB tmpfs */
 	for (int i = 0; i < 4; i++)
 		signup(&u[i], "full");
 	/* 4 MiB of the 8 are used, two 3 MiB uploads each fit when created */

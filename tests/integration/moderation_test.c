@@ -85,7 +85,7 @@ static struct moderation *chain(struct conf *c, const char *providers, const cha
 static void done(struct conf *c, struct moderation *m)
 {
 	moderation_free(m);
-	conf_release(c);
+	conf_free(c);
 	unsetenv("CHAT4ALL_MODERATION_HOLD");
 	unsetenv("CHAT4ALL_MODERATION_BREAKER_FAILURES");
 	unsetenv("CHAT4ALL_MODERATION_BREAKER_COOLDOWN");
@@ -232,13 +232,13 @@ static void test_bad_configuration(void **state)
 	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
 	assert_null(moderation_new(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "telepathy"));
-	conf_release(&c);
+	conf_free(&c);
 	setenv("CHAT4ALL_MODERATION_PROVIDERS", "openai", 1);
 	unsetenv("CHAT4ALL_OPENAI_API_KEY");
 	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
 	assert_null(moderation_new(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "API_KEY"));
-	conf_release(&c);
+	conf_free(&c);
 }
 
 int main(void)

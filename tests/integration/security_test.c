@@ -1,6 +1,6 @@
 /*
  * security_test - Chat4All tried as an attacker would, over real HTTP
- * against the instance scripts/test.sh starts: a stranger, a signed-in
+ * against the instance tools/test.sh starts: a stranger, a signed-in
  * stranger, a member. Each test is one way in that must stay shut; each
  * failed on the code before its fix.
  */
@@ -534,7 +534,7 @@ static void test_streams_per_user(void **state)
 /* ------------------------------------------------------------- sign-in */
 
 /*
- * A flood of sign-ins with random names from one address (scripts/test.sh
+ * A flood of sign-ins with random names from one address (tools/test.sh
  * runs this with production password hashing and the default limits,
  * CHAT4ALL_TEST_FLOOD=1): after a few failures the address gets 429 at
  * once, without hashing, and the hashing that does run is capped; a real
@@ -599,7 +599,7 @@ static void test_signin_flood(void **state)
 	(void)state;
 
 	if (!getenv("CHAT4ALL_TEST_FLOOD"))
-		skip();		/* scripts/test.sh runs it on a stack of its own settings */
+		skip();		/* tools/test.sh runs it on a stack of its own settings */
 	signup(&real, "real");
 	signup(&peer, "peer");
 	private_conv(&real, &peer, conv);

@@ -36,7 +36,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	conf_release(&conf);
+	conf_free(&conf);
 	return 0;
 }
 

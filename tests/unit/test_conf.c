@@ -57,7 +57,7 @@ static void test_defaults(void **state)
 	assert_string_equal(v, "0.2");
 	assert_int_equal(conf_format(&c, "jwt_secret", v, sizeof(v)), -1);
 	assert_int_equal(conf_format(&c, "no_such_key", v, sizeof(v)), -1);
-	conf_release(&c);
+	conf_free(&c);
 }
 
 static void test_file_then_environment(void **state)
@@ -72,7 +72,7 @@ static void test_file_then_environment(void **state)
 	assert_true(c.send_rate == 9.0);	/* the environment wins */
 	assert_int_equal(c.max_body, 1024);
 	assert_string_equal(c.log_level, "warn");
-	conf_release(&c);
+	conf_free(&c);
 	unsetenv("CHAT4ALL_SEND_RATE");
 }
 
@@ -85,19 +85,19 @@ static void test_errors(void **state)
 	write_file("sned_rate = 1\n");
 	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "unknown key 'sned_rate'"));
-	conf_release(&c);
+	conf_free(&c);
 
 	write_file("max_body = lots\n");
 	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a number"));
-	conf_release(&c);
+	conf_free(&c);
 
 	write_file("just words\n");
 	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
-	conf_release(&c);
+	conf_free(&c);
 
 	assert_int_equal(conf_load(&c, "/nonexistent/chat4all.conf", err, sizeof(err)), -1);
-	conf_release(&c);
+	conf_free(&c);
 }
 
 static void test_secrets(void **state)
@@ -110,7 +110,7 @@ static void test_secrets(void **state)
 	write_file("jwt_secret = hunter2\n");
 	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "secret"));
-	conf_release(&c);
+	conf_free(&c);
 
 	/* from a file the configuration names */
 	snprintf(secret_path, sizeof(secret_path), "%s.secret", path);
@@ -122,18 +122,18 @@ static void test_secrets(void **state)
 	write_file(line);
 	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
 	assert_string_equal(c.jwt_secret, "from-a-file");
-	conf_release(&c);
+	conf_free(&c);
 
 	/* the environment, directly or by file */
 	setenv("CHAT4ALL_JWT_SECRET", "from-env", 1);
 	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.jwt_secret, "from-env");
-	conf_release(&c);
+	conf_free(&c);
 	unsetenv("CHAT4ALL_JWT_SECRET");
 	setenv("CHAT4ALL_JWT_SECRET_FILE", secret_path, 1);
 	assert_int_equal(conf_load(&c, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.jwt_secret, "from-a-file");
-	conf_release(&c);
+	conf_free(&c);
 	unsetenv("CHAT4ALL_JWT_SECRET_FILE");
 	unlink(secret_path);
 }

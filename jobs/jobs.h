@@ -1,5 +1,8 @@
 /*
- * stage.h - a pipeline stage: the handler of one job kind.
+ * jobs.h - chat4all-jobs: its worker, the stages it runs (one j_<kind>.c
+ * each), the deliverer and cron.
+ *
+ * A stage is the handler of one job kind.
  *
  * prepare() runs outside any transaction (slow work: a provider's HTTP
  * call); it may answer STAGE_LATER when its job cannot be done within the
@@ -8,16 +11,16 @@
  * queue as they were, keeping their order and their attempts. apply()
  * runs inside the batch's transaction, which also deletes
  * the job, so its effects and the acknowledgement commit together. Both
- * must be idempotent: a job can run again after a crash. A stage never
- * knows whether its job came from the PostgreSQL queue or from Kafka.
+ * must be idempotent: a job can run again after a crash. A stage sees
+ * only struct job: how the job reached it is lib/queue.c's business.
  *
  * A stage may also do a whole batch at once (prepare_batch/apply_batch):
  * a few set-based statements instead of a few per job, which is where a
  * worker's time goes. When a batch fails, its jobs run again one by one
  * through prepare/apply, so one bad job never holds the others back.
  */
-#ifndef CHAT4ALL_STAGE_H
-#define CHAT4ALL_STAGE_H
+#ifndef CHAT4ALL_JOBS_H
+#define CHAT4ALL_JOBS_H
 
 #include <stdbool.h>
 
@@ -37,7 +40,7 @@ struct worker {
 	struct metrics *moderation_metrics;	/* decisions and provider latency */
 	struct metrics *channel_metrics;	/* deliveries by channel and outcome, latency */
 	struct kv *kv;				/* the live path: events after commit */
-	struct kv *wake;			/* subscribed to QUEUE_WAKE_CHANNEL (pipeline workers) */
+	struct kv *wake;			/* subscribed to KV_JOBS_WAKE (pipeline workers) */
 	struct netguard *guard;			/* where deliveries and media fetches may go */
 	char error[256];	/* why the last prepare/apply failed */
 	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */
@@ -77,7 +80,7 @@ struct released {
  * round trip for them all. */
 void release_announce(struct worker *w, const struct released *r, int n);
 
-/* deliver_run - the deliverer (j_deliver.c): `deliver` jobs only, kept
+/* deliver_run - the deliverer (deliverer.c): `deliver` jobs only, kept
  * flowing through curl multi, until SIGTERM/SIGINT; 0 on a clean stop. */
 int deliver_run(struct worker *w);
 

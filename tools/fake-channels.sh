@@ -3,13 +3,13 @@
 # providers' APIs (tests/fakes/channels.mjs) that Chat4All delivers to, and
 # a way to play a WhatsApp or Telegram user writing in.
 #
-#   eval "$(scripts/fake-channels.sh start)"   # the fake, and the settings for make run
+#   eval "$(tools/fake-channels.sh start)"   # the fake, and the settings for make run
 #   make run                                    # (again, if it was running: make stop first)
-#   scripts/fake-channels.sh whatsapp 5511999990001 "Maria" "Olá, tudo bem?"
-#   scripts/fake-channels.sh telegram 4200001 "Ivan" "Privet"
-#   scripts/fake-channels.sh whatsapp-photo 5511999990001 "Maria" photo.jpg "a caption"
-#   scripts/fake-channels.sh sent               # what Chat4All sent to the providers
-#   scripts/fake-channels.sh stop
+#   tools/fake-channels.sh whatsapp 5511999990001 "Maria" "Olá, tudo bem?"
+#   tools/fake-channels.sh telegram 4200001 "Ivan" "Privet"
+#   tools/fake-channels.sh whatsapp-photo 5511999990001 "Maria" photo.jpg "a caption"
+#   tools/fake-channels.sh sent               # what Chat4All sent to the providers
+#   tools/fake-channels.sh stop
 #
 # Conversations that start on a channel belong to CHAT4ALL_CHANNEL_OWNER
 # (default: the user "support" — sign up as that user in the web UI).

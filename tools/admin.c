@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "chat4all-admin: no setting '%s' to show\n", argv[2]);
 		else
 			printf("%s\n", v);
-		conf_release(&conf);
+		conf_free(&conf);
 		return rc ? 1 : 0;
 	}
 	if (!(db = db_open(conf.database_url)) || db_ping(db)) {
@@ -177,6 +177,6 @@ int main(int argc, char **argv)
 	}
 out:
 	db_free(db);
-	conf_release(&conf);
+	conf_free(&conf);
 	return rc;
 }

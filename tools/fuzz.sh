@@ -3,7 +3,7 @@
 # corpus (tests/fuzz/corpus/<target>, never written) and its own findings
 # (build/fuzz/corpus/<target>). A crash stops with the input that made it
 # under build/fuzz/ and a non-zero exit.
-#   scripts/fuzz.sh [SECONDS] TARGET...
+#   tools/fuzz.sh [SECONDS] TARGET...
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-60}

@@ -16,7 +16,7 @@
  * A stream lives as long as the sign-in that opened it, and no longer:
  * it ends with `event: revoked` when that sign-in ends (sign-out, a
  * reused refresh token: the API publishes the sid on
- * REVOCATION_CHANNEL, and every open stream is checked again after Redis
+ * KV_SIGNIN_ENDED, and every open stream is checked again after Redis
  * returns and every SWEEP_SECONDS), when the access token it was opened
  * with (or the one that took its ticket) expires — the client renews by
  * taking a new ticket and resuming from its last id — and, oldest first,
@@ -25,6 +25,7 @@
 #include "../lib/auth.h"
 #include "../lib/conf.h"
 #include "../lib/events.h"
+#include "../lib/kv_keys.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 #include "../lib/revocation.h"
@@ -436,12 +437,13 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
 	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
 		return;
 	const char *kind = rep->element[0]->str, *chan = rep->element[1]->str;
-	if (kind && chan && !strcmp(chan, REVOCATION_CHANNEL)) {
+	if (kind && chan && !strcmp(chan, KV_SIGNIN_ENDED)) {
 		if (!strcmp(kind, "message") && rep->element[2]->type == REDIS_REPLY_STRING)
 			end_signin(rep->element[2]->str);
 		return;
 	}
-	if (!kind || !chan || strncmp(chan, "c4a:live:", 9) || !(u = user_find(chan + 9)))
+	if (!kind || !chan || strncmp(chan, KV_LIVE_PREFIX, strlen(KV_LIVE_PREFIX)) ||
+	    !(u = user_find(chan + strlen(KV_LIVE_PREFIX))))
 		return;
 	if (!strcmp(kind, "subscribe")) {
 		u->confirmed = true;
@@ -574,7 +576,7 @@ static void redis_connect(void)
 		sub = open_async();
 		if (sub) {
 			/* sign-ins that end; and those that ended while away */
-			redisAsyncCommand(sub, on_message, NULL, "SUBSCRIBE %s", REVOCATION_CHANNEL);
+			redisAsyncCommand(sub, on_message, NULL, "SUBSCRIBE %s", KV_SIGNIN_ENDED);
 			sweep();
 		}
 		if (sub)
@@ -923,7 +925,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	}
 	if (ticket && *ticket && strlen(ticket) < 128) {
 		char key[160];
-		snprintf(key, sizeof(key), "c4a:ticket:%s", ticket);
+		snprintf(key, sizeof(key), KV_TICKET, ticket);
 		c->pending++;
 		redisAsyncCommand(cmd, on_ticket, c, "GETDEL %s", key);
 	} else if (authz && !strncasecmp(authz, "Bearer ", 7) &&

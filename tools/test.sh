@@ -26,7 +26,7 @@ free_port() {
 echo "== fuzzing: each parser of strangers' bytes for a few seconds (make fuzz: longer)"
 fuzzers=()
 for f in "$ROOT"/build/fuzz/fuzz_*; do [ -x "$f" ] && fuzzers+=("$(basename "$f")"); done
-"$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-5}" "${fuzzers[@]}" || failed=1
+"$ROOT/tools/fuzz.sh" "${FUZZ_SECONDS:-5}" "${fuzzers[@]}" || failed=1
 
 echo "== moderation providers against the local fake of their APIs"
 FAKE_PORT_FILE=$(mktemp /tmp/chat4all-fake.XXXXXX)
@@ -45,7 +45,7 @@ chmod 755 "$TMP"
 export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4 FILES_PROCS=3
 cleanup() {
 	local rc=$?
-	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
 	mountpoint -q "$TMP/small-disk" 2>/dev/null && umount "$TMP/small-disk"
 	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
@@ -91,11 +91,11 @@ export CHAT4ALL_CHANNEL_OWNER=support CHAT4ALL_DELIVERY_MAX_ATTEMPTS=3
 # two requests in flight per channel: two hanging ones fill a channel's places
 export CHAT4ALL_CHANNEL_CONCURRENCY=2 CHAT4ALL_CHANNEL_TIMEOUT_MS=3000
 export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$PORT"
-"$ROOT/scripts/stack.sh" start
-eval "$("$ROOT/scripts/stack.sh" paths)"	# APP (the programs the services run), PGRUN
+"$ROOT/tools/stack.sh" start
+eval "$("$ROOT/tools/stack.sh" paths)"	# APP (the programs the services run), PGRUN
 export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
-export CHAT4ALL_TEST_ADMIN="$ROOT/scripts/chat4all-admin"
-export CHAT4ALL_TEST_STACK="$ROOT/scripts/stack.sh"
+export CHAT4ALL_TEST_ADMIN="$ROOT/tools/chat4all-admin"
+export CHAT4ALL_TEST_STACK="$ROOT/tools/stack.sh"
 PSQL="psql -h $PGRUN -p $PGPORT -U chat4all -d chat4all -qtAX"
 [ "$(id -u)" = 0 ] && PSQL="runuser -u postgres -- $PSQL"
 export CHAT4ALL_TEST_PSQL=$PSQL
@@ -123,30 +123,30 @@ curl -fsS -o /dev/null "$B/v1/auth/register" -H 'Content-Type: application/json'
 	-d '{"username":"restart_check","password":"survives restarts"}'
 pids=$(cat "$VAR/run/lighttpd.pid" "$VAR/run/redis.pid"; head -1 "$VAR/pg/postmaster.pid")
 api_pids=$(pgrep -f "^$APP/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")" || true)
-"$ROOT/scripts/stack.sh" stop
+"$ROOT/tools/stack.sh" stop
 alive() { for p in $pids $api_pids; do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && return 0; done; return 1; }
 for _ in $(seq 50); do alive || break; sleep 0.1; done
 all_stopped() { ! alive; }
 desc="stop ends lighttpd, the API responders, Redis and PostgreSQL"; check all_stopped
-"$ROOT/scripts/stack.sh" start >/dev/null
+"$ROOT/tools/stack.sh" start >/dev/null
 desc="a user made before the restart signs in after it"
 check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
 
 echo "== a sign-in flood: production password hashing and the default limits"
-"$ROOT/scripts/stack.sh" stop
+"$ROOT/tools/stack.sh" stop
 env -u CHAT4ALL_ARGON2_ITERATIONS -u CHAT4ALL_ARGON2_MEMORY_KIB -u CHAT4ALL_SIGNIN_ADDRESS_RATE \
-	-u CHAT4ALL_SIGNIN_ADDRESS_BURST "$ROOT/scripts/stack.sh" start >/dev/null
+	-u CHAT4ALL_SIGNIN_ADDRESS_BURST "$ROOT/tools/stack.sh" start >/dev/null
 CHAT4ALL_TEST_FLOOD=1 TEST_FILTER=test_signin_flood "$ROOT/build/integration/security_test" || failed=1
 
 echo "== a full disk: the files folder on an 8 MiB tmpfs"
 SMALL=$VAR/small-disk
 if [ "$(id -u)" = 0 ] && mkdir -p "$SMALL" && mount -t tmpfs -o size=8m,mode=755 tmpfs "$SMALL"; then
-	"$ROOT/scripts/stack.sh" stop
-	CHAT4ALL_FILES_DIR=$SMALL "$ROOT/scripts/stack.sh" start >/dev/null
+	"$ROOT/tools/stack.sh" stop
+	CHAT4ALL_FILES_DIR=$SMALL "$ROOT/tools/stack.sh" start >/dev/null
 	CHAT4ALL_TEST_FILES_DIR=$SMALL CHAT4ALL_TEST_SMALL_DISK=1 TEST_FILTER=test_disk_full \
 		"$ROOT/build/integration/files_test" || failed=1
-	"$ROOT/scripts/stack.sh" stop
+	"$ROOT/tools/stack.sh" stop
 	umount "$SMALL"
 else
 	echo "SKIPPED: mounting a tmpfs needs root"
@@ -157,16 +157,16 @@ if [ "$(id -u)" = 0 ]; then
 	HIDDEN=$(mktemp -d /tmp/chat4all-hidden.XXXXXX)	# 0700, like /root
 	mkdir -p "$HIDDEN/c4/build"
 	cp "$ROOT"/build/chat4all-{api,stream,jobs,admin} "$HIDDEN/c4/build/"
-	cp -r "$ROOT"/{web,conf,migrations,scripts} "$HIDDEN/c4/"
+	cp -r "$ROOT"/{web,conf,migrations,tools} "$HIDDEN/c4/"
 	HPORT=$(free_port)
 	out=$(env -u VAR PORT=$HPORT PGPORT=$(free_port) STREAM_PORT=$(free_port) \
-		"$HIDDEN/c4/scripts/stack.sh" start 2>&1) || { echo "$out"; failed=1; }
-	HVAR=$(env -u VAR "$HIDDEN/c4/scripts/stack.sh" paths | sed -n 's/^VAR=//p')
+		"$HIDDEN/c4/tools/stack.sh" start 2>&1) || { echo "$out"; failed=1; }
+	HVAR=$(env -u VAR "$HIDDEN/c4/tools/stack.sh" paths | sed -n 's/^VAR=//p')
 	desc="it starts, says where its data is, and serves"
 	check grep -q "data in /var/lib/chat4all/c4-" <<<"$out"
 	check curl -fsS -o /dev/null "http://127.0.0.1:$HPORT/v1/auth/register" -H 'Content-Type: application/json' \
 		-d '{"username":"hidden_check","password":"out of reach"}'
-	env -u VAR PORT=$HPORT "$HIDDEN/c4/scripts/stack.sh" stop >/dev/null 2>&1 || true
+	env -u VAR PORT=$HPORT "$HIDDEN/c4/tools/stack.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$HIDDEN" "$HVAR"
 else
 	echo "SKIPPED: needs root"

@@ -2,7 +2,7 @@
 # One Chat4All instance under $VAR: PostgreSQL and Redis on sockets in
 # $VAR/run, lighttpd on $BIND:$PORT with the FastCGI API behind it.
 #
-#   scripts/stack.sh start | stop | status | env | paths | serve | cron
+#   tools/stack.sh start | stop | status | env | paths | serve | cron
 #
 # cron runs the housekeeping (expired uploads, orphaned files, pruning)
 # once, now; `start` also runs it every CRON_EVERY seconds (300).
