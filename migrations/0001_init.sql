@@ -5,9 +5,7 @@
 -- 0001: users and sign-ins, conversations and members, messages, the job
 -- queue (the transactional outbox of DESIGN §3) and the audit log.
 
-CREATE FUNCTION rfc3339(t timestamptz) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+-- rfc3339(): migrations/functions/json.sql
 
 CREATE TABLE users (
 	id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -104,62 +102,4 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log (at);
 
--- send_message: the whole of a send in one round trip and one transaction.
--- The UPDATE takes the conversation's row lock and the next seq at once, so
--- concurrent senders commit in seq order and seq has no gaps. A repeated
--- (sender_id, client_id) answers the first message; when two copies race,
--- the second inserts nothing and hands its seq back (the lock is still
--- ours, so nobody took a later one).
--- outcome: created | existing | notfound | forbidden | conflict
-CREATE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
-                             p_text text, p_file uuid, p_req text,
-                             OUT outcome text, OUT body text)
-LANGUAGE plpgsql AS $$
-DECLARE
-	m messages;
-	v_seq bigint;
-BEGIN
-	-- a replay answers without taking the conversation's lock
-	SELECT * INTO m FROM messages WHERE sender_id = p_sender AND client_id = p_client;
-	IF FOUND THEN
-		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing' ELSE 'conflict' END;
-		body := json_build_object('id', m.id, 'conversation_id', m.conversation_id,
-		                          'seq', m.seq, 'sender_id', m.sender_id,
-		                          'client_id', m.client_id, 'text', m.text, 'status', m.status,
-		                          'created_at', rfc3339(m.created_at))::text;
-		RETURN;
-	END IF;
-	UPDATE conversations SET last_seq = last_seq + 1, last_activity = now()
-	 WHERE id = p_conv
-	   AND EXISTS (SELECT 1 FROM members
-	                WHERE conversation_id = p_conv AND user_id = p_sender)
-	RETURNING last_seq INTO v_seq;
-	IF NOT FOUND THEN
-		-- the rare path: tell a missing conversation from a non-member
-		outcome := CASE WHEN EXISTS (SELECT 1 FROM conversations WHERE id = p_conv)
-		                THEN 'forbidden' ELSE 'notfound' END;
-		RETURN;
-	END IF;
-	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id)
-	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file)
-	ON CONFLICT (sender_id, client_id) DO NOTHING
-	RETURNING * INTO m;
-	IF FOUND THEN
-		INSERT INTO jobs (kind, key, payload)
-		VALUES ('moderate', p_conv::text,
-		        jsonb_build_object('message_id', m.id, 'req_id', p_req));
-		-- wakes the workers at commit (identical payloads fold into one)
-		PERFORM pg_notify('chat4all_jobs', 'moderate');
-		outcome := 'created';
-	ELSE
-		UPDATE conversations SET last_seq = last_seq - 1 WHERE id = p_conv;
-		SELECT * INTO m FROM messages
-		 WHERE sender_id = p_sender AND client_id = p_client;
-		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing'
-		                ELSE 'conflict' END;
-	END IF;
-	body := json_build_object('id', m.id, 'conversation_id', m.conversation_id,
-	                          'seq', m.seq, 'sender_id', m.sender_id,
-	                          'client_id', m.client_id, 'text', m.text, 'status', m.status,
-	                          'created_at', rfc3339(m.created_at))::text;
-END $$;
+-- send_message(): migrations/functions/send.sql

@@ -38,114 +38,12 @@ CREATE INDEX messages_file ON messages (file_id) WHERE file_id IS NOT NULL;
 -- (measured: history pages 1082 → 581/s).
 ALTER TABLE messages ADD COLUMN file jsonb;
 
-CREATE FUNCTION file_json(f files) RETURNS json LANGUAGE sql STABLE AS $$
-	SELECT json_build_object('id', f.id, 'filename', f.filename, 'mime', f.mime,
-	                         'size', f.size, 'sha256', f.sha256)
-$$;
+-- file_json(): migrations/functions/json.sql
 
--- Messages now carry their file: {id, filename, mime, size, sha256}.
-CREATE OR REPLACE FUNCTION message_json(m messages, viewer uuid, min_delivered bigint,
-                                        min_read bigint) RETURNS json
-LANGUAGE sql STABLE AS $$
-	SELECT json_build_object('id', m.id, 'conversation_id', m.conversation_id,
-	                         'seq', m.seq, 'sender_id', m.sender_id,
-	                         'client_id', CASE WHEN m.sender_id = viewer THEN m.client_id END,
-	                         'text', m.text,
-	                         'file', m.file,
-	                         'status', message_status(m, viewer, min_delivered, min_read),
-	                         'created_at', rfc3339(m.created_at))
-$$;
+-- message_json(): migrations/functions/json.sql
 
--- send_message as in 0001, and a file must be the sender's own and ready
--- (outcome 'badfile'); the answer is message_json, file included. The
--- file's row is share-locked until commit, so it cannot be deleted under
--- a send.
-CREATE OR REPLACE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
-                                        p_text text, p_file uuid, p_req text,
-                                        OUT outcome text, OUT body text)
-LANGUAGE plpgsql AS $$
-DECLARE
-	m messages;
-	v_seq bigint;
-	v_file jsonb;
-BEGIN
-	-- a replay answers without taking the conversation's lock
-	SELECT * INTO m FROM messages WHERE sender_id = p_sender AND client_id = p_client;
-	IF FOUND THEN
-		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing' ELSE 'conflict' END;
-		body := message_json(m, p_sender, 0, 0)::text;
-		RETURN;
-	END IF;
-	IF p_file IS NOT NULL THEN
-		SELECT file_json(f)::jsonb INTO v_file FROM files f
-		 WHERE id = p_file AND owner_id = p_sender AND status = 'ready' FOR SHARE;
-		IF NOT FOUND THEN
-			outcome := 'badfile';
-			RETURN;
-		END IF;
-	END IF;
-	UPDATE conversations SET last_seq = last_seq + 1, last_activity = now()
-	 WHERE id = p_conv
-	   AND EXISTS (SELECT 1 FROM members
-	                WHERE conversation_id = p_conv AND user_id = p_sender)
-	RETURNING last_seq INTO v_seq;
-	IF NOT FOUND THEN
-		-- the rare path: tell a missing conversation from a non-member
-		outcome := CASE WHEN EXISTS (SELECT 1 FROM conversations WHERE id = p_conv)
-		                THEN 'forbidden' ELSE 'notfound' END;
-		RETURN;
-	END IF;
-	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id, file)
-	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file, v_file)
-	ON CONFLICT (sender_id, client_id) DO NOTHING
-	RETURNING * INTO m;
-	IF FOUND THEN
-		INSERT INTO jobs (kind, key, payload)
-		VALUES ('moderate', p_conv::text,
-		        jsonb_build_object('message_id', m.id, 'req_id', p_req));
-		-- wakes the workers at commit (identical payloads fold into one)
-		PERFORM pg_notify('chat4all_jobs', 'moderate');
-		outcome := 'created';
-	ELSE
-		UPDATE conversations SET last_seq = last_seq - 1 WHERE id = p_conv;
-		SELECT * INTO m FROM messages
-		 WHERE sender_id = p_sender AND client_id = p_client;
-		outcome := CASE WHEN m.conversation_id = p_conv THEN 'existing'
-		                ELSE 'conflict' END;
-	END IF;
-	body := message_json(m, p_sender, 0, 0)::text;
-END $$;
+-- send_message(): migrations/functions/send.sql
 
--- May @viewer fetch file @f? Its owner, or a member of a conversation
--- where a message carrying it is visible to them.
-CREATE FUNCTION file_visible(p_file uuid, p_viewer uuid) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-	SELECT EXISTS (SELECT 1 FROM files WHERE id = p_file AND owner_id = p_viewer)
-	    OR EXISTS (SELECT 1 FROM messages m
-	                 JOIN members mb ON mb.conversation_id = m.conversation_id
-	                                AND mb.user_id = p_viewer
-	                 JOIN conversations c ON c.id = m.conversation_id
-	                WHERE m.file_id = p_file
-	                  AND message_visible(m, p_viewer, c.released_seq))
-$$;
+-- file_visible(): migrations/functions/json.sql
 
--- file_delete: the owner's, and never one that was sent (others may
--- fetch it). The row lock comes first, so the check after it sees a send
--- that committed meanwhile (a send share-locks the file). Frees the quota.
--- outcome: deleted | sent | notfound
-CREATE FUNCTION file_delete(p_id uuid, p_owner uuid) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	f files;
-BEGIN
-	SELECT * INTO f FROM files WHERE id = p_id AND owner_id = p_owner FOR UPDATE;
-	IF NOT FOUND THEN
-		RETURN 'notfound';
-	END IF;
-	IF EXISTS (SELECT 1 FROM messages WHERE file_id = p_id) THEN
-		RETURN 'sent';
-	END IF;
-	DELETE FROM files WHERE id = p_id;
-	UPDATE users SET storage_used = storage_used - f.size WHERE id = p_owner;
-	RETURN 'deleted';
-END $$;
+-- file_delete(): migrations/functions/files.sql

@@ -15,26 +15,9 @@ INSERT INTO release_watermarks (conversation_id, released_seq)
 SELECT id, released_seq FROM conversations;
 ALTER TABLE conversations DROP COLUMN released_seq;
 
--- every conversation has its watermark from its first moment
-CREATE FUNCTION release_watermark_made() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-	INSERT INTO release_watermarks (conversation_id) VALUES (NEW.id);
-	RETURN NULL;
-END $$;
-CREATE TRIGGER conversations_release_watermark AFTER INSERT ON conversations
-FOR EACH ROW EXECUTE FUNCTION release_watermark_made();
+-- release_watermark_made(): migrations/functions/release.sql
+-- (its trigger, conversations_release_watermark: migrations/functions/release.sql)
 
 -- (release_conversation moves to the watermark's row in 0014, set-based)
 
--- file_visible as in 0004, with the watermark from its table
-CREATE OR REPLACE FUNCTION file_visible(p_file uuid, p_viewer uuid) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-	SELECT EXISTS (SELECT 1 FROM files WHERE id = p_file AND owner_id = p_viewer)
-	    OR EXISTS (SELECT 1 FROM messages m
-	                 JOIN members mb ON mb.conversation_id = m.conversation_id
-	                                AND mb.user_id = p_viewer
-	                 JOIN release_watermarks w ON w.conversation_id = m.conversation_id
-	                WHERE m.file_id = p_file
-	                  AND message_visible(m, p_viewer, w.released_seq))
-$$;
+-- file_visible(): migrations/functions/json.sql

@@ -133,6 +133,12 @@ desc="a user made before the restart signs in after it"
 check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
 
+echo "== functions: a migrate puts each back as migrations/functions/ writes it"
+$PSQL -c "CREATE OR REPLACE FUNCTION rfc3339(t timestamptz) RETURNS text LANGUAGE sql STABLE AS \$\$ SELECT 'tampered' \$\$"
+"$CHAT4ALL_TEST_ADMIN" migrate >/dev/null
+desc="rfc3339() is json.sql's again after a migrate"
+check [ "$($PSQL -c "SELECT rfc3339('2026-01-02 03:04:05.5Z')")" = "2026-01-02T03:04:05.500000Z" ]
+
 echo "== a sign-in flood: production password hashing and the default limits"
 "$ROOT/tools/stack.sh" stop
 env -u CHAT4ALL_ARGON2_ITERATIONS -u CHAT4ALL_ARGON2_MEMORY_KIB -u CHAT4ALL_SIGNIN_ADDRESS_RATE \
