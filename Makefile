@@ -143,19 +143,12 @@ FUZZ_TARGETS := fuzz_json fuzz_tus fuzz_ids fuzz_answers fuzz_webhook fuzz_reque
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -std=c11 -D_GNU_SOURCE -Wall $(shell pkg-config --cflags $(PKGS))
-FUZZ_JOBS    := jobs/worker.c jobs/inbound_media.c jobs/j_moderate.c jobs/j_release.c \
-                jobs/j_file_verify.c
 FUZZ_API     := $(filter-out fcgi/routes.c fcgi/main.c,$(API_SRC))
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
-
-$(BUILD)/fuzz/fuzz_webhook: tests/fuzz/fuzz_webhook.c jobs/j_inbound.c $(FUZZ_JOBS) $(LIB_SRC)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_JOBS) $(LIB_SRC) $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c fcgi/routes.c $(FUZZ_API) $(LIB_SRC)
 	@mkdir -p $(dir $@)

@@ -22,8 +22,6 @@
 #include "../lib/ratelimit.h"
 #include "../lib/validate.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +30,13 @@
 /* providers nest deeper than our own API's bodies */
 #define WEBHOOK_MAX_DEPTH 32
 
-/* "/v1/webhooks/<channel>" → channel */
-static const char *webhook_channel(const struct req *r)
+/* "/v1/webhooks/<channel>" → that channel, when it takes webhooks */
+static const struct channel_ops *webhook_channel(const struct req *r)
 {
 	const char *c = strrchr(r->path, '/');
+	const struct channel_ops *ch = c ? channel_find(c + 1) : NULL;
 
-	return c && channel_known(c + 1) ? c + 1 : NULL;
+	return ch && ch->webhook_parse ? ch : NULL;
 }
 
 static bool equal_str(const char *a, const char *b)
@@ -53,7 +52,7 @@ int h_webhook_verify(struct req *r)
 	char mode[32], token[256], challenge[128];
 	const char *want = r->app->conf.meta_verify_token;
 
-	if (!webhook_channel(r) || !strcmp(webhook_channel(r), "telegram")) {
+	if (!webhook_channel(r) || !webhook_channel(r)->subscription_check) {
 		req_detail(r, "%s has no subscription check", r->path);
 		return ERR_METHOD;
 	}
@@ -68,44 +67,20 @@ int h_webhook_verify(struct req *r)
 	return req_reply(r, 200, challenge);
 }
 
-/* Meta: "sha256=" + hex HMAC-SHA256(app secret, raw body) */
-static bool meta_signed(struct req *r)
-{
-	const char *sig = req_env(r, "HTTP_X_HUB_SIGNATURE_256"), *secret = r->app->conf.meta_app_secret;
-	unsigned char md[32];
-	unsigned int n = 0;
-	char want[7 + 65] = "sha256=";
-
-	if (!sig || !secret || !*secret)
-		return false;
-	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)r->body, r->body_len,
-	     md, &n);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
-	return equal_str(sig, want);
-}
-
-static bool telegram_signed(struct req *r)
-{
-	const char *got = req_env(r, "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN");
-	const char *secret = r->app->conf.telegram_webhook_secret;
-
-	return got && secret && *secret && equal_str(got, secret);
-}
-
 int h_webhook_receive(struct req *r)
 {
-	const char *channel = webhook_channel(r);
+	const struct channel_ops *ch = webhook_channel(r);
 	struct json_object *body, *payload;
 	int rc;
 
-	if (!channel) {
+	if (!ch) {
 		req_detail(r, "no such channel");
 		return ERR_NOTFOUND;
 	}
 	if ((rc = req_body(r)))
 		return rc;
-	if (!(strcmp(channel, "telegram") ? meta_signed(r) : telegram_signed(r))) {
+	if (!ch->webhook_signed(&r->app->conf, req_env(r, ch->signature_header), r->body,
+				r->body_len)) {
 		req_detail(r, "the signature does not verify");
 		return ERR_AUTH;
 	}
@@ -116,9 +91,9 @@ int h_webhook_receive(struct req *r)
 		return ERR_INVALID_JSON;
 	}
 	payload = json_object_new_object();
-	json_object_object_add(payload, "channel", json_object_new_string(channel));
+	json_object_object_add(payload, "channel", json_object_new_string(ch->name));
 	json_object_object_add(payload, "body", body);
-	rc = queue_enqueue(r->app->db, "inbound", channel,
+	rc = queue_enqueue(r->app->db, "inbound", ch->name,
 			   json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN));
 	json_object_put(payload);
 	if (rc)
@@ -129,20 +104,10 @@ int h_webhook_receive(struct req *r)
 
 /* --------------------------------------------------------- identities */
 
-/* What an address looks like on each channel. */
+/* What an address looks like on @channel (a known one). */
 static bool address_ok(const char *channel, const char *a)
 {
-	size_t n = strlen(a);
-
-	if (!strcmp(channel, "whatsapp"))	/* E.164 digits, without the + */
-		return n >= 6 && n <= 15 && strspn(a, "0123456789") == n;
-	if (!strcmp(channel, "telegram"))	/* a chat id, or @username */
-		return (n >= 1 && n <= 20 && strspn(a + (a[0] == '-'), "0123456789") == n - (a[0] == '-')) ||
-		       (n >= 2 && n <= 33 && a[0] == '@');
-	if (!strcmp(channel, "webhook"))	/* an integrator's URL */
-		return n <= 512 && (!strncmp(a, "https://", 8) || !strncmp(a, "http://", 7)) &&
-		       !strpbrk(a, " \t\r\n\"<>");
-	return n >= 1 && n <= 32 && strspn(a, "0123456789") == n;	/* PSID / IGSID */
+	return channel_find(channel)->address_ok(a);
 }
 
 /* {"items": <the JSON array in @res>}, and @res is cleared */
@@ -238,15 +203,18 @@ int h_identities_add(struct req *r)
 		goto out;
 	channel = req_str(r, o, "channel", true, 16);
 	address = req_str(r, o, "address", true, 512);
-	if (channel && !channel_known(channel))
-		req_field_error(r, "channel", "must be whatsapp, telegram, messenger, instagram or webhook");
+	if (channel && !channel_known(channel)) {
+		char why[160];
+		snprintf(why, sizeof(why), "must be one of %s", channel_names());
+		req_field_error(r, "channel", why);
+	}
 	else if (channel && address && !address_ok(channel, address))
 		req_field_error(r, "address", "is not an address on that channel");
 	if (r->errors) {
 		rc = ERR_VALIDATION;
 		goto out;
 	}
-	if (!strcmp(channel, "webhook")) {
+	if (channel_find(channel)->addresses_by_admin) {
 		/* the server will POST to that URL: an admin's decision, not anyone's */
 		if ((rc = access_admin(r)))
 			goto out;
@@ -297,7 +265,8 @@ int h_identities_verify(struct req *r)
 	PGresult *res = NULL;
 	int rc;
 
-	if (!channel_known(channel) || !strcmp(channel, "webhook") || !address_ok(channel, address)) {
+	if (!channel_known(channel) || channel_find(channel)->addresses_by_admin ||
+	    !address_ok(channel, address)) {
 		req_detail(r, "no claim of %s %s", channel, address);
 		return ERR_NOTFOUND;
 	}

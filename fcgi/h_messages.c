@@ -67,8 +67,11 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 				p += sprintf(p, "%s%s", i ? "," : "", c);
 		}
 		strcpy(p, "}");
-		if (!ok)
-			req_field_error(r, "channels", "must be a list of whatsapp, telegram, messenger, instagram, webhook");
+		if (!ok) {
+			char why[160];
+			snprintf(why, sizeof(why), "must be a list of %s", channel_names());
+			req_field_error(r, "channels", why);
+		}
 	}
 	if (!text && !file_id && !json_object_object_get_ex(o, "text", NULL))
 		req_field_error(r, "text", "a message needs text or a file_id");

@@ -33,9 +33,7 @@
 #define CLAIM_GAP_MS 10
 #define STATS_MS 10000
 
-static const char *const CHANNEL_NAMES[] = { "whatsapp", "telegram", "messenger", "instagram",
-					     "webhook" };
-#define NCHANNELS (int)(sizeof(CHANNEL_NAMES) / sizeof(CHANNEL_NAMES[0]))
+#define NCHANNELS CHANNEL_COUNT
 
 static volatile sig_atomic_t stopping;
 
@@ -67,14 +65,6 @@ struct deliverer {
 	/* where the loop's time goes, logged every STATS_MS when busy */
 	struct { long claims, claimed, records, recorded; long long claim_ms, record_ms, since; } stats;
 };
-
-static int channel_index(const char *channel)
-{
-	for (int i = 0; i < NCHANNELS; i++)
-		if (!strcmp(CHANNEL_NAMES[i], channel))
-			return i;
-	return -1;
-}
 
 static void finished(struct deliverer *d, struct delivery_try *a)
 {
@@ -109,7 +99,7 @@ static int claim(struct deliverer *d)
 
 	for (int c = 0; c < NCHANNELS; c++) {
 		if (d->held[c] >= most)
-			db_array_add(&full, CHANNEL_NAMES[c]);
+			db_array_add(&full, channel_table[c]->name);
 		else if (d->held[c] > busiest)
 			busiest = d->held[c];
 	}

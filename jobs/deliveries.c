@@ -145,11 +145,7 @@ int deliveries_load(struct worker *w, struct job *jobs, int n)
 			} else if (b == ERR_FORBIDDEN) {
 				a->outcome = CHANNEL_FAILED;	/* the provider would refuse it */
 				snprintf(a->why, sizeof(a->why), "%s",
-					 !strcmp(a->channel, "whatsapp")
-						 ? "outside WhatsApp's 24-hour window (no message from this "
-						   "number in the last 24 h) and no whatsapp_template configured"
-						 : "outside the provider's window: this person has not written "
-						   "to us in the last 7 days");
+					 channel_find(a->channel)->window_closed);
 			} else if (b) {
 				a->outcome = CHANNEL_FAILED;
 				snprintf(a->why, sizeof(a->why), "nothing %s can carry", a->channel);

@@ -1,21 +1,22 @@
 /*
- * fuzz_webhook - a provider's webhook body, as the inbound job reads it
- * (jobs/j_inbound.c, included here for its parsers): WhatsApp's,
- * Telegram's, Messenger's and Instagram's. Every message it yields must
- * be text PostgreSQL takes (valid UTF-8, names cut between characters).
+ * fuzz_webhook - a provider's webhook body, as each channel module reads
+ * it (webhook_parse in lib/channel_*.c): WhatsApp's, Telegram's,
+ * Messenger's and Instagram's. Every message it yields must be text
+ * PostgreSQL takes (valid UTF-8, names cut between characters).
  */
-#include "../../jobs/j_inbound.c"
-
+#include "../../lib/channels.h"
 #include "../../lib/validate.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(const struct inbound_state *s)
+static void check(const struct channel_inbound *in)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		const struct inbound_msg *m = &s->msgs[i];
+	for (size_t i = 0; i < in->n; i++) {
+		const struct channel_in_msg *m = &in->msgs[i];
 		if (!validate_utf8(m->name, strlen(m->name)) ||
 		    (m->own_text && !validate_utf8(m->own_text, strlen(m->own_text))))
 			abort();
@@ -36,18 +37,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(body);
 	if (!o)
 		return 0;
-	for (int k = 0; k < 4; k++) {
-		struct inbound_state s = { 0 };
-		switch (k) {
-		case 0: whatsapp_messages(&s, o); break;
-		case 1: telegram_message(&s, o); break;
-		case 2: meta_messages(&s, "messenger", o); break;
-		default: meta_messages(&s, "instagram", o); break;
-		}
-		check(&s);
-		for (size_t i = 0; i < s.n; i++)
-			free(s.msgs[i].own_text);
-		free(s.msgs);
+	for (int k = 0; k < CHANNEL_COUNT; k++) {
+		struct channel_inbound in = { 0 };
+		if (!channel_table[k]->webhook_parse)
+			continue;
+		channel_table[k]->webhook_parse(o, &in);
+		check(&in);
+		channel_inbound_free(&in);
 	}
 	json_object_put(o);
 	return 0;
