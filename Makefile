@@ -71,11 +71,27 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
 UNIT_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
                $(shell pkg-config --cflags $(PKGS) cmocka) $(SAN)
 
-$(BUILD)/unit/%: tests/unit/%.c $(LIB_SRC) $(wildcard lib/*.h)
+# lib/ and the API compiled once with the sanitizers, linked into each test
+SAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+SAN_API_OBJ := $(patsubst %.c,$(BUILD)/san/%.o,$(filter-out fcgi/main.c,$(API_SRC)))
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(UNIT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/unit/%: tests/unit/%.c $(SAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) $(UNIT_LDFLAGS) \
+	$(Q)$(CC) $(UNIT_CFLAGS) -MMD -MP -o $@ $< $(UNIT_OBJ) $(SAN_LIB_OBJ) $(SAN) $(UNIT_LDFLAGS) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
+
+# the API's own units (request parsing, the route table) link the API
+# without its main() and libfcgi
+UNIT_API := $(BUILD)/unit/test_req $(BUILD)/unit/test_routes
+$(UNIT_API): UNIT_OBJ = $(SAN_API_OBJ)
+$(UNIT_API): UNIT_LDFLAGS += -lfcgi
+$(UNIT_API): $(SAN_API_OBJ)
 
 # the file store's test watches which folders are synced
 $(BUILD)/unit/test_filestore: UNIT_LDFLAGS += -Wl,--wrap=fsync
@@ -186,10 +202,10 @@ $(BUILD)/fakes/%: tests/fakes/%.c
 	    $(shell pkg-config --cflags json-c libevent) -o $@ $< \
 	    $(shell pkg-config --libs json-c libevent)
 
-$(BUILD)/integration/moderation_test: tests/integration/moderation_test.c $(LIB_SRC) $(wildcard lib/*.h)
+$(BUILD)/integration/moderation_test: tests/integration/moderation_test.c $(SAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(SAN) \
+	$(Q)$(CC) $(UNIT_CFLAGS) -MMD -MP -o $@ $< $(SAN_LIB_OBJ) $(SAN) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
 
 $(BUILD)/bench/stream_idle: tests/bench/stream_idle.c $(BUILD)/libchat4all.a

@@ -321,8 +321,10 @@ void req_header(struct req *r, const char *fmt, ...)
 	n = vsnprintf(r->headers + r->headers_len,
 		      sizeof(r->headers) - r->headers_len - 2, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(r->headers) - r->headers_len - 2)
-		return;		/* never a partial header line */
+	if (n < 0 || (size_t)n >= sizeof(r->headers) - r->headers_len - 2) {
+		r->headers[r->headers_len] = '\0';	/* vsnprintf wrote a part: never a partial line */
+		return;
+	}
 	r->headers_len += (size_t)n;
 	memcpy(r->headers + r->headers_len, "\r\n", 3);
 	r->headers_len += 2;

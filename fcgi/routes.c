@@ -163,15 +163,27 @@ static const struct {
 	{ ERR_INTERNAL, 500, "internal", "Internal error" },
 };
 
+/* The problem of @code: unknown codes, ERR_DB among them, are internal. */
+static size_t problem_of(int code)
+{
+	size_t i = 0, n = sizeof(problems) / sizeof(problems[0]);
+
+	while (i < n - 1 && problems[i].code != code)
+		i++;
+	return i;
+}
+
+int routes_status(int err)
+{
+	return problems[problem_of(err)].status;
+}
+
 /* Turns a handler's error into the problem+json answer. */
 static void problem(struct req *r, int code)
 {
-	size_t i = 0, n = sizeof(problems) / sizeof(problems[0]);
+	size_t i = problem_of(code);
 	struct json_object *o = json_object_new_object();
 	char type[64];
-
-	while (i < n - 1 && problems[i].code != code)
-		i++;		/* unknown codes, ERR_DB among them: internal */
 	snprintf(type, sizeof(type), "/problems/%s", problems[i].slug);
 	json_object_object_add(o, "type", json_object_new_string(type));
 	json_object_object_add(o, "title", json_object_new_string(problems[i].title));
@@ -256,35 +268,39 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+int routes_find(const char *method, const char *path, struct req *r)
+{
+	bool path_known = false;
+
+	for (size_t i = 0; i < NROUTES; i++) {
+		memset(r->params, 0, sizeof(r->params));
+		if (!path_match(routes[i].path, path, r))
+			continue;
+		path_known = true;
+		if (!strcmp(routes[i].method, method) ||
+		    (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET")))
+			return (int)i;
+	}
+	memset(r->params, 0, sizeof(r->params));
+	return path_known ? ROUTES_NO_METHOD : ROUTES_NO_PATH;
+}
+
 void routes_handle(struct app *app, void *fcgi)
 {
 	struct req r;
 	uint64_t start = now_us();
-	size_t i, found = ROUTE_UNMATCHED;
-	bool path_known = false;
-	int rc;
+	size_t found = ROUTE_UNMATCHED;
+	int rc, at;
 
 	req_init(&r, app, fcgi);
-	for (i = 0; i < NROUTES; i++) {
-		memset(r.params, 0, sizeof(r.params));
-		if (!path_match(routes[i].path, r.path, &r))
-			continue;
-		path_known = true;
-		if (!strcmp(routes[i].method, r.method) ||
-		    (!strcmp(r.method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
-			found = i;
-			break;
-		}
-	}
-	if (found == ROUTE_UNMATCHED) {
-		memset(r.params, 0, sizeof(r.params));
-		if (path_known) {
-			rc = ERR_METHOD;
-			req_detail(&r, "%s is not allowed on %s", r.method, r.path);
-		} else {
-			rc = ERR_NOTFOUND;
-			req_detail(&r, "%s does not exist", r.path);
-		}
+	if ((at = routes_find(r.method, r.path, &r)) >= 0)
+		found = (size_t)at;
+	if (at == ROUTES_NO_METHOD) {
+		rc = ERR_METHOD;
+		req_detail(&r, "%s is not allowed on %s", r.method, r.path);
+	} else if (at == ROUTES_NO_PATH) {
+		rc = ERR_NOTFOUND;
+		req_detail(&r, "%s does not exist", r.path);
 	} else if ((routes[found].flags & AUTH ||
 		    (routes[found].flags & AUTH_IF_SENT && req_env(&r, "HTTP_AUTHORIZATION"))) &&
 		   (rc = authenticate(&r, routes[found].limit))) {
