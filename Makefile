@@ -97,6 +97,8 @@ $(UNIT_API): $(SAN_API_OBJ)
 $(BUILD)/unit/test_filestore: UNIT_LDFLAGS += -Wl,--wrap=fsync
 
 # ---- integration suites: libcurl + cmocka against the running stack ----
+# (the REST API's, one per resource: tests/integration/api_<resource>_test.c)
+API_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/integration/%,$(wildcard tests/integration/api_*_test.c))
 INTEG_COMMON := tests/integration/http.c tests/integration/client.c
 INTEG_DEPS   := $(INTEG_COMMON) tests/integration/http.h tests/integration/client.h
 
@@ -137,7 +139,7 @@ status:
 	@$(if $(VAR),VAR=$(VAR)) tools/stack.sh status
 
 test: deps
-	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(BUILD)/integration/api_test \
+	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(API_TESTS) \
 	    $(BUILD)/integration/files_test $(BUILD)/integration/security_test \
 	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation $(FUZZ_BINS)
 	@tools/test.sh $(UNIT_BINS)

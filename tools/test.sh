@@ -23,6 +23,9 @@ free_port() {
 	exit 1
 }
 
+echo "== the web UI's message state, under node"
+node --test "$ROOT/tests/web/" || failed=1
+
 echo "== fuzzing: each parser of strangers' bytes for a few seconds (make fuzz: longer)"
 fuzzers=()
 for f in "$ROOT"/build/fuzz/fuzz_*; do [ -x "$f" ] && fuzzers+=("$(basename "$f")"); done
@@ -102,7 +105,9 @@ export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
 export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
 export CHAT4ALL_TEST_FILES_DIR="$VAR/files" CHAT4ALL_TEST_VAR=$VAR
-"$ROOT/build/integration/api_test" || failed=1
+for suite in "$ROOT"/build/integration/api_*_test; do	# the REST API, one suite per resource
+	"$suite" || failed=1
+done
 "$ROOT/build/integration/files_test" || failed=1
 "$ROOT/build/integration/security_test" || failed=1
 echo "== an existing tus client, unchanged: tus-js-client under node"

@@ -320,3 +320,60 @@ char *token_with_exp(const struct user *u, long exp_delta)
 	jwt_free(j);
 	return s;
 }
+
+long long sql_value(const char *fmt, ...)
+{
+	char sql[2048], cmd[4096], out[64] = "";
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s -c \"%s\"", getenv("CHAT4ALL_TEST_PSQL"), sql);
+	assert_non_null(p = popen(cmd, "r"));
+	if (!fgets(out, sizeof(out), p))
+		out[0] = '\0';
+	pclose(p);
+	return atoll(out);
+}
+
+void make_admin(struct user *u)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s promote %s >/dev/null", getenv("CHAT4ALL_TEST_ADMIN"), u->name);
+	assert_int_equal(system(cmd), 0);
+}
+
+long long metric(const char *text, const char *line_prefix)
+{
+	const char *p = strstr(text, line_prefix);
+	return p ? atoll(p + strlen(line_prefix)) : 0;
+}
+
+void client_begin(void)
+{
+	http_init();
+	snprintf(run_tag, sizeof(run_tag), "%lx%x", (unsigned long)time(NULL) % 0xfffff,
+		 (unsigned)getpid() % 0xfff);
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+}
+
+void *race_sender(void *arg)
+{
+	struct race *rc = arg;
+	char key[64];
+
+	for (int i = 0; i < rc->count; i++) {
+		struct resp r;
+		snprintf(key, sizeof(key), "%s-%d", rc->u->name, i);
+		if (send_text(&r, rc->u, rc->conv, rc->client_id ? rc->client_id : key, "race") == 202) {
+			snprintf(rc->ids[i], 37, "%s", jstr(r.json, "id"));
+			rc->ok++;
+		}
+		resp_free(&r);
+	}
+	return NULL;
+}

@@ -12,6 +12,11 @@
 
 extern char run_tag[16];	/* makes this run's usernames unique: set by main */
 
+/* client_begin - what every suite's main() does first: libcurl, this run's
+ * tag (time and process: suites may start within one second), and
+ * TEST_FILTER (e.g. TEST_FILTER='test_stream_*' make test). */
+void client_begin(void);
+
 struct user {
 	char id[37];
 	char name[40];
@@ -71,5 +76,28 @@ const char *sid_of(const struct user *u);
  * key (CHAT4ALL_JWT_SECRET), expiring @exp_delta seconds from now. The
  * caller frees it. */
 char *token_with_exp(const struct user *u, long exp_delta);
+
+/* A sender on a thread of its own (pthread_create(…, race_sender, &race)):
+ * @count sends of "race" by @u to @conv, each with its own client_id
+ * ("<name>-<i>") or all with @client_id; the ids of those accepted in @ids. */
+struct race {
+	struct user *u;
+	const char *conv;
+	const char *client_id;	/* NULL: each send its own */
+	int count;
+	char ids[64][37];
+	int ok;			/* how many were accepted (202) */
+};
+void *race_sender(void *arg);
+
+/* sql_value - runs SQL on the instance's database (fault injection and
+ * checks only): the first column of the first row, as a number. */
+long long sql_value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* make_admin - @u becomes an admin (chat4all-admin promote). */
+void make_admin(struct user *u);
+
+/* metric - the value after @line_prefix in a /metrics text (0: absent). */
+long long metric(const char *text, const char *line_prefix);
 
 #endif

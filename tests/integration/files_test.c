@@ -804,9 +804,6 @@ int main(void)
 		cmocka_unit_test(test_disk_full),
 	};
 
-	http_init();
-	snprintf(run_tag, sizeof(run_tag), "f%lx", (unsigned long)time(NULL) % 0xfffff);
-	if (getenv("TEST_FILTER"))
-		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	client_begin();
 	return cmocka_run_group_tests_name("files", tests, NULL, NULL);
 }

@@ -905,9 +905,6 @@ int main(void)
 		cmocka_unit_test(test_signin_flood),
 	};
 
-	http_init();
-	snprintf(run_tag, sizeof(run_tag), "s%lx", (unsigned long)time(NULL) % 0xfffff);
-	if (getenv("TEST_FILTER"))
-		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	client_begin();
 	return cmocka_run_group_tests_name("security", tests, NULL, NULL);
 }
