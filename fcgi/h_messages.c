@@ -2,7 +2,7 @@
  * h_messages.c - sending, history, one message, receipts and typing
  * (API.md "Messages").
  *
- * A send is one call of the send_message() SQL function (migrations/0010):
+ * A send is one call of the send_message() SQL function (migrations/functions/send.sql):
  * membership, the next seq under the conversation's row lock, the message
  * and its moderate job, committed together or not at all; under load, with
  * the other sends of its process in one transaction (send_batch.h).
@@ -27,15 +27,12 @@
 #define CLIENT_ID_MAX 64
 #define TEXT_MAX 4096
 
-static int send_to(struct req *r, const char *conv, struct json_object *o)
+/* The idempotency key: the body's client_id, or the Idempotency-Key header. */
+static const char *read_client_id(struct req *r, struct json_object *o)
 {
-	const char *client_id, *text, *file_id, *header;
-	struct json_object *channels;
-	int rc;
+	const char *client_id = req_str(r, o, "client_id", false, CLIENT_ID_MAX);
+	const char *header = req_env(r, "HTTP_IDEMPOTENCY_KEY");
 
-	/* the idempotency key: the body's client_id, or the header */
-	client_id = req_str(r, o, "client_id", false, CLIENT_ID_MAX);
-	header = req_env(r, "HTTP_IDEMPOTENCY_KEY");
 	if (!client_id && header && !json_object_object_get_ex(o, "client_id", NULL)) {
 		if (!validate_utf8(header, strlen(header)) ||
 		    validate_utf8_chars(header) > CLIENT_ID_MAX)
@@ -47,45 +44,87 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 		req_field_error(r, "client_id", "must not be empty");
 	else if (!client_id && !r->errors)
 		req_field_error(r, "client_id", "is required (or the Idempotency-Key header)");
+	return client_id;
+}
+
+/* "channels": where the message may go outside the app, into @list (an
+ * array literal); absent or null: everywhere (@list stays empty). */
+static void read_channels(struct req *r, struct json_object *o, struct db_array *list)
+{
+	struct json_object *channels;
+
+	if (!json_object_object_get_ex(o, "channels", &channels) ||
+	    json_object_is_type(channels, json_type_null))
+		return;
+	bool ok = json_object_is_type(channels, json_type_array) &&
+		  json_object_array_length(channels) <= CHANNEL_COUNT;
+	for (size_t i = 0; ok && i < json_object_array_length(channels); i++) {
+		struct json_object *c = json_object_array_get_idx(channels, i);
+		ok = json_object_is_type(c, json_type_string) && channel_known(json_object_get_string(c));
+		if (ok)
+			db_array_add(list, json_object_get_string(c));
+	}
+	if (ok && !db_array_str(list))
+		ok = false;	/* out of memory */
+	if (!ok) {
+		char why[160];
+		snprintf(why, sizeof(why), "must be a list of %s", channel_names());
+		req_field_error(r, "channels", why);
+	}
+}
+
+/* What the database said of a committed send, as the answer. */
+static int answer_send(struct req *r, const struct send *s)
+{
+	if (!strcmp(s->outcome, "notfound")) {
+		req_detail(r, "conversation %s does not exist", s->conv);
+		return ERR_NOTFOUND;
+	}
+	if (!strcmp(s->outcome, "forbidden")) {
+		req_detail(r, "you are not a member of conversation %s", s->conv);
+		return ERR_FORBIDDEN;
+	}
+	if (!strcmp(s->outcome, "badfile")) {
+		req_field_error(r, "file_id", "must be one of your files, completely uploaded and verified");
+		return ERR_VALIDATION;
+	}
+	if (!strcmp(s->outcome, "conflict")) {
+		req_detail(r, "client_id '%s' was used for a message in another conversation",
+			   s->client);
+		return ERR_CONFLICT;
+	}
+	if (!strcmp(s->outcome, "existing"))
+		req_header(r, "Idempotent-Replayed: true");
+	return req_reply(r, 202, s->body);
+}
+
+static int send_to(struct req *r, const char *conv, struct json_object *o)
+{
+	struct db_array channels = { 0 };
+	const char *client_id, *text, *file_id;
+	char id[37];
+	int rc;
+
+	client_id = read_client_id(r, o);
 	text = req_str(r, o, "text", false, TEXT_MAX);
 	file_id = req_str(r, o, "file_id", false, 36);
 	if (file_id && !validate_uuid(file_id))
 		req_field_error(r, "file_id", "must be a file id");
-	/* channels: where the message may go outside the app (default: everywhere) */
-	char chans[128] = "";
-	if (json_object_object_get_ex(o, "channels", &channels) &&
-	    !json_object_is_type(channels, json_type_null)) {
-		size_t n = json_object_is_type(channels, json_type_array) ? json_object_array_length(channels) : 0;
-		bool ok = json_object_is_type(channels, json_type_array) && n <= 5;
-		char *p = chans;
-		*p++ = '{';
-		for (size_t i = 0; ok && i < n; i++) {
-			const char *c = json_object_get_string(json_object_array_get_idx(channels, i));
-			ok = json_object_is_type(json_object_array_get_idx(channels, i), json_type_string) &&
-			     channel_known(c);
-			if (ok)
-				p += sprintf(p, "%s%s", i ? "," : "", c);
-		}
-		strcpy(p, "}");
-		if (!ok) {
-			char why[160];
-			snprintf(why, sizeof(why), "must be a list of %s", channel_names());
-			req_field_error(r, "channels", why);
-		}
-	}
+	read_channels(r, o, &channels);
 	if (!text && !file_id && !json_object_object_get_ex(o, "text", NULL))
 		req_field_error(r, "text", "a message needs text or a file_id");
 	else if (text && !*text && !file_id)
 		req_field_error(r, "text", "must not be empty");
-	if (r->errors)
+	if (r->errors) {
+		db_array_free(&channels);
 		return ERR_VALIDATION;
-
-	char id[37];
-	if (auth_uuid7(id))
+	}
+	if (auth_uuid7(id)) {
+		db_array_free(&channels);
 		return ERR_INTERNAL;
+	}
 	struct send s = { .id = id, .conv = conv, .sender = r->user.user_id, .client = client_id,
-			  .text = text, .file = file_id, .req = r->id,
-			  .channels = chans[0] ? chans : NULL };
+			  .text = text, .file = file_id, .req = r->id, .channels = channels.s };
 	if (r->send_bucket[0]) {	/* the route's limit, taken with the send (routes.c) */
 		s.bucket = r->send_bucket;
 		s.sid = r->user.sid;
@@ -97,29 +136,11 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 			r->retry_after = s.retry_after;
 			routes_limit_detail(r, rc);
 		}
-		goto out;
-	}
-	const char *outcome = s.outcome;
-	if (!strcmp(outcome, "notfound")) {
-		req_detail(r, "conversation %s does not exist", conv);
-		rc = ERR_NOTFOUND;
-	} else if (!strcmp(outcome, "forbidden")) {
-		req_detail(r, "you are not a member of conversation %s", conv);
-		rc = ERR_FORBIDDEN;
-	} else if (!strcmp(outcome, "badfile")) {
-		req_field_error(r, "file_id", "must be one of your files, completely uploaded and verified");
-		rc = ERR_VALIDATION;
-	} else if (!strcmp(outcome, "conflict")) {
-		req_detail(r, "client_id '%s' was used for a message in another conversation",
-			   client_id);
-		rc = ERR_CONFLICT;
 	} else {
-		if (!strcmp(outcome, "existing"))
-			req_header(r, "Idempotent-Replayed: true");
-		rc = req_reply(r, 202, s.body);
+		rc = answer_send(r, &s);
 	}
-out:
 	send_clear(&s);
+	db_array_free(&channels);
 	return rc;
 }
 

@@ -1,8 +1,8 @@
 /*
  * deliverer.c - the deliverer (`chat4all-jobs deliver`): one job per
  * (message, external address), made by the release (enqueue_deliveries in
- * migrations/0005), sent by a process of its own so that a slow provider
- * never holds moderation or release up.
+ * migrations/functions/release.sql), sent by a process of its own so that
+ * a slow provider never holds moderation or release up.
  *
  * Requests stay in flight through curl multi, at most channel_concurrency
  * per channel; as each answer comes its outcome is recorded (those of one

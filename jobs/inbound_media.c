@@ -185,6 +185,94 @@ static void default_name(const char *mime, char *out, size_t len)
 				 : !strncmp(mime, "audio/", 6) ? "audio" : "file");
 }
 
+/* Room for @told bytes (-1: not told): within file_max_size and the disk. */
+static int room_for(const struct conf *c, long long told, char why[256])
+{
+	long long room;
+
+	if (told > c->file_max_size) {
+		snprintf(why, 256, "%lld bytes, more than file_max_size", told);
+		return ERR_TOOLARGE;
+	}
+	room = filestore_free(c->files_dir);
+	if (room >= 0 && told > 0 && told >= room) {
+		snprintf(why, 256, "no room on the disk for %lld bytes", told);
+		return ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* GETs @url into @d (its open file and digest) within @timeout_ms; the
+ * answer's Content-Type, unless @mime names one, into @f->mime. */
+static int download(const struct conf *c, const char *url, struct curl_slist *headers,
+		    long timeout_ms, const char *mime, struct download *d,
+		    struct netguard_check *g, struct inbound_file *f, bool *out_of_time,
+		    char why[256])
+{
+	CURL *h = request(c, url, headers, g);
+	const char *type = NULL;
+	long status = 0;
+	CURLcode cc;
+
+	if (!h)
+		return ERR_INTERNAL;
+	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->file_max_size);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)STALL_BYTES);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_bytes);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, d);
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type);
+	bare_mime(mime && *mime ? mime : type, f->mime, sizeof(f->mime));
+	curl_easy_cleanup(h);
+	if (d->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(why, 256, "more than file_max_size (%ld bytes)", c->file_max_size);
+		return ERR_TOOLARGE;
+	}
+	if (d->write_failed) {
+		snprintf(why, 256, "cannot store the media (disk full?)");
+		return ERR_UNAVAILABLE;
+	}
+	if (cc != CURLE_OK) {
+		*out_of_time = cc == CURLE_OPERATION_TIMEDOUT;
+		return judge(cc, status, "fetching the media", g, why);
+	}
+	if (fdatasync(d->fd)) {
+		snprintf(why, 256, "cannot sync the media to disk");
+		return ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* What was stored: its digest and size, a type and a name. */
+static void describe(struct download *d, const char *filename, struct inbound_file *f)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_DigestFinal_ex(d->sha, md, &n);
+	for (unsigned int i = 0; i < n && i < 32; i++)
+		snprintf(f->sha256 + 2 * i, 3, "%02x", md[i]);
+	f->size = d->size;
+	if (!f->mime[0])
+		snprintf(f->mime, sizeof(f->mime), "application/octet-stream");
+	if (filename && *filename)
+		filestore_safe_name(filename, f->filename, sizeof(f->filename));
+	else
+		default_name(f->mime, f->filename, sizeof(f->filename));
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 int inbound_media_fetch(const struct conf *c, const struct netguard *guard, const char *channel,
 			const char *ref, const char *mime, const char *filename, long timeout_ms,
 			struct inbound_file *f, bool *out_of_time, char why[256])
@@ -193,9 +281,9 @@ int inbound_media_fetch(const struct conf *c, const struct netguard *guard, cons
 	char url[1024], auth[600];
 	struct curl_slist *headers = NULL;
 	struct download d = { .fd = -1, .max = c->file_max_size };
+	struct timespec t0;
 	long long told = -1;
 	bool direct;
-	long status = 0;
 	int rc;
 
 	memset(f, 0, sizeof(*f));
@@ -207,83 +295,32 @@ int inbound_media_fetch(const struct conf *c, const struct netguard *guard, cons
 	}
 	if (auth[0])
 		headers = curl_slist_append(NULL, auth);
-	struct timespec t0, t1;
+	/* 1. where the bytes are (one more GET, but for a direct URL) */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!direct && (rc = locate(c, guard, channel, ref, url, headers, timeout_ms, &told,
 				    out_of_time, why)))
 		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	timeout_ms -= (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	if (timeout_ms < 1) {
+	if ((timeout_ms -= ms_since(&t0)) < 1) {
 		snprintf(why, 256, "the lookup took all the time there was");
 		*out_of_time = true;
 		rc = ERR_UNAVAILABLE;
 		goto out;
 	}
-	if (told > c->file_max_size) {
-		snprintf(why, 256, "%lld bytes, more than file_max_size", told);
-		rc = ERR_TOOLARGE;
-		goto out;
-	}
-	long long room = filestore_free(c->files_dir);
-	if (room >= 0 && told > 0 && told >= room) {
-		snprintf(why, 256, "no room on the disk for %lld bytes", told);
-		rc = ERR_UNAVAILABLE;
-		goto out;
-	}
-	if ((rc = auth_uuid7(f->id)))
+	/* 2. room for them, and a file of our own */
+	if ((rc = room_for(c, told, why)) || (rc = auth_uuid7(f->id)))
 		goto out;
 	if ((d.fd = filestore_open(c->files_dir, f->id, 0)) < 0) {
 		snprintf(why, 256, "cannot store the media: %s", err_name(d.fd));
 		rc = ERR_UNAVAILABLE;
 		goto out;
 	}
-	d.sha = EVP_MD_CTX_new();
-	CURL *h = request(c, url, headers, &g);
-	if (!d.sha || !h || !EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL)) {
-		curl_easy_cleanup(h);
+	if (!(d.sha = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL)) {
 		rc = ERR_INTERNAL;
 		goto out;
 	}
-	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->file_max_size);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)STALL_BYTES);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_bytes);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
-	CURLcode cc = curl_easy_perform(h);
-	const char *type = NULL;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type);
-	bare_mime(mime && *mime ? mime : type, f->mime, sizeof(f->mime));
-	curl_easy_cleanup(h);
-	if (d.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
-		snprintf(why, 256, "more than file_max_size (%ld bytes)", c->file_max_size);
-		rc = ERR_TOOLARGE;
-	} else if (d.write_failed) {
-		snprintf(why, 256, "cannot store the media (disk full?)");
-		rc = ERR_UNAVAILABLE;
-	} else if (cc != CURLE_OK) {
-		*out_of_time = cc == CURLE_OPERATION_TIMEDOUT;
-		rc = judge(cc, status, "fetching the media", &g, why);
-	} else if (fdatasync(d.fd)) {
-		snprintf(why, 256, "cannot sync the media to disk");
-		rc = ERR_UNAVAILABLE;
-	} else {
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned int n = 0;
-		EVP_DigestFinal_ex(d.sha, md, &n);
-		for (unsigned int i = 0; i < n && i < 32; i++)
-			snprintf(f->sha256 + 2 * i, 3, "%02x", md[i]);
-		f->size = d.size;
-		if (!f->mime[0])
-			snprintf(f->mime, sizeof(f->mime), "application/octet-stream");
-		if (filename && *filename)
-			filestore_safe_name(filename, f->filename, sizeof(f->filename));
-		else
-			default_name(f->mime, f->filename, sizeof(f->filename));
-	}
+	/* 3. the bytes, hashed as they are written; then what they are */
+	if (!(rc = download(c, url, headers, timeout_ms, mime, &d, &g, f, out_of_time, why)))
+		describe(&d, filename, f);
 out:
 	if (d.fd >= 0) {
 		close(d.fd);

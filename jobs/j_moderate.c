@@ -166,83 +166,67 @@ out:
 	return rc;
 }
 
-/* The whole batch's verdicts, log rows and release jobs in one statement. */
-static int apply_batch(struct worker *w, struct job *jobs, int n)
+/* One message's verdict, as SQL_MODERATE_DECIDE reads it:
+ * {id, status, category, reason (not for an approval)}. */
+static struct json_object *decision_json(const struct moderate_state *st)
 {
-	struct json_object *decisions = json_object_new_array(), *attempts = json_object_new_array();
+	const struct attempt *last = &st->attempts[st->nattempts - 1];
+	struct json_object *d = json_object_new_object();
+	char reason[128];
+
+	json_object_object_add(d, "id", json_object_new_string(st->message_id));
+	json_object_object_add(d, "status", json_object_new_string(status_of(st->verdict)));
+	json_object_object_add(d, "category", last->category[0]
+			       ? json_object_new_string(last->category) : NULL);
+	if (st->verdict != VERDICT_APPROVE) {
+		if (last->category[0])
+			snprintf(reason, sizeof(reason), "%s (%s)", last->category, last->provider);
+		else
+			snprintf(reason, sizeof(reason), "no moderation provider answered");
+		json_object_object_add(d, "reason", json_object_new_string(reason));
+	}
+	return d;
+}
+
+/* Every provider asked about one message, for moderation_log, onto @log. */
+static void add_attempts(const struct moderate_state *st, struct json_object *log)
+{
+	for (int k = 0; k < st->nattempts; k++) {
+		const struct attempt *a = &st->attempts[k];
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "message_id", json_object_new_string(st->message_id));
+		json_object_object_add(o, "provider", json_object_new_string(a->provider));
+		json_object_object_add(o, "verdict", json_object_new_string(verdict_name(a->verdict)));
+		json_object_object_add(o, "category", a->category[0]
+				       ? json_object_new_string(a->category) : NULL);
+		json_object_object_add(o, "score", json_object_new_double(a->score));
+		json_object_object_add(o, "latency_ms", json_object_new_int(a->latency_ms));
+		json_object_object_add(o, "raw", json_object_new_string(a->raw));
+		json_object_array_add(log, o);
+	}
+}
+
+/*
+ * Moves the watermarks of the batch's conversations over what was just
+ * decided (release_conversations() locks their rows in id order, as every
+ * release does; sends never touch those rows), and notes on each job what
+ * its commit will have released, for after_commit().
+ */
+static int release_decided(struct worker *w, struct job *jobs, int n)
+{
+	struct db_array convs = { 0 };
 	PGresult *res = NULL;
 	int rc;
 
 	for (int i = 0; i < n; i++) {
 		struct moderate_state *st = jobs[i].state;
-		struct json_object *d;
-		struct attempt *last;
-		char reason[128];
-
-		if (!st || !st->pending)
-			continue;
-		last = &st->attempts[st->nattempts - 1];
-		d = json_object_new_object();
-		json_object_object_add(d, "id", json_object_new_string(st->message_id));
-		json_object_object_add(d, "status", json_object_new_string(status_of(st->verdict)));
-		json_object_object_add(d, "category", last->category[0]
-				       ? json_object_new_string(last->category) : NULL);
-		if (st->verdict != VERDICT_APPROVE) {
-			if (last->category[0])
-				snprintf(reason, sizeof(reason), "%s (%s)", last->category, last->provider);
-			else
-				snprintf(reason, sizeof(reason), "no moderation provider answered");
-			json_object_object_add(d, "reason", json_object_new_string(reason));
-		}
-		json_object_array_add(decisions, d);
-		for (int k = 0; k < st->nattempts; k++) {
-			struct attempt *a = &st->attempts[k];
-			struct json_object *o = json_object_new_object();
-			json_object_object_add(o, "message_id", json_object_new_string(st->message_id));
-			json_object_object_add(o, "provider", json_object_new_string(a->provider));
-			json_object_object_add(o, "verdict", json_object_new_string(verdict_name(a->verdict)));
-			json_object_object_add(o, "category", a->category[0]
-					       ? json_object_new_string(a->category) : NULL);
-			json_object_object_add(o, "score", json_object_new_double(a->score));
-			json_object_object_add(o, "latency_ms", json_object_new_int(a->latency_ms));
-			json_object_object_add(o, "raw", json_object_new_string(a->raw));
-			json_object_array_add(attempts, o);
-		}
-	}
-	rc = 0;
-	if (!json_object_array_length(decisions))
-		goto out;
-	/*
-	 * Decide and release in one transaction: write the verdicts, then move
-	 * the watermarks of the batch's conversations (release_conversations()
-	 * locks their rows in id order, as every release does; sends never
-	 * touch those rows). One commit per batch, and no release jobs to queue.
-	 */
-	struct db_array convs = { 0 };
-	for (int i = 0; i < n; i++) {
-		struct moderate_state *st = jobs[i].state;
 		if (st && st->pending)
 			db_array_add(&convs, st->conversation_id);
 	}
-	const char *released[] = { db_array_str(&convs) };
-	const char *params[] = {
-		json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
-		json_object_to_json_string_ext(attempts, JSON_C_TO_STRING_PLAIN),
-	};
-	if (!released[0])
-		rc = ERR_INTERNAL;
-	else if (!(rc = db_exec(w->db, SQL_MODERATE_DECIDE, params, &res))) {
-		PQclear(res);
-		res = NULL;
-		rc = db_exec(w->db, SQL_RELEASE_MANY, released, &res);
-	}
+	const char *params[] = { db_array_str(&convs) };
+	rc = params[0] ? db_exec(w->db, SQL_RELEASE_MANY, params, &res) : ERR_INTERNAL;
 	db_array_free(&convs);
-	if (rc) {
-		snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s",
-			 db_sqlstate(w->db));
-		goto out;
-	}
-	for (int r = 0; r < PQntuples(res); r++) {
+	for (int r = 0; !rc && r < PQntuples(res); r++) {
 		if (atoi(PQgetvalue(res, r, 3)) > 0)
 			w->deliveries_queued = true;
 		for (int i = 0; i < n; i++) {
@@ -255,10 +239,37 @@ static int apply_batch(struct worker *w, struct job *jobs, int n)
 			break;
 		}
 	}
-out:
 	PQclear(res);
+	return rc;
+}
+
+/* The batch, decided and released in its one transaction: the verdicts and
+ * their log rows in one statement, the release in one more. No release jobs
+ * to queue, one commit per batch. */
+static int apply_batch(struct worker *w, struct job *jobs, int n)
+{
+	struct json_object *decisions = json_object_new_array(), *log = json_object_new_array();
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct moderate_state *st = jobs[i].state;
+		if (!st || !st->pending)
+			continue;
+		json_object_array_add(decisions, decision_json(st));
+		add_attempts(st, log);
+	}
+	if (json_object_array_length(decisions)) {
+		const char *params[] = {
+			json_object_to_json_string_ext(decisions, JSON_C_TO_STRING_PLAIN),
+			json_object_to_json_string_ext(log, JSON_C_TO_STRING_PLAIN),
+		};
+		if ((rc = db_exec(w->db, SQL_MODERATE_DECIDE, params, NULL)) ||
+		    (rc = release_decided(w, jobs, n)))
+			snprintf(w->error, sizeof(w->error), "cannot record the verdicts: %s",
+				 db_sqlstate(w->db));
+	}
 	json_object_put(decisions);
-	json_object_put(attempts);
+	json_object_put(log);
 	return rc;
 }
 

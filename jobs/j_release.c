@@ -2,7 +2,7 @@
  * j_release.c - the release stage: advance the conversation's watermark
  * over every contiguous decided message, in seq order, so that recipients
  * never see seq n+1 before seq n however moderation finished
- * (release_conversations() in migrations/0014). Idempotent by construction.
+ * (release_conversations() in migrations/functions/release.sql). Idempotent by construction.
  *
  * After the commit, everyone concerned hears of it: each released message
  * goes to the other members as a `message` event and to its sender as a

@@ -865,13 +865,80 @@ static const char *query_value(struct evkeyvalq *q, const char *name)
 	return evhttp_find_header(q, name);
 }
 
+/* Where to resume: Last-Event-ID (SSE, or ?last_event_id=) or ?cursor=
+ * (long-poll). False after refusing one that is not ours. */
+static bool read_cursor(struct evhttp_request *req, struct evkeyvalq *q, struct client *c)
+{
+	const char *from = c->poll ? query_value(q, "cursor")
+				   : evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+
+	if (!from && !c->poll)
+		from = query_value(q, "last_event_id");
+	if (!from || !*from)
+		return true;
+	if (!events_id_valid(from)) {
+		problem(req, 400, "validation", "the cursor is not one of ours");
+		return false;
+	}
+	snprintf(c->last_id, sizeof(c->last_id), "%s", from);
+	return true;
+}
+
+/* A long-poll answers after ?timeout= seconds (0 to 60) at the latest. */
+static bool start_poll_timer(struct evhttp_request *req, struct evkeyvalq *q, struct client *c)
+{
+	const char *t = query_value(q, "timeout");
+	long timeout = t ? strtol(t, NULL, 10) : POLL_TIMEOUT_DEFAULT;
+
+	if (t && (timeout < 0 || timeout > POLL_TIMEOUT_MAX || strspn(t, "0123456789") != strlen(t))) {
+		problem(req, 400, "validation", "timeout must be 0 to 60 seconds");
+		return false;
+	}
+	struct timeval tv = { timeout, 0 };
+	c->timer = evtimer_new(base, on_timer, c);
+	evtimer_add(c->timer, &tv);
+	return true;
+}
+
+/* Who it is: a one-time ?ticket= (looked up in Redis, on_ticket goes on)
+ * or a Bearer token (its sign-in checked, check_signin goes on). */
+static bool authenticate(struct evhttp_request *req, struct evkeyvalq *q, struct client *c)
+{
+	const char *ticket = query_value(q, "ticket");
+	const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	struct auth_claims claims;
+
+	if (!cmd) {
+		problem(req, 503, "unavailable", "the live path is reconnecting; retry shortly");
+		return false;
+	}
+	if (ticket && *ticket && strlen(ticket) < 128) {
+		char key[160];
+		snprintf(key, sizeof(key), KV_TICKET, ticket);
+		c->pending++;
+		redisAsyncCommand(cmd, on_ticket, c, "GETDEL %s", key);
+		return true;
+	}
+	if (authz && !strncasecmp(authz, "Bearer ", 7) &&
+	    !auth_access_verify(conf.jwt_secret, authz + 7, time(NULL), &claims)) {
+		memcpy(c->user_id, claims.user_id, sizeof(c->user_id));
+		memcpy(c->sid, claims.sid, sizeof(c->sid));
+		c->exp = claims.exp;
+		check_signin(c);
+		return true;
+	}
+	problem(req, 401, "unauthorized", "send Authorization: Bearer <token> or ?ticket=");
+	return false;
+}
+
+/* GET /v1/stream (SSE) or /v1/poll (long-poll): a client, once it is
+ * known who it is (authenticate), subscribed and replayed to. */
 static void handle(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = evhttp_uri_get_path(uri), *qs = evhttp_uri_get_query(uri);
 	struct evkeyvalq q;
 	struct client *c;
-	bool poll;
 	(void)arg;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
@@ -882,69 +949,25 @@ static void handle(struct evhttp_request *req, void *arg)
 		problem(req, 404, "not-found", "no such stream");
 		return;
 	}
-	poll = !strcmp(path, "/v1/poll");
 	TAILQ_INIT(&q);
 	if (qs)
 		evhttp_parse_query_str(qs, &q);
-	c = calloc(1, sizeof(*c));
+	if (!(c = calloc(1, sizeof(*c)))) {
+		evhttp_clear_headers(&q);
+		problem(req, 503, "unavailable", "out of memory; retry shortly");
+		return;
+	}
 	c->req = req;
-	c->poll = poll;
-	if (poll)
+	c->poll = !strcmp(path, "/v1/poll");
+	if (c->poll)
 		c->events = json_object_new_array();
-
-	/* where to resume: Last-Event-ID (SSE) or ?cursor= (poll) */
-	const char *from = poll ? query_value(&q, "cursor")
-				: evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
-	if (!from && !poll)
-		from = query_value(&q, "last_event_id");
-	if (from && *from) {
-		if (!events_id_valid(from)) {
-			problem(req, 400, "validation", "the cursor is not one of ours");
-			goto refuse;
-		}
-		snprintf(c->last_id, sizeof(c->last_id), "%s", from);
-	}
-	if (poll) {
-		const char *t = query_value(&q, "timeout");
-		long timeout = t ? strtol(t, NULL, 10) : POLL_TIMEOUT_DEFAULT;
-		if (t && (timeout < 0 || timeout > POLL_TIMEOUT_MAX || strspn(t, "0123456789") != strlen(t))) {
-			problem(req, 400, "validation", "timeout must be 0 to 60 seconds");
-			goto refuse;
-		}
-		struct timeval tv = { timeout, 0 };
-		c->timer = evtimer_new(base, on_timer, c);
-		evtimer_add(c->timer, &tv);
-	}
-
-	const char *ticket = query_value(&q, "ticket");
-	const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-	struct auth_claims claims;
-	if (!cmd) {
-		problem(req, 503, "unavailable", "the live path is reconnecting; retry shortly");
-		goto refuse;
-	}
-	if (ticket && *ticket && strlen(ticket) < 128) {
-		char key[160];
-		snprintf(key, sizeof(key), KV_TICKET, ticket);
-		c->pending++;
-		redisAsyncCommand(cmd, on_ticket, c, "GETDEL %s", key);
-	} else if (authz && !strncasecmp(authz, "Bearer ", 7) &&
-		   !auth_access_verify(conf.jwt_secret, authz + 7, time(NULL), &claims)) {
-		memcpy(c->user_id, claims.user_id, sizeof(c->user_id));
-		memcpy(c->sid, claims.sid, sizeof(c->sid));
-		c->exp = claims.exp;
-		check_signin(c);
-	} else {
-		problem(req, 401, "unauthorized", "send Authorization: Bearer <token> or ?ticket=");
-		goto refuse;
+	if (!read_cursor(req, &q, c) || (c->poll && !start_poll_timer(req, &q, c)) ||
+	    !authenticate(req, &q, c)) {
+		c->closed = true;
+		c->req = NULL;
+		client_free(c);
 	}
 	evhttp_clear_headers(&q);
-	return;
-refuse:
-	evhttp_clear_headers(&q);
-	c->closed = true;
-	c->req = NULL;
-	client_free(c);
 }
 
 /* ------------------------------------------------------------------ main */
