@@ -8,6 +8,7 @@
 #include "notify.h"
 
 #include "../lib/err.h"
+#include "../lib/events.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
@@ -19,13 +20,9 @@
 static void notify_change(struct req *r, const char *conv, const char *change,
 			  const char *user)
 {
-	char data[200];
+	char data[EVENTS_CONVERSATION_MAX];
 
-	if (user)
-		snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"%s\",\"user_id\":\"%s\"}",
-			 conv, change, user);
-	else
-		snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"%s\"}", conv, change);
+	events_conversation(data, conv, change, user);
 	notify_members(r, conv, NULL, "conversation", data, true);
 }
 
@@ -331,9 +328,8 @@ int h_conversations_member_remove(struct req *r)
 		goto out;
 	rc = req_reply(r, 204, NULL);
 	notify_change(r, conv, "member_removed", user);
-	char data[200];	/* the one who left no longer hears the others */
-	snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"member_removed\",\"user_id\":\"%s\"}",
-		 conv, user);
+	char data[EVENTS_CONVERSATION_MAX];	/* the one who left no longer hears the others */
+	events_conversation(data, conv, "member_removed", user);
 	notify_user(r, user, "conversation", data);
 out:
 	db_rollback(r->app->db);

@@ -208,8 +208,8 @@ static int receive(struct worker *w, struct job *j, const struct inbound_msg *ms
 			 "chat4all-admin agent NAME)", w->conf.channel_owner);
 		rc = ERR_VALIDATION;
 	} else if (!strcmp(PQgetvalue(res, 0, 2), "t")) {
-		char data[128];
-		snprintf(data, sizeof(data), "{\"id\":\"%s\",\"change\":\"created\"}", PQgetvalue(res, 0, 1));
+		char data[EVENTS_CONVERSATION_MAX];
+		events_conversation(data, PQgetvalue(res, 0, 1), "created", NULL);
 		/* the owners' lists show the new conversation */
 		PGresult *mem = NULL;
 		const char *p2[] = { PQgetvalue(res, 0, 1) };

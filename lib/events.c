@@ -149,6 +149,18 @@ void events_batch_status(struct events_batch *b, const char *sender,
 	json_object_put(o);
 }
 
+void events_conversation(char out[EVENTS_CONVERSATION_MAX], const char *conv, const char *change,
+			 const char *user)
+{
+	/* ids and change names are ours: no escaping needed */
+	if (user)
+		snprintf(out, EVENTS_CONVERSATION_MAX,
+			 "{\"id\":\"%s\",\"change\":\"%s\",\"user_id\":\"%s\"}", conv, change, user);
+	else
+		snprintf(out, EVENTS_CONVERSATION_MAX, "{\"id\":\"%s\",\"change\":\"%s\"}", conv,
+			 change);
+}
+
 void events_batch_publish(struct events_batch *b, const char *channel, const char *message)
 {
 	const char **argv;

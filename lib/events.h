@@ -55,6 +55,13 @@ struct events_status {
 void events_batch_status(struct events_batch *b, const char *sender,
 			 const struct events_status *st);
 
+/* events_conversation - the `conversation` event's data (API.md): @conv
+ * changed (@change: created, member_added, member_removed, …; @user the
+ * member it was about, or NULL), into @out. */
+#define EVENTS_CONVERSATION_MAX 200
+void events_conversation(char out[EVENTS_CONVERSATION_MAX], const char *conv, const char *change,
+			 const char *user);
+
 /* events_batch_publish - adds a plain PUBLISH of @message on @channel
  * (a wake-up for the workers, KV_JOBS_WAKE) to the batch. */
 void events_batch_publish(struct events_batch *b, const char *channel, const char *message);
