@@ -7,7 +7,7 @@ BUILD   ?= build
 # picks /var/lib/chat4all/… when root's services cannot enter the checkout)
 PORT    ?= 8080
 
-PKGS    := json-c libpq hiredis libjwt libargon2 libcrypto libcurl
+PKGS    := json-c libpq hiredis libjwt libargon2 libcrypto libcurl rdkafka
 WARN    := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
            -Wshadow -Wformat=2 -Wvla -fno-common
 CFLAGS  ?= -O2 -g
@@ -108,7 +108,18 @@ $(BUILD)/integration/%: tests/integration/%.c $(INTEG_DEPS)
 	$(Q)$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
 	    $(shell pkg-config --cflags json-c libcurl cmocka libcrypto) -o $@ \
 	    $< $(INTEG_COMMON) \
-	    $(shell pkg-config --libs json-c libcurl cmocka libjwt libcrypto) -lpthread
+	    $(shell pkg-config --libs json-c libcurl cmocka libjwt libcrypto) $(INTEG_LIBS) -lpthread
+
+# the Kafka suites read the topics themselves
+$(BUILD)/integration/kafka_%: INTEG_LIBS = $(shell pkg-config --libs rdkafka)
+KAFKA_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/integration/%,$(wildcard tests/integration/kafka_*_test.c))
+
+# a Kafka cluster for the tests and the bench (librdkafka's mock), not shipped
+$(BUILD)/kafka/mock_cluster: tests/kafka/mock_cluster.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  MOCK    $@")
+	$(Q)$(CC) -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags rdkafka) -o $@ $< $(shell pkg-config --libs rdkafka)
 
 deps:
 	@tools/deps.sh
@@ -139,7 +150,8 @@ status:
 	@$(if $(VAR),VAR=$(VAR)) tools/stack.sh status
 
 test: deps
-	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(API_TESTS) \
+	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(API_TESTS) $(KAFKA_TESTS) \
+	    $(BUILD)/kafka/mock_cluster \
 	    $(BUILD)/integration/files_test $(BUILD)/integration/security_test \
 	    $(BUILD)/integration/moderation_test $(BUILD)/fakes/fake_moderation $(FUZZ_BINS)
 	@tools/test.sh $(UNIT_BINS)

@@ -84,6 +84,10 @@ void release_announce(struct worker *w, const struct released *r, int n);
  * flowing through curl multi, until SIGTERM/SIGINT; 0 on a clean stop. */
 int deliver_run(struct worker *w);
 
+/* relay_run - the outbox relay (relay.c, bus = kafka): job rows to Kafka,
+ * one active relay per shard, the others standing by. */
+int relay_run(struct worker *w);
+
 /* worker_now_ms - a monotonic clock in milliseconds. */
 long long worker_now_ms(void);
 

@@ -5,6 +5,7 @@
  *   chat4all-jobs deliver [--pidfile FILE]  send deliveries to the channels
  *   chat4all-jobs cron [--every SECONDS] [--pidfile FILE]
  *                                          expired uploads, orphaned files
+ *   chat4all-jobs relay [--pidfile FILE]    bus = kafka: the outbox to Kafka
  * Several workers run side by side; each claims its own jobs.
  */
 #include "jobs.h"
@@ -24,7 +25,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: chat4all-jobs worker [--pidfile FILE]\n"
 			"       chat4all-jobs deliver [--pidfile FILE]\n"
-			"       chat4all-jobs cron [--every SECONDS] [--pidfile FILE]\n");
+			"       chat4all-jobs cron [--every SECONDS] [--pidfile FILE]\n"
+			"       chat4all-jobs relay [--pidfile FILE]\n");
 	return 2;
 }
 
@@ -36,9 +38,10 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	if (argc < 2 || (strcmp(argv[1], "worker") && strcmp(argv[1], "deliver") &&
-			 strcmp(argv[1], "cron")))
+			 strcmp(argv[1], "cron") && strcmp(argv[1], "relay")))
 		return usage();
 	bool cron = !strcmp(argv[1], "cron"), deliver = !strcmp(argv[1], "deliver");
+	bool relay = !strcmp(argv[1], "relay");
 	int every = 0;
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
@@ -89,7 +92,8 @@ int main(int argc, char **argv)
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
 	}
-	rc = cron ? cron_run(&w, every) : deliver ? deliver_run(&w) : worker_run(&w);
+	rc = cron ? cron_run(&w, every) : deliver ? deliver_run(&w) : relay ? relay_run(&w)
+										 : worker_run(&w);
 	if (pidfile)
 		unlink(pidfile);
 out:

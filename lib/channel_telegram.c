@@ -93,8 +93,7 @@ static bool pace(const char *address, double *rate, long *burst)
 /* a chat id (digits, a group's after a minus), or @username */
 static bool address_ok(const char *a)
 {
-	size_t n = strlen(a);
-	bool minus = a[0] == '-';
+	size_t n = strlen(a), minus = a[0] == '-' ? 1 : 0;
 
 	return (n > minus && n <= 20 && strspn(a + minus, "0123456789") == n - minus) ||
 	       (n >= 2 && n <= 33 && a[0] == '@');

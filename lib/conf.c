@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum conf_type { CONF_STR, CONF_LONG, CONF_DOUBLE };
 
@@ -105,6 +106,10 @@ static const struct conf_key conf_keys[] = {
 	KEY(channel_concurrency, CONF_LONG, "16"),
 	KEY(delivery_max_attempts, CONF_LONG, "6"),
 	KEY(outbound_allow, CONF_STR, ""),
+	KEY(bus, CONF_STR, "postgres"),
+	KEY(kafka_brokers, CONF_STR, ""),
+	KEY(kafka_topic_prefix, CONF_STR, "chat4all."),
+	KEY(kafka_partitions, CONF_LONG, "32"),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -179,6 +184,63 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A librdkafka property that holds a secret: never from the file. */
+static bool kafka_secret(const char *prop)
+{
+	return strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, ".key.pem") ||
+	       !strcmp(prop, "ssl.key.password") || strstr(prop, "oauthbearer.config");
+}
+
+/* Sets "@prop=@value" among the Kafka properties (a later one replaces). */
+static int kafka_property(struct conf *c, const char *prop, const char *value)
+{
+	size_t n = strlen(prop);
+	char *kv;
+
+	if (asprintf(&kv, "%s=%s", prop, value) < 0)
+		return -1;
+	for (size_t i = 0; i < c->nkafka_properties; i++)
+		if (!strncmp(c->kafka_properties[i], prop, n) && c->kafka_properties[i][n] == '=') {
+			free(c->kafka_properties[i]);
+			c->kafka_properties[i] = kv;
+			return 0;
+		}
+	char **more = realloc(c->kafka_properties, (c->nkafka_properties + 1) * sizeof(*more));
+	if (!more) {
+		free(kv);
+		return -1;
+	}
+	c->kafka_properties = more;
+	c->kafka_properties[c->nkafka_properties++] = kv;
+	return 0;
+}
+
+/* A `kafka.<property>[_file] = value` line of the file. */
+static int kafka_line(struct conf *c, const char *name, const char *value, const char *path,
+		      int lineno, char *errbuf, unsigned errlen)
+{
+	char prop[256];
+	size_t n;
+
+	snprintf(prop, sizeof(prop), "%s", name + strlen(CONF_KAFKA_PREFIX));
+	n = strlen(prop);
+	if (n > 5 && !strcmp(prop + n - 5, "_file")) {
+		prop[n - 5] = '\0';
+		char *v = conf_read_secret(value);
+		int rc = v ? kafka_property(c, prop, v) : -1;
+		free(v);
+		if (rc)
+			snprintf(errbuf, errlen, "%s:%d: cannot read %s", path, lineno, name);
+		return rc;
+	}
+	if (kafka_secret(prop)) {
+		snprintf(errbuf, errlen, "%s:%d: %s is a secret: set it in the environment or %s_file",
+			 path, lineno, name, name);
+		return -1;
+	}
+	return kafka_property(c, prop, value);
+}
+
 /* Parses "key = value" lines; '#' starts a comment line. */
 static int conf_read_file(struct conf *c, const char *path, char *errbuf,
 			  unsigned errlen)
@@ -208,7 +270,10 @@ static int conf_read_file(struct conf *c, const char *path, char *errbuf,
 		*eq = '\0';
 		name = trim(s);
 		k = conf_find(name, strlen(name));
-		if (!k) {
+		if (!k && !strncmp(name, CONF_KAFKA_PREFIX, strlen(CONF_KAFKA_PREFIX)) &&
+		    name[strlen(CONF_KAFKA_PREFIX)]) {
+			rc = kafka_line(c, name, trim(eq + 1), path, lineno, errbuf, errlen);
+		} else if (!k) {
 			size_t n = strlen(name);
 			/* jwt_secret_file names the file a secret is kept in */
 			if (n > 5 && !strcmp(name + n - 5, "_file") &&
@@ -287,6 +352,32 @@ int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen)
 			*(char **)((char *)c + k->offset) = s;
 		}
 	}
+	/* CHAT4ALL_KAFKA__SASL_PASSWORD → sasl.password */
+	for (char **e = environ; *e; e++) {
+		static const char pre[] = "CHAT4ALL_KAFKA__";
+		const char *eq = strchr(*e, '=');
+		char prop[256];
+		size_t n = 0;
+		if (strncmp(*e, pre, sizeof(pre) - 1) || !eq)
+			continue;
+		for (const char *p = *e + sizeof(pre) - 1; p < eq && n + 1 < sizeof(prop); p++)
+			prop[n++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+		prop[n] = '\0';
+		if (n && kafka_property(c, prop, eq + 1))
+			return -1;
+	}
+	if (strcmp(c->bus, "postgres") && strcmp(c->bus, "kafka")) {
+		snprintf(errbuf, errlen, "bus: '%s' is not postgres or kafka", c->bus);
+		return -1;
+	}
+	if (!strcmp(c->bus, "kafka") && !*c->kafka_brokers) {
+		snprintf(errbuf, errlen, "bus = kafka needs kafka_brokers");
+		return -1;
+	}
+	if (c->kafka_partitions < 1 || c->kafka_partitions > 10000) {
+		snprintf(errbuf, errlen, "kafka_partitions: %ld is not 1 to 10000", c->kafka_partitions);
+		return -1;
+	}
 	return 0;
 }
 
@@ -317,6 +408,11 @@ void conf_free(struct conf *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; i < c->nkafka_properties; i++)
+		free(c->kafka_properties[i]);
+	free(c->kafka_properties);
+	c->kafka_properties = NULL;
+	c->nkafka_properties = 0;
 	for (size_t i = 0; i < NKEYS; i++)
 		if (conf_keys[i].type == CONF_STR) {
 			char **p = (char **)((char *)c + conf_keys[i].offset);

@@ -96,6 +96,15 @@ struct conf {
 	long delivery_max_attempts;	/* then the delivery is failed */
 	char *outbound_allow;		/* private addresses our own requests may reach:
 					 * "10.0.0.0/8, 127.0.0.1/32:8099" (lib/netguard.h) */
+	/* the bus between accepting and processing (lib/queue.h) */
+	char *bus;			/* postgres (the jobs table) | kafka */
+	char *kafka_brokers;		/* bootstrap list: "k1:9092,k2:9092" */
+	char *kafka_topic_prefix;	/* topics <prefix>messages, deliveries, inbound, dead */
+	long kafka_partitions;		/* of each topic, fixed at its creation (README) */
+	/* kafka.<librdkafka property> = value (security.protocol, sasl.*, …),
+	 * as "property=value", handed to every Kafka client unchanged */
+	char **kafka_properties;
+	size_t nkafka_properties;
 };
 
 /*
@@ -110,5 +119,12 @@ void conf_free(struct conf *c);
 /* conf_format - the value of setting @name as text, for scripts
  * (chat4all-admin conf NAME); -1 for an unknown name or a secret. */
 int conf_format(const struct conf *c, const char *name, char *buf, size_t len);
+
+/* Passed through to librdkafka: in the file `kafka.<property> = value`; in
+ * the environment CHAT4ALL_KAFKA__<PROPERTY> with '_' for '.'
+ * (CHAT4ALL_KAFKA__SASL_PASSWORD is sasl.password). Secret ones (a
+ * password, a key) never from the file: the environment, or
+ * `kafka.<property>_file = /path`. */
+#define CONF_KAFKA_PREFIX "kafka."
 
 #endif

@@ -25,6 +25,7 @@ struct db {
 	char *conninfo;
 	char sqlstate[6];
 	int nparams[SQL_COUNT];	/* as the server described each statement */
+	unsigned generation;	/* connections opened so far */
 };
 
 /* Server notices ("relation already exists, skipping") are for debugging. */
@@ -47,6 +48,7 @@ static int db_connect(struct db *db)
 	}
 	PQsetNoticeProcessor(db->conn, db_notice, NULL);
 	memset(db->nparams, -1, sizeof(db->nparams));
+	db->generation++;
 	return 0;
 }
 
@@ -184,6 +186,11 @@ const char *db_sqlstate(const struct db *db)
 PGconn *db_conn(struct db *db)
 {
 	return db->conn;
+}
+
+unsigned db_generation(const struct db *db)
+{
+	return db->generation;
 }
 
 int db_ping(struct db *db)

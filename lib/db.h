@@ -53,6 +53,10 @@ void db_rollback(struct db *db);
 const char *db_sqlstate(const struct db *db);
 PGconn *db_conn(struct db *db);
 
+/* db_generation - changes each time the connection is opened again: what
+ * belonged to the session (an advisory lock, LISTEN) is gone. */
+unsigned db_generation(const struct db *db);
+
 /* db_ping - the server answers: 0, or ERR_UNAVAILABLE. */
 int db_ping(struct db *db);
 

@@ -260,6 +260,21 @@
 	  "                     WHERE o.kind = 'deliver' AND o.key = j.key)"    \
 	  "              ORDER BY j.id LIMIT $2::int FOR UPDATE SKIP LOCKED)"  \
 	  " RETURNING id, kind, key, payload::text, attempts")                 \
+	/* ---- the outbox relay (bus = kafka, jobs/relay.c) ---- */          \
+	X(RELAY_LOCK, /* $1 shard: one active relay per shard */               \
+	  "SELECT pg_try_advisory_lock(4342, $1::int)")                        \
+	X(RELAY_BATCH, /* $1 kinds text[], $2 how many: the oldest rows, a     \
+			  send's with its conversation and seq (headers) */    \
+	  "SELECT j.id, j.kind, j.key, j.payload::text, m.conversation_id, m.seq," \
+	  "       j.payload->>'req_id', j.payload->>'traceparent'"             \
+	  "  FROM jobs j LEFT JOIN messages m ON j.kind = 'moderate'"           \
+	  "   AND m.id = CASE WHEN j.payload->>'message_id' ~"                 \
+	  "                    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'" \
+	  "              THEN (j.payload->>'message_id')::uuid END"            \
+	  " WHERE j.kind = ANY($1::text[]) ORDER BY j.id LIMIT $2::int")       \
+	X(RELAY_LAG, /* $1 kinds: the oldest unpublished row's age, seconds */ \
+	  "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)"    \
+	  "  FROM jobs WHERE kind = ANY($1::text[])")                          \
 	X(JOB_ACK, "DELETE FROM jobs WHERE id = $1::bigint")                   \
 	X(JOB_ACK_MANY, "DELETE FROM jobs WHERE id = ANY($1::bigint[])")       \
 	X(JOB_RETRY, /* $1 id, $2 delay ms, $3 error */                        \

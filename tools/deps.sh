@@ -7,6 +7,7 @@ PACKAGES=(
 	gcc make pkg-config
 	libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev
 	libargon2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev libevent-dev
+	librdkafka-dev kcat	# bus = kafka; kcat to look at the topics
 	postgresql redis-server lighttpd
 	curl jq wrk docker-compose
 	clang libclang-rt-14-dev	# make fuzz (libFuzzer), a short run in make test

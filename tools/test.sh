@@ -50,6 +50,7 @@ cleanup() {
 	local rc=$?
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
+	[ -n "${KAFKA_PID:-}" ] && kill "$KAFKA_PID" 2>/dev/null
 	mountpoint -q "$TMP/small-disk" 2>/dev/null && umount "$TMP/small-disk"
 	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
 		echo "-- last lines of the instance's logs:"
@@ -110,6 +111,16 @@ for suite in "$ROOT"/build/integration/api_*_test; do	# the REST API, one suite 
 done
 "$ROOT/build/integration/files_test" || failed=1
 "$ROOT/build/integration/security_test" || failed=1
+echo "== the Kafka bus, against a mock cluster of 3 brokers (tests/kafka/mock_cluster.c)"
+KAFKA_BOOTSTRAP=$TMP/kafka-bootstrap
+"$ROOT/build/kafka/mock_cluster" --bootstrap-file "$KAFKA_BOOTSTRAP" </dev/null >"$TMP/log/kafka.log" 2>&1 &
+KAFKA_PID=$!
+for _ in $(seq 100); do [ -s "$KAFKA_BOOTSTRAP" ] && break; sleep 0.05; done
+for suite in "$ROOT"/build/integration/kafka_*_test; do
+	CHAT4ALL_TEST_KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP "$suite" || failed=1
+done
+kill "$KAFKA_PID" 2>/dev/null || true
+wait "$KAFKA_PID" 2>/dev/null || true
 echo "== an existing tus client, unchanged: tus-js-client under node"
 node "$ROOT/tests/tus/upload.mjs" || failed=1
 echo "== channels, against the local fake providers"

@@ -138,6 +138,72 @@ static void test_secrets(void **state)
 	unlink(secret_path);
 }
 
+/* The bus: postgres unless told; kafka needs its brokers; librdkafka's own
+ * properties pass through, secret ones never from the file. */
+static const char *property(const struct conf *c, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < c->nkafka_properties; i++)
+		if (!strncmp(c->kafka_properties[i], name, n) && c->kafka_properties[i][n] == '=')
+			return c->kafka_properties[i] + n + 1;
+	return NULL;
+}
+
+static void test_bus_settings(void **state)
+{
+	struct conf c;
+	char err[256], secret[] = "/tmp/chat4all-test-kafka-secret-XXXXXX", text[512];
+	(void)state;
+
+	write_file("");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.bus, "postgres");
+	assert_string_equal(c.kafka_topic_prefix, "chat4all.");
+	assert_int_equal(c.kafka_partitions, 32);
+	assert_int_equal(c.nkafka_properties, 0);
+	conf_free(&c);
+
+	write_file("bus = rabbit\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not postgres or kafka"));
+	conf_free(&c);
+	write_file("bus = kafka\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "kafka_brokers"));
+	conf_free(&c);
+	write_file("bus = kafka\nkafka_brokers = k1:9092\nkafka.sasl.password = hunter2\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is a secret"));
+	conf_free(&c);
+
+	int fd = mkstemp(secret);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "from-a-file\n", 12), 12);
+	close(fd);
+	snprintf(text, sizeof(text), "bus = kafka\nkafka_brokers = k1:9092,k2:9092\n"
+		 "kafka.security.protocol = SASL_SSL\nkafka.sasl.mechanism = SCRAM-SHA-256\n"
+		 "kafka.sasl.password_file = %s\n", secret);
+	write_file(text);
+	setenv("CHAT4ALL_KAFKA__SASL_MECHANISM", "PLAIN", 1);	/* the environment wins */
+	setenv("CHAT4ALL_KAFKA__SASL_USERNAME", "chat4all", 1);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.kafka_brokers, "k1:9092,k2:9092");
+	assert_string_equal(property(&c, "security.protocol"), "SASL_SSL");
+	assert_string_equal(property(&c, "sasl.mechanism"), "PLAIN");
+	assert_string_equal(property(&c, "sasl.username"), "chat4all");
+	assert_string_equal(property(&c, "sasl.password"), "from-a-file");
+	assert_int_equal(c.nkafka_properties, 4);
+	conf_free(&c);
+	unsetenv("CHAT4ALL_KAFKA__SASL_MECHANISM");
+	unsetenv("CHAT4ALL_KAFKA__SASL_USERNAME");
+	unlink(secret);
+
+	write_file("kafka_partitions = 0\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	conf_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +211,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_then_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bus_settings, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }
