@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #include "../lib/err.h"
+#include "../lib/kafka.h"
 #include "../lib/channels.h"
 #include "../lib/moderation.h"
 
@@ -40,6 +41,46 @@ static void append(char **text, char *more)
 		*text = all;
 	}
 	free(more);
+}
+
+/* bus = kafka: what the relays and the workers counted, how far each
+ * partition's consumers are behind (bus_offsets), and the age of the oldest
+ * outbox row not published yet. */
+static char *bus_metrics(struct req *r)
+{
+	char *path = metrics_path_for(r->app->conf.metrics_file, "bus");
+	struct metrics *mm = path ? metrics_attach(path, KAFKA_NSERIES,
+						   (unsigned)r->app->conf.metrics_slots) : NULL;
+	char *text = mm ? metrics_render_series(mm, kafka_series_labels(), "chat4all_bus_total", NULL,
+						"Kafka: outbox rows published (and failed), records "
+						"consumed (copies included), rebalances, records buried.")
+			: strdup("");
+	PGresult *res = NULL;
+	const char *kinds[] = { "{moderate,inbound}" };
+
+	metrics_free(mm);
+	free(path);
+	if (text && !db_exec(r->app->db, SQL_BUS_LAG, NULL, &res)) {
+		char *add = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&add, &len);
+		fprintf(f, "# HELP chat4all_bus_consumer_lag Records of a partition its group has not done.\n"
+			   "# TYPE chat4all_bus_consumer_lag gauge\n");
+		for (int i = 0; i < PQntuples(res); i++)
+			fprintf(f, "chat4all_bus_consumer_lag{group=\"%s\",topic=\"%s\",partition=\"%s\"} %s\n",
+				PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+				PQgetvalue(res, i, 3));
+		PQclear(res);
+		res = NULL;
+		if (!db_exec(r->app->db, SQL_RELAY_LAG, kinds, &res))
+			fprintf(f, "# HELP chat4all_bus_relay_lag_seconds Age of the oldest outbox row not "
+				   "published yet.\n# TYPE chat4all_bus_relay_lag_seconds gauge\n"
+				   "chat4all_bus_relay_lag_seconds %s\n", PQgetvalue(res, 0, 0));
+		fclose(f);
+		append(&text, add);
+	}
+	PQclear(res);
+	return text;
 }
 
 int h_health_metrics(struct req *r)
@@ -110,6 +151,8 @@ int h_health_metrics(struct req *r)
 	append(&text, st);
 	metrics_free(mm);
 	free(path);
+	if (!strcmp(r->app->conf.bus, "kafka"))
+		append(&text, bus_metrics(r));
 	r->content_type = "text/plain; version=0.0.4";
 	return req_reply_take(r, 200, text);
 }

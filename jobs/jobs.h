@@ -30,6 +30,7 @@
 #include "../lib/metrics.h"
 #include "../lib/moderation.h"
 #include "../lib/queue.h"
+#include "../lib/queue_kafka.h"
 
 #define STAGE_LATER 1	/* prepare(): not in this batch (see above) */
 
@@ -41,6 +42,10 @@ struct worker {
 	struct metrics *channel_metrics;	/* deliveries by channel and outcome, latency */
 	struct kv *kv;				/* the live path: events after commit */
 	struct kv *wake;			/* subscribed to KV_JOBS_WAKE (pipeline workers) */
+	/* bus = kafka: the kinds whose jobs come from a topic (worker.c) */
+	struct queue_kafka *kafka_messages;	/* moderate, from <prefix>messages */
+	struct queue_kafka *kafka_inbound;	/* inbound, from <prefix>inbound */
+	struct metrics *bus_metrics;		/* bus = kafka: published, consumed, rebalances */
 	struct netguard *guard;			/* where deliveries and media fetches may go */
 	char error[256];	/* why the last prepare/apply failed */
 	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */

@@ -11,6 +11,7 @@
 #include "jobs.h"
 
 #include "../lib/channels.h"
+#include "../lib/kafka.h"
 #include "../lib/log.h"
 #include "../lib/netguard.h"
 
@@ -79,6 +80,12 @@ int main(int argc, char **argv)
 	w.moderation_metrics = mpath ? metrics_open(mpath, MODERATION_SERIES,
 						    (unsigned)w.conf.metrics_slots) : NULL;
 	free(mpath);
+	if (!strcmp(w.conf.bus, "kafka")) {
+		mpath = metrics_path_for(w.conf.metrics_file, "bus");
+		w.bus_metrics = mpath ? metrics_open(mpath, KAFKA_NSERIES, (unsigned)w.conf.metrics_slots)
+				      : NULL;
+		free(mpath);
+	}
 	mpath = metrics_path_for(w.conf.metrics_file, "channels");
 	w.channel_metrics = mpath ? metrics_open(mpath, CHANNEL_NSERIES, (unsigned)w.conf.metrics_slots)
 				  : NULL;
@@ -101,6 +108,7 @@ out:
 	kv_free(w.kv);
 	metrics_free(w.moderation_metrics);
 	metrics_free(w.channel_metrics);
+	metrics_free(w.bus_metrics);
 	moderation_free(w.moderation);
 	netguard_free(w.guard);
 	conf_free(&w.conf);

@@ -5,8 +5,8 @@
  * webhook commit their job rows as always (so nothing is ever accepted
  * without its work written down), and the relay moves them to Kafka:
  *   moderate → <prefix>messages    keyed by conversation id
- *   deliver  → <prefix>deliveries  keyed by external address
  *   inbound  → <prefix>inbound     keyed by channel
+ *   deliver  → <prefix>deliveries  keyed by external address  (not yet: KINDS)
  * Rows go in id order, which per key is commit order (a conversation's sends
  * take its row lock in turn; an address's deliveries are made in seq order),
  * through an idempotent producer (no duplicate, no reordering on its own
@@ -45,7 +45,9 @@
 #define RELAY_STANDBY_MS 500	/* how often a standby asks for the lock */
 #define RELAY_STATS_MS 10000
 
-static const char *const KINDS = "{moderate,deliver,inbound}";
+/* The kinds whose consumers exist; deliveries stay in the table's queue
+ * until theirs does (issue 15). */
+static const char *const KINDS = "{moderate,inbound}";
 
 static volatile sig_atomic_t stopping;
 
@@ -162,8 +164,10 @@ static int round_trip(struct relay *re)
 		if (rows[r].done) {
 			db_array_add_ll(&done, rows[r].id);
 			published++;
+			metrics_observe(w->bus_metrics, KAFKA_PUBLISHED, 200, 0);
 		} else if (rows[r].failed) {
 			re->stats.failed++;
+			metrics_observe(w->bus_metrics, KAFKA_PUBLISH_FAILED, 500, 0);
 		}
 	}
 	const char *ids[] = { db_array_str(&done) };

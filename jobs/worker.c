@@ -17,6 +17,7 @@
 #include "jobs.h"
 
 #include "../lib/err.h"
+#include "../lib/kafka.h"
 #include "../lib/kv_keys.h"
 #include "../lib/log.h"
 
@@ -29,6 +30,8 @@
 
 #define MAX_BATCH 256
 #define IDLE_WAIT_MS 1000	/* also when retries and expired leases come due */
+#define IDLE_KAFKA_MS 100	/* bus = kafka: the wait in Kafka's poll, which also
+				 * bounds how late the table's kinds are seen */
 
 static volatile sig_atomic_t stopping;
 
@@ -50,6 +53,56 @@ static const struct stage *stage_for(const char *kind)
 	return NULL;
 }
 
+/*
+ * Where a job came from decides how it is acknowledged: a row of the jobs
+ * table is deleted, a Kafka record has its partition's offset stored
+ * (lib/queue_kafka.h); either way inside the transaction of its effects.
+ * The stages never know which.
+ */
+/* The consumer a kind's records come from (bus = kafka), or NULL. */
+static struct queue_kafka *kafka_for(struct worker *w, const char *kind)
+{
+	return !strcmp(kind, stage_moderate.kind) ? w->kafka_messages
+	       : !strcmp(kind, stage_inbound.kind) ? w->kafka_inbound : NULL;
+}
+
+static int ack(struct worker *w, const struct job *jobs, int n)
+{
+	if (n && jobs[0].kafka)
+		return queue_kafka_ack(kafka_for(w, jobs[0].kind), jobs, n);
+	return n == 1 ? queue_ack(w->db, jobs) : queue_ack_many(w->db, jobs, n);
+}
+
+static int fail(struct worker *w, const struct job *j, const char *why, int limit)
+{
+	if (!j->kafka)
+		return queue_fail(w->db, j, why, limit);
+	int rc = queue_kafka_fail(kafka_for(w, j->kind), j, why, limit);
+	if (rc == 1)
+		metrics_observe(w->bus_metrics, KAFKA_BURIED, 500, 0);
+	return rc;
+}
+
+/* What Kafka gave this worker, for /metrics. */
+static void count_consumed(struct worker *w, int n)
+{
+	static long rebalances;
+	long now = queue_kafka_rebalances(w->kafka_messages) + queue_kafka_rebalances(w->kafka_inbound);
+
+	for (int i = 0; i < n; i++)
+		metrics_observe(w->bus_metrics, KAFKA_CONSUMED, 200, 0);
+	for (; rebalances < now; rebalances++)
+		metrics_observe(w->bus_metrics, KAFKA_REBALANCES, 200, 0);
+}
+
+static int give_back(struct worker *w, const struct job *j)
+{
+	if (!j->kafka)
+		return queue_give_back(w->db, j);
+	queue_kafka_give_back(kafka_for(w, j->kind), j);
+	return 0;
+}
+
 /* Applies @j and acknowledges it, in the open transaction. */
 static int apply_one(struct worker *w, struct job *j, int prepared)
 {
@@ -63,7 +116,7 @@ static int apply_one(struct worker *w, struct job *j, int prepared)
 	if (prepared)
 		return prepared;
 	w->error[0] = '\0';
-	if ((rc = s->apply(w, j)) || (rc = queue_ack(w->db, j)))
+	if ((rc = s->apply(w, j)) || (rc = ack(w, j, 1)))
 		return rc;
 	return 0;
 }
@@ -77,7 +130,7 @@ static void record_failure(struct worker *w, struct job *j, int rc)
 		 "job %lld (%s, attempt %d) failed: %s", j->id, j->kind, j->attempts, why);
 	const struct stage *s = stage_for(j->kind);
 	int limit = s && s->max_attempts ? s->max_attempts : (int)w->conf.job_max_attempts;
-	if (queue_fail(w->db, j, why, limit) < 0)
+	if (fail(w, j, why, limit) < 0)
 		log_error(NULL, "cannot record the failure of job %lld", j->id);
 }
 
@@ -151,7 +204,7 @@ static int run_set(struct worker *w, const struct stage *s, struct job *jobs, in
 		return rc;
 	if ((rc = begin(w)))
 		return rc;
-	if ((rc = s->apply_batch(w, jobs, n)) || (rc = queue_ack_many(w->db, jobs, n)) ||
+	if ((rc = s->apply_batch(w, jobs, n)) || (rc = ack(w, jobs, n)) ||
 	    (rc = commit(w))) {
 		db_rollback(w->db);
 		return rc;
@@ -182,7 +235,7 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 	for (int i = 0; i < n && !failed; i++)
 		failed = prepared[i] == STAGE_LATER ? false
 			 : (s && s->apply_once_per_key && repeats_key(jobs, i)
-				    ? queue_ack(w->db, &jobs[i])
+				    ? ack(w, &jobs[i], 1)
 				    : apply_one(w, &jobs[i], prepared[i])) != 0;
 	if (!failed && commit(w))
 		failed = true;
@@ -219,7 +272,7 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 	for (int i = 0; i < n; i++)
 		if (prepared[i] == STAGE_LATER) {
 			/* not this job's fault: back in the queue, no attempt spent */
-			if (queue_give_back(w->db, &jobs[i]))
+			if (give_back(w, &jobs[i]))
 				log_warn(NULL, "cannot release job %lld", jobs[i].id);
 		} else if (rc) {
 			run_alone(w, &jobs[i], prepared[i]);
@@ -242,6 +295,8 @@ int worker_run(struct worker *w)
 	struct sigaction sa = { .sa_handler = on_term };	/* no SA_RESTART: wake poll() */
 	static struct job jobs[MAX_BATCH];
 	int batch = (int)w->conf.worker_batch;
+	bool idle = true;
+	char err[512];
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -254,7 +309,21 @@ int worker_run(struct worker *w)
 	/* sends wake us through Redis (lib/queue.h); NOTIFY still does too */
 	if (!w->wake && (w->wake = kv_open(w->conf.redis)))
 		kv_subscribe(w->wake, KV_JOBS_WAKE);
-	log_info(NULL, "worker ready (batch %d, lease %ld s)", batch, w->conf.worker_lease);
+	if (!strcmp(w->conf.bus, "kafka")) {
+		char moderate[160], inbound[160];
+		snprintf(moderate, sizeof(moderate), "%smoderate", w->conf.kafka_topic_prefix);
+		snprintf(inbound, sizeof(inbound), "%sinbound", w->conf.kafka_topic_prefix);
+		if (!(w->kafka_messages = queue_kafka_new(&w->conf, w->db, moderate, KAFKA_MESSAGES,
+							  stage_moderate.kind, err, sizeof(err))) ||
+		    !(w->kafka_inbound = queue_kafka_new(&w->conf, w->db, inbound, KAFKA_INBOUND,
+							 stage_inbound.kind, err, sizeof(err)))) {
+			log_error(NULL, "worker: kafka: %s", err);
+			queue_kafka_free(w->kafka_messages);
+			return 1;
+		}
+	}
+	log_info(NULL, "worker ready (batch %d, lease %ld s, bus %s)", batch, w->conf.worker_lease,
+		 w->conf.bus);
 	while (!stopping) {
 		int total = 0, n = 0;
 		for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]) && !stopping; k++) {
@@ -264,7 +333,17 @@ int worker_run(struct worker *w)
 					   ? stages[k]->max_batch : batch;
 			/* the lease runs from the claim: measured before it, never late */
 			w->lease_ends_ms = worker_now_ms() + w->conf.worker_lease * 1000;
-			n = queue_claim(w->db, stages[k]->kind, (int)w->conf.worker_lease, jobs, want);
+			/* with bus = kafka, messages to moderate and webhooks come
+			 * from their topics (the relay took their rows); the rest
+			 * from the table. An idle worker waits in the messages'
+			 * poll, where most work arrives. */
+			struct queue_kafka *topic = kafka_for(w, stages[k]->kind);
+			bool from_kafka = topic != NULL;
+			n = from_kafka ? queue_kafka_claim(topic, jobs, want,
+							   idle && topic == w->kafka_messages ? IDLE_KAFKA_MS : 0)
+				       : queue_claim(w->db, stages[k]->kind, (int)w->conf.worker_lease, jobs, want);
+			if (from_kafka)
+				count_consumed(w, n > 0 ? n : 0);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */
@@ -277,13 +356,18 @@ int worker_run(struct worker *w)
 			sleep(1);
 			queue_listen(w->db);
 		} else if (!total) {
-			queue_wait(w->db, w->wake, IDLE_WAIT_MS);
+			if (!w->kafka_messages)	/* (with Kafka the poll was the wait) */
+				queue_wait(w->db, w->wake, IDLE_WAIT_MS);
 		} else if (total < batch / 4 && w->conf.worker_linger_ms > 0) {
 			/* a trickle: let a few more jobs gather, so that each
 			 * commit carries more of them (bounded extra latency) */
 			usleep((useconds_t)w->conf.worker_linger_ms * 1000u);
 		}
+		idle = !total;
 	}
+	queue_kafka_free(w->kafka_messages);
+	queue_kafka_free(w->kafka_inbound);
+	w->kafka_messages = w->kafka_inbound = NULL;
 	kv_free(w->wake);
 	w->wake = NULL;
 	log_info(NULL, "worker stopped");

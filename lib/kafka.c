@@ -5,6 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *const *kafka_series_labels(void)
+{
+	static const char *const labels[KAFKA_NSERIES] = {
+		"what=\"published\"", "what=\"publish_failed\"", "what=\"consumed\"",
+		"what=\"rebalances\"", "what=\"dead\"",
+	};
+	return labels;
+}
+
 void kafka_topic(const struct conf *c, const char *name, char *out, size_t len)
 {
 	snprintf(out, len, "%s%s", c->kafka_topic_prefix, name);
@@ -35,6 +44,23 @@ static bool set_all(rd_kafka_conf_t *kc, const char *const *props, size_t n, cha
 	return true;
 }
 
+rd_kafka_conf_t *kafka_conf(const struct conf *c, const char *const *role, size_t nrole,
+			    char *err, size_t errlen)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	char brokers[1024];
+
+	snprintf(brokers, sizeof(brokers), "bootstrap.servers=%s", c->kafka_brokers);
+	const char *first[] = { brokers };
+	if (!set_all(kc, first, 1, err, errlen) || !set_all(kc, role, nrole, err, errlen) ||
+	    !set_all(kc, (const char *const *)c->kafka_properties, c->nkafka_properties, err, errlen)) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(kc, on_log);
+	return kc;
+}
+
 rd_kafka_t *kafka_producer(const struct conf *c,
 			   void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *),
 			   void *opaque, char *err, size_t errlen)
@@ -46,18 +72,10 @@ rd_kafka_t *kafka_producer(const struct conf *c,
 		"linger.ms=5",			/* a relay round goes out in few requests */
 		"message.timeout.ms=30000",	/* then the row stays, and goes next round */
 	};
-	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	char brokers[1024];
+	rd_kafka_conf_t *kc = kafka_conf(c, role, sizeof(role) / sizeof(role[0]), err, errlen);
 
-	snprintf(brokers, sizeof(brokers), "bootstrap.servers=%s", c->kafka_brokers);
-	const char *first[] = { brokers };
-	if (!set_all(kc, first, 1, err, errlen) ||
-	    !set_all(kc, role, sizeof(role) / sizeof(role[0]), err, errlen) ||
-	    !set_all(kc, (const char *const *)c->kafka_properties, c->nkafka_properties, err, errlen)) {
-		rd_kafka_conf_destroy(kc);
+	if (!kc)
 		return NULL;
-	}
-	rd_kafka_conf_set_log_cb(kc, on_log);
 	if (on_delivery)
 		rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
 	rd_kafka_conf_set_opaque(kc, opaque);

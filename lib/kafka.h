@@ -17,8 +17,26 @@
 #define KAFKA_INBOUND "inbound"		/* providers' webhooks, keyed by channel */
 #define KAFKA_DEAD "dead"		/* records no stage could take, with their error */
 
+/* What /metrics counts of the bus (the "bus" metrics file, one slot per
+ * relay or worker process). */
+enum kafka_series {
+	KAFKA_PUBLISHED,	/* outbox rows the brokers have (the relays) */
+	KAFKA_PUBLISH_FAILED,	/* rows whose delivery report failed: published again */
+	KAFKA_CONSUMED,		/* records taken by the workers, copies included */
+	KAFKA_REBALANCES,	/* partitions assigned or revoked */
+	KAFKA_BURIED,		/* records no stage could take */
+	KAFKA_NSERIES
+};
+const char *const *kafka_series_labels(void);
+
 /* kafka_topic - @name under the configured prefix, into @out. */
 void kafka_topic(const struct conf *c, const char *name, char *out, size_t len);
+
+/* kafka_conf - a client configuration: the brokers, @role's properties
+ * ("name=value"), then the operator's kafka.* ones, and our log. NULL and
+ * @err when librdkafka refuses one. */
+rd_kafka_conf_t *kafka_conf(const struct conf *c, const char *const *role, size_t nrole,
+			    char *err, size_t errlen);
 
 /*
  * kafka_producer - an idempotent producer (enable.idempotence, acks=all,

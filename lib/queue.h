@@ -26,6 +26,10 @@ struct job {
 	struct json_object *payload;	/* owned by the job: job_free() */
 	char req_id[65];	/* the request that made it, for the logs */
 	void *state;		/* a handler's own, between prepare and apply */
+	/* a record of a Kafka partition (queue_kafka.h), not a row of jobs */
+	bool kafka;
+	int partition;
+	long long offset;
 };
 
 void job_free(struct job *j);

@@ -275,6 +275,34 @@
 	X(RELAY_LAG, /* $1 kinds: the oldest unpublished row's age, seconds */ \
 	  "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)"    \
 	  "  FROM jobs WHERE kind = ANY($1::text[])")                          \
+	/* ---- bus = kafka: the consumers' offsets (lib/queue_kafka.c) ---- */ \
+	X(BUS_OFFSETS_LOAD, /* $1 group, $2 topic, $3 partitions int[] */      \
+	  "SELECT partition, next_offset FROM bus_offsets"                     \
+	  " WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])") \
+	X(BUS_OFFSETS_STORE, /* $1 group, $2 topic, $3 int[], $4 bigint[]:     \
+				never backwards (a member that lost a partition  \
+				cannot undo its new owner's work) */             \
+	  "INSERT INTO bus_offsets (group_id, topic, partition, next_offset)"  \
+	  " SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) AS u(p, o)" \
+	  " ON CONFLICT (group_id, topic, partition) DO UPDATE"                \
+	  "   SET next_offset = GREATEST(bus_offsets.next_offset, EXCLUDED.next_offset)," \
+	  "       updated_at = now()")                                         \
+	X(BUS_WATERMARKS, /* $1 group, $2 topic, $3 int[], $4 bigint[]: the   \
+			     partitions' ends as their consumer sees them */     \
+	  "INSERT INTO bus_offsets (group_id, topic, partition, next_offset, high_watermark)" \
+	  " SELECT $1, $2, p, 0, h FROM unnest($3::int[], $4::bigint[]) AS u(p, h)" \
+	  " ON CONFLICT (group_id, topic, partition) DO UPDATE"                \
+	  "   SET high_watermark = EXCLUDED.high_watermark")                   \
+	X(BUS_LAG, /* per group and partition: records not done yet */         \
+	  "SELECT group_id, topic, partition,"                                 \
+	  "       GREATEST(coalesce(high_watermark, next_offset) - next_offset, 0)" \
+	  "  FROM bus_offsets ORDER BY 1, 2, 3")                                \
+	X(BUS_BURY, /* $1 event id, $2 kind, $3 key, $4 payload, $5 attempts,  \
+		       $6 error: a record no stage could take, as a dead job */ \
+	  "INSERT INTO dead_jobs (id, kind, key, payload, attempts, last_error, created_at)" \
+	  " VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, $6, now())"         \
+	  " ON CONFLICT (id) DO UPDATE SET attempts = EXCLUDED.attempts,"      \
+	  "   last_error = EXCLUDED.last_error, died_at = now()")              \
 	X(JOB_ACK, "DELETE FROM jobs WHERE id = $1::bigint")                   \
 	X(JOB_ACK_MANY, "DELETE FROM jobs WHERE id = ANY($1::bigint[])")       \
 	X(JOB_RETRY, /* $1 id, $2 delay ms, $3 error */                        \

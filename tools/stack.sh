@@ -230,11 +230,15 @@ start_stream() {
 # The job workers write their own PID files (runuser stays their parent):
 # WORKERS pipeline workers (worker-N.pid) and DELIVERERS processes that
 # only send deliveries to the channels (worker-deliver-N.pid), so a slow
-# provider never holds moderation or release up.
+# provider never holds moderation or release up. With bus = kafka, RELAYS
+# outbox relays too (worker-relay-N.pid): one active, the others standing by.
 start_workers() {
 	local specs=() spec cmd pidf
 	for i in $(seq "$WORKERS"); do specs+=("worker:worker-$i"); done
 	for i in $(seq "$DELIVERERS"); do specs+=("deliver:worker-deliver-$i"); done
+	if [ "$(as_user "$APP/build/chat4all-admin" conf bus)" = kafka ]; then
+		for i in $(seq "${RELAYS:-2}"); do specs+=("relay:worker-relay-$i"); done
+	fi
 	for spec in "${specs[@]}"; do
 		cmd=${spec%%:*} pidf="$VAR/run/${spec#*:}.pid"
 		pid_alive "$pidf" && continue

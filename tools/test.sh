@@ -8,15 +8,21 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 failed=0
+# a step that fails says so where it failed, then the run goes on
+fail() { echo "FAILED: $*"; failed=1; }
 echo "== unit tests"
 for t in "$@"; do
-	"$t" || failed=1
+	"$t" || fail "$t"
 done
 
+# A port nothing listens on, below the kernel's ephemeral range: a port in
+# that range can be any client socket's (a Kafka or PostgreSQL connection),
+# and lighttpd's bind would then fail now and then.
 free_port() {
-	local p
+	local p low
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
 	done
 	echo "no free port found" >&2
@@ -24,12 +30,12 @@ free_port() {
 }
 
 echo "== the web UI's message state, under node"
-node --test "$ROOT/tests/web/" || failed=1
+node --test "$ROOT/tests/web/" || fail "tests/web/"
 
 echo "== fuzzing: each parser of strangers' bytes for a few seconds (make fuzz: longer)"
 fuzzers=()
 for f in "$ROOT"/build/fuzz/fuzz_*; do [ -x "$f" ] && fuzzers+=("$(basename "$f")"); done
-"$ROOT/tools/fuzz.sh" "${FUZZ_SECONDS:-5}" "${fuzzers[@]}" || failed=1
+"$ROOT/tools/fuzz.sh" "${FUZZ_SECONDS:-5}" "${fuzzers[@]}" || fail "tools/fuzz.sh"
 
 echo "== moderation providers against the local fake of their APIs"
 FAKE_PORT_FILE=$(mktemp /tmp/chat4all-fake.XXXXXX)
@@ -37,7 +43,7 @@ FAKE_PORT_FILE=$(mktemp /tmp/chat4all-fake.XXXXXX)
 FAKE_PID=$!
 for _ in $(seq 100); do [ -s "$FAKE_PORT_FILE" ] && break; sleep 0.05; done
 CHAT4ALL_TEST_FAKE_URL="http://127.0.0.1:$(cat "$FAKE_PORT_FILE")" \
-	"$ROOT/build/integration/moderation_test" || failed=1
+	"$ROOT/build/integration/moderation_test" || fail "build/integration/moderation_test"
 kill "$FAKE_PID" 2>/dev/null || true
 wait "$FAKE_PID" 2>/dev/null || true
 rm -f "$FAKE_PORT_FILE"
@@ -49,8 +55,11 @@ export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) A
 cleanup() {
 	local rc=$?
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
-	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
-	[ -n "${KAFKA_PID:-}" ] && kill "$KAFKA_PID" 2>/dev/null
+	# (set -e holds in this trap too: a kill of what already ended must not fail the run)
+	[ -z "${FAKE_PID:-}" ] || kill "$FAKE_PID" 2>/dev/null || true
+	[ -z "${KAFKA_PID:-}" ] || kill "$KAFKA_PID" 2>/dev/null || true
+	[ -z "${KFAKE_PID:-}" ] || kill "$KFAKE_PID" 2>/dev/null || true
+	[ ! -d "$TMP/kafka-instance/run" ] || VAR=$TMP/kafka-instance "$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	mountpoint -q "$TMP/small-disk" 2>/dev/null && umount "$TMP/small-disk"
 	if [ $rc != 0 ] && [ -d "$TMP/log" ]; then
 		echo "-- last lines of the instance's logs:"
@@ -101,33 +110,58 @@ export CHAT4ALL_TEST_URL="http://127.0.0.1:$PORT"
 export CHAT4ALL_TEST_ADMIN="$ROOT/tools/chat4all-admin"
 export CHAT4ALL_TEST_STACK="$ROOT/tools/stack.sh"
 PSQL="psql -h $PGRUN -p $PGPORT -U chat4all -d chat4all -qtAX"
+PGRUN_MAIN=$PGRUN PGPORT_MAIN=$PGPORT
 [ "$(id -u)" = 0 ] && PSQL="runuser -u postgres -- $PSQL"
 export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
 export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
 export CHAT4ALL_TEST_FILES_DIR="$VAR/files" CHAT4ALL_TEST_VAR=$VAR
 for suite in "$ROOT"/build/integration/api_*_test; do	# the REST API, one suite per resource
-	"$suite" || failed=1
+	"$suite" || fail "$suite"
 done
-"$ROOT/build/integration/files_test" || failed=1
-"$ROOT/build/integration/security_test" || failed=1
+"$ROOT/build/integration/files_test" || fail "build/integration/files_test"
+"$ROOT/build/integration/security_test" || fail "build/integration/security_test"
 echo "== the Kafka bus, against a mock cluster of 3 brokers (tests/kafka/mock_cluster.c)"
 KAFKA_BOOTSTRAP=$TMP/kafka-bootstrap
-"$ROOT/build/kafka/mock_cluster" --bootstrap-file "$KAFKA_BOOTSTRAP" </dev/null >"$TMP/log/kafka.log" 2>&1 &
+"$ROOT/build/kafka/mock_cluster" --bootstrap-file "$KAFKA_BOOTSTRAP" --control "$TMP/kafka-control" \
+	</dev/null >"$TMP/log/kafka.log" 2>&1 &
 KAFKA_PID=$!
 for _ in $(seq 100); do [ -s "$KAFKA_BOOTSTRAP" ] && break; sleep 0.05; done
 for suite in "$ROOT"/build/integration/kafka_*_test; do
-	CHAT4ALL_TEST_KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP "$suite" || failed=1
+	CHAT4ALL_TEST_KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP CHAT4ALL_TEST_KAFKA_CONTROL=$TMP/kafka-control \
+		"$suite" || fail "$suite"
 done
+echo "== channels with bus = kafka (webhooks and sends through Kafka): a second instance, its own fakes"
+KVAR=$TMP/kafka-instance KPORT=$(free_port) KFAKE=$(free_port)
+mkdir -p "$KVAR" && chmod 755 "$KVAR"
+FAKE_WHATSAPP_ID=$FAKE_WHATSAPP_ID FAKE_INSTAGRAM_ID=$FAKE_INSTAGRAM_ID \
+	node "$ROOT/tests/fakes/channels.mjs" "$KFAKE" >"$TMP/log/kafka-fakes.log" 2>&1 &
+KFAKE_PID=$!
+(
+	export VAR=$KVAR PORT=$KPORT PGPORT=$(free_port) STREAM_PORT=$(free_port) WORKERS=3
+	export CHAT4ALL_BUS=kafka CHAT4ALL_KAFKA_BROKERS=$(cat "$KAFKA_BOOTSTRAP")
+	export FAKE_URL="http://127.0.0.1:$KFAKE" CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$KFAKE"
+	export CHAT4ALL_GRAPH_BASE_URL=$FAKE_URL CHAT4ALL_TELEGRAM_BASE_URL=$FAKE_URL
+	export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$KPORT" CHAT4ALL_TEST_URL="http://127.0.0.1:$KPORT"
+	eval "$("$ROOT/tools/stack.sh" paths)"
+	export CHAT4ALL_TEST_PSQL="${PSQL/-h $PGRUN_MAIN -p $PGPORT_MAIN/-h $PGRUN -p $PGPORT}"
+	export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $KVAR/run/redis.sock"
+	"$ROOT/tools/stack.sh" start >/dev/null && node "$ROOT/tests/channels/channels.mjs"
+	rc=$?
+	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
+	exit $rc
+) || fail "tests/channels/channels.mjs (bus = kafka)"
+kill "$KFAKE_PID" 2>/dev/null || true
 kill "$KAFKA_PID" 2>/dev/null || true
 wait "$KAFKA_PID" 2>/dev/null || true
+KAFKA_PID=
 echo "== an existing tus client, unchanged: tus-js-client under node"
-node "$ROOT/tests/tus/upload.mjs" || failed=1
+node "$ROOT/tests/tus/upload.mjs" || fail "tests/tus/upload.mjs"
 echo "== channels, against the local fake providers"
-node "$ROOT/tests/channels/channels.mjs" || failed=1
+node "$ROOT/tests/channels/channels.mjs" || fail "tests/channels/channels.mjs"
 echo "== the web UI in headless Chromium (screenshots in build/e2e)"
 if command -v chromium >/dev/null; then
-	E2E_OUT="$ROOT/build/e2e" node "$ROOT/tests/e2e/chat.mjs" || failed=1
+	E2E_OUT="$ROOT/build/e2e" node "$ROOT/tests/e2e/chat.mjs" || fail "tests/e2e/chat.mjs"
 else
 	echo "SKIPPED: no chromium here (apt-get install chromium; .ci/run does)"
 fi
@@ -159,7 +193,7 @@ echo "== a sign-in flood: production password hashing and the default limits"
 "$ROOT/tools/stack.sh" stop
 env -u CHAT4ALL_ARGON2_ITERATIONS -u CHAT4ALL_ARGON2_MEMORY_KIB -u CHAT4ALL_SIGNIN_ADDRESS_RATE \
 	-u CHAT4ALL_SIGNIN_ADDRESS_BURST "$ROOT/tools/stack.sh" start >/dev/null
-CHAT4ALL_TEST_FLOOD=1 TEST_FILTER=test_signin_flood "$ROOT/build/integration/security_test" || failed=1
+CHAT4ALL_TEST_FLOOD=1 TEST_FILTER=test_signin_flood "$ROOT/build/integration/security_test" || fail "build/integration/security_test"
 
 echo "== a full disk: the files folder on an 8 MiB tmpfs"
 SMALL=$VAR/small-disk
@@ -167,7 +201,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$SMALL" && mount -t tmpfs -o size=8m,mode=755
 	"$ROOT/tools/stack.sh" stop
 	CHAT4ALL_FILES_DIR=$SMALL "$ROOT/tools/stack.sh" start >/dev/null
 	CHAT4ALL_TEST_FILES_DIR=$SMALL CHAT4ALL_TEST_SMALL_DISK=1 TEST_FILTER=test_disk_full \
-		"$ROOT/build/integration/files_test" || failed=1
+		"$ROOT/build/integration/files_test" || fail "build/integration/files_test"
 	"$ROOT/tools/stack.sh" stop
 	umount "$SMALL"
 else

@@ -31,7 +31,9 @@ export WORKERS=${WORKERS:-2}
 
 TMP=$(mktemp -d /tmp/chat4all-bench.XXXXXX)
 chmod 755 "$TMP"
-export VAR=$TMP PORT=$((30000 + RANDOM % 10000)) PGPORT=$((40000 + RANDOM % 10000))
+# below the kernel's ephemeral ports (32768 up): a port there can be any
+# client socket's, and a listener's bind would fail now and then
+export VAR=$TMP PORT=$((20000 + RANDOM % 10000)) PGPORT=$((10000 + RANDOM % 10000))
 INSERT_PORT=$((PORT + 2))	# PORT + 1 is the stream gateway
 cleanup() {
 	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null

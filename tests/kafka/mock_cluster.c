@@ -5,12 +5,13 @@
  * processes over TCP like any cluster.
  *
  *   mock_cluster --bootstrap-file F [--brokers 3] [--prefix chat4all.]
- *                [--partitions 32]
+ *                [--partitions 32] [--control FIFO]
  *
  * Creates the topics of @prefix (messages, deliveries, inbound, dead) with
  * @partitions partitions and replication factor 3, writes the bootstrap
  * list ("127.0.0.1:p1,127.0.0.1:p2,…") to F once it listens, then serves
- * until SIGTERM / SIGINT or "quit". Faults for the tests, one per stdin line:
+ * until SIGTERM / SIGINT or "quit". Faults for the tests, one per line of
+ * stdin, or of the FIFO --control makes (any process may write to it):
  *   down N          broker N stops answering   up N   it answers again
  *   produce-errors N  the next N produce requests fail (retriable:
  *                     NOT_LEADER_FOR_PARTITION), as a broker changing leader
@@ -21,6 +22,8 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -62,7 +65,7 @@ static void command(rd_kafka_mock_cluster_t *mc, char *line)
 
 int main(int argc, char **argv)
 {
-	const char *file = NULL, *prefix = "chat4all.";
+	const char *file = NULL, *prefix = "chat4all.", *control = NULL;
 	int brokers = 3, partitions = 32;
 	char err[256], line[256];
 
@@ -75,6 +78,8 @@ int main(int argc, char **argv)
 			prefix = argv[i + 1];
 		else if (!strcmp(argv[i], "--partitions"))
 			partitions = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--control"))
+			control = argv[i + 1];
 	}
 	if (!file || brokers < 1 || partitions < 1) {
 		fprintf(stderr, "usage: mock_cluster --bootstrap-file F [--brokers 3] "
@@ -107,6 +112,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* commands: from the FIFO (opened read-write: it never ends) or stdin;
+	 * made before the bootstrap file, which says that all is ready */
+	int fd = 0;
+	if (control) {
+		unlink(control);
+		if (mkfifo(control, 0600) || (fd = open(control, O_RDWR | O_NONBLOCK)) < 0) {
+			fprintf(stderr, "mock_cluster: cannot make %s: %s\n", control, strerror(errno));
+			return 1;
+		}
+	}
 	/* written whole, then renamed: a reader never sees half of it */
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
@@ -119,21 +134,26 @@ int main(int argc, char **argv)
 	fprintf(stderr, "mock_cluster: %d brokers at %s, topics %s* with %d partitions\n", brokers,
 		rd_kafka_mock_cluster_bootstraps(mc), prefix, partitions);
 
+	FILE *in = fdopen(fd, "r");
 	bool eof = false;
 	while (!stopping) {
-		struct pollfd p = { .fd = 0, .events = POLLIN };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (eof) {
 			poll(NULL, 0, 200);
 			continue;
 		}
 		if (poll(&p, 1, 200) <= 0)
 			continue;
-		if (!fgets(line, sizeof(line), stdin)) {
+		/* every line that came (stdio may hold several from one read) */
+		while (fgets(line, sizeof(line), in))
+			command(mc, line);
+		if (control)
+			clearerr(in);	/* nothing more yet: the FIFO never ends */
+		else if (feof(in))
 			eof = true;	/* no more commands: serve until a signal */
-			continue;
-		}
-		command(mc, line);
 	}
+	if (control)
+		unlink(control);
 	rd_kafka_mock_cluster_destroy(mc);
 	rd_kafka_destroy(rk);
 	unlink(file);
