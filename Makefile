@@ -161,7 +161,7 @@ test-unit: $(UNIT_BINS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/fcgi_insert $(BUILD)/bench/stream_idle \
-	    $(BUILD)/bench/stream_latency
+	    $(BUILD)/bench/stream_latency $(BUILD)/kafka/mock_cluster
 	@QUICK=$(QUICK) PROFILE=$(PROFILE) tests/bench/run.sh
 
 # ---- fuzzing: one libFuzzer target per parser of strangers' bytes ----

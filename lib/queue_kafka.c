@@ -201,6 +201,9 @@ struct queue_kafka *queue_kafka_new(const struct conf *c, struct db *db, const c
 		"auto.offset.reset=earliest",
 		"session.timeout.ms=10000",	/* a member that died is noticed in 10 s */
 		"heartbeat.interval.ms=1000",
+		/* a message waits for moderation, not for a fetch to fill: the
+		 * brokers answer a fetch after 10 ms at most (500 by default) */
+		"fetch.wait.max.ms=10",
 	};
 
 	if (!q || !(q->parts = calloc((size_t)c->kafka_partitions, sizeof(*q->parts)))) {

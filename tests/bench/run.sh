@@ -37,6 +37,7 @@ export VAR=$TMP PORT=$((20000 + RANDOM % 10000)) PGPORT=$((10000 + RANDOM % 1000
 INSERT_PORT=$((PORT + 2))	# PORT + 1 is the stream gateway
 cleanup() {
 	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null
+	[ -z "${KAFKA_PID:-}" ] || kill "$KAFKA_PID" 2>/dev/null || true
 	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$ROOT/build/bench-logs" && cp -r "$VAR/log" "$ROOT/build/bench-logs" 2>/dev/null	# to read after
@@ -225,6 +226,34 @@ LAT_CONV=$(sed -n 2p "$DATA" | sed 's/.*conv="\([^"]*\)".*/\1/')
 LATENCY=$("$ROOT/build/bench/stream_latency" "$B" "$SENDER" "$RECIPIENT" "$LAT_CONV" "$LAT_RATE" "$DURATION" 2>&1 | tail -1)
 echo "$LATENCY" >&2
 
+# ---- the same sends with the pipeline, with bus = kafka: the outbox
+# through the relays into a 3-broker mock cluster (tests/kafka/mock_cluster.c,
+# in a process on the same 2 cores), the workers consuming it
+KAFKA_BS=$VAR/kafka-bootstrap
+"$ROOT/build/kafka/mock_cluster" --bootstrap-file "$KAFKA_BS" </dev/null >"$VAR/log/kafka.log" 2>&1 &
+KAFKA_PID=$!
+for _ in $(seq 100); do [ -s "$KAFKA_BS" ] && break; sleep 0.05; done
+"$ROOT/tools/stack.sh" stop >/dev/null 2>&1
+CHAT4ALL_BUS=kafka CHAT4ALL_KAFKA_BROKERS=$(cat "$KAFKA_BS") "$ROOT/tools/stack.sh" start >/dev/null
+psql_ -c "VACUUM ANALYZE" -c "CHECKPOINT"
+sleep 4	# the consumer groups' first join
+unreleased() { psql_ -c "SELECT count(*) FROM messages WHERE client_id LIKE 'k%' AND status = 'pending'"; }
+( while [ ! -e "$VAR/kdepth.stop" ]; do unreleased; sleep 1; done ) >"$VAR/kdepth.txt" 2>/dev/null &
+KSAMPLER=$!
+BENCH_TAG=k measure send_kafka "$B/" tests/bench/send.lua
+for _ in $(seq 600); do [ "$(unreleased)" = 0 ] && break; sleep 0.1; done
+touch "$VAR/kdepth.stop"; wait "$KSAMPLER" 2>/dev/null || true
+KDEPTH_MAX=$(sort -n "$VAR/kdepth.txt" | tail -1)
+read -r KRELEASED KP50_REL KP99_REL <<<"$(psql_ -F' ' -c "SELECT count(*),
+	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000)::numeric, 1),
+	round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000)::numeric, 1)
+	FROM messages WHERE client_id LIKE 'k%' AND sent_at IS NOT NULL")"
+"$ROOT/tools/stack.sh" stop >/dev/null 2>&1
+kill "$KAFKA_PID" 2>/dev/null || true
+wait "$KAFKA_PID" 2>/dev/null || true
+"$ROOT/tools/stack.sh" start >/dev/null
+echo "bus = kafka: $KRELEASED released, accept → release p50 $KP50_REL ms, p99 $KP99_REL ms, unreleased at most $KDEPTH_MAX" >&2
+
 IDLE_DIRECT="skipped (QUICK)" IDLE_PROXY="skipped (QUICK)" FILES_REPORT= CHANNELS_REPORT=
 stored=$sent_before
 if [ -z "${QUICK:-}" ]; then
@@ -305,6 +334,10 @@ cat >"$ROOT/build/bench/summary.json" <<JSON
   "ceilings": { "static_rps": $(num "${RPS[static]}"), "insert_rps": $(num "${RPS[insert]}") },
   "send": { "rps": $(num "${RPS[send]}"), "p50_ms": $(num "${P50[send]}"), "p99_ms": $(num "${P99[send]}"),
             "of_insert": $(frac "${RPS[send]}" "${RPS[insert]}") },
+  "send_kafka": { "rps": $(num "${RPS[send_kafka]}"), "p99_ms": $(num "${P99[send_kafka]}"),
+                  "of_insert": $(frac "${RPS[send_kafka]}" "${RPS[insert]}"),
+                  "release_p50_ms": $(num "${KP50_REL:-}"), "release_p99_ms": $(num "${KP99_REL:-}"),
+                  "unreleased_max": $(num "${KDEPTH_MAX:-}") },
   "send_pipeline": { "rps": $(num "${RPS[send_pipeline]}"), "p50_ms": $(num "${P50[send_pipeline]}"),
                      "p99_ms": $(num "${P99[send_pipeline]}"), "of_insert": $(frac "${RPS[send_pipeline]}" "${RPS[insert]}"),
                      "accept_release_p50_ms": $(num "$P50_REL"), "accept_release_p99_ms": $(num "$P99_REL"),
@@ -322,6 +355,7 @@ cat <<REPORT
 figure                                 value   ceiling (same run)        ratio
 send, workers stopped            $(printf '%8s' "${RPS[send]}") req/s   bare INSERT $(printf '%6s' "${RPS[insert]}")   $(ratio "${RPS[send]}" "${RPS[insert]}")
 send with the pipeline running   $(printf '%8s' "${RPS[send_pipeline]}") req/s   bare INSERT $(printf '%6s' "${RPS[insert]}")   $(ratio "${RPS[send_pipeline]}" "${RPS[insert]}")
+the same, bus = kafka (mock)     $(printf '%8s' "${RPS[send_kafka]}") req/s   bare INSERT $(printf '%6s' "${RPS[insert]}")   $(ratio "${RPS[send_kafka]}" "${RPS[insert]}")
 $([ -n "${QUICK:-}" ] || printf 'send with %s stored   %8s req/s   send, empty  %6s   %s' "$stored" "${RPS[send_1m]:-}" "${RPS[send_pipeline]}" "$(ratio "${RPS[send_1m]:-0}" "${RPS[send_pipeline]}")")
 (also in build/bench/summary.json)
 
@@ -332,6 +366,7 @@ Chat4All bench, $(date -u +%FT%TZ), $(nproc) cores shared by wrk and the stack
 | lighttpd → FastCGI → bare INSERT | ${RPS[insert]} | ${P50[insert]} | ${P99[insert]} | ${ERR[insert]} |
 | POST …/messages (send), workers stopped | ${RPS[send]} | ${P50[send]} | ${P99[send]} | ${ERR[send]} |
 | send with the pipeline running | ${RPS[send_pipeline]} | ${P50[send_pipeline]} | ${P99[send_pipeline]} | ${ERR[send_pipeline]} |
+| the same with bus = kafka (3-broker mock, same cores) | ${RPS[send_kafka]} | ${P50[send_kafka]} | ${P99[send_kafka]} | ${ERR[send_kafka]} |
 | send, ${stored} stored, pipeline running | ${RPS[send_1m]:-–} | ${P50[send_1m]:-–} | ${P99[send_1m]:-–} | ${ERR[send_1m]:-–} |
 | history page, ${stored} stored | ${RPS[history_1m]:-–} | ${P50[history_1m]:-–} | ${P99[history_1m]:-–} | ${ERR[history_1m]:-–} |
 

@@ -377,3 +377,15 @@ void *race_sender(void *arg)
 	}
 	return NULL;
 }
+
+const char *kafka_bootstrap(void)
+{
+	static char b[1024];
+	FILE *f = fopen(getenv("CHAT4ALL_TEST_KAFKA_BOOTSTRAP"), "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(b, sizeof(b), f));
+	fclose(f);
+	b[strcspn(b, "\n")] = '\0';
+	return b;
+}

@@ -97,6 +97,10 @@ long long sql_value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* make_admin - @u becomes an admin (chat4all-admin promote). */
 void make_admin(struct user *u);
 
+/* kafka_bootstrap - the mock cluster's brokers (the file named by
+ * CHAT4ALL_TEST_KAFKA_BOOTSTRAP: tests/kafka/mock_cluster.c writes it). */
+const char *kafka_bootstrap(void);
+
 /* metric - the value after @line_prefix in a /metrics text (0: absent). */
 long long metric(const char *text, const char *line_prefix);
 

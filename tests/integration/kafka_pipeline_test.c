@@ -32,25 +32,13 @@
 #define EACH 40		/* the test instance's send burst */
 #define THREADS 8
 
-static const char *bootstrap(void)
-{
-	static char b[1024];
-	FILE *f = fopen(getenv("CHAT4ALL_TEST_KAFKA_BOOTSTRAP"), "r");
-
-	assert_non_null(f);
-	assert_non_null(fgets(b, sizeof(b), f));
-	fclose(f);
-	b[strcspn(b, "\n")] = '\0';
-	return b;
-}
-
 static void stack(const char *bus)
 {
 	char cmd[2048];
 
 	snprintf(cmd, sizeof(cmd), "%s stop >/dev/null 2>&1; CHAT4ALL_BUS=%s CHAT4ALL_KAFKA_BROKERS='%s' "
 		 "WORKERS=%d RELAYS=2 %s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"), bus,
-		 bootstrap(), strcmp(bus, "kafka") ? 2 : 3, getenv("CHAT4ALL_TEST_STACK"));
+		 kafka_bootstrap(), strcmp(bus, "kafka") ? 2 : 3, getenv("CHAT4ALL_TEST_STACK"));
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -206,7 +194,7 @@ static void test_duplicates_decided_once(void **state)
 	/* two copies of its record, as a relay killed after publishing sends
 	 * again; the relay publishes the third once it is back */
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap(), err, sizeof(err)), 0);
+	assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", kafka_bootstrap(), err, sizeof(err)), 0);
 	rd_kafka_conf_set(kc, "partitioner", "murmur2_random", err, sizeof(err));
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
 	assert_non_null(rk);
@@ -220,7 +208,7 @@ static void test_duplicates_decided_once(void **state)
 	assert_int_equal(rd_kafka_flush(rk, 10000), 0);
 	rd_kafka_destroy(rk);
 	snprintf(cmd, sizeof(cmd), "CHAT4ALL_BUS=kafka CHAT4ALL_KAFKA_BROKERS='%s' WORKERS=3 RELAYS=2 "
-		 "%s start >/dev/null", bootstrap(), getenv("CHAT4ALL_TEST_STACK"));
+		 "%s start >/dev/null", kafka_bootstrap(), getenv("CHAT4ALL_TEST_STACK"));
 	assert_int_equal(system(cmd), 0);
 	assert_true(wait_status(&a, id, "sent"));
 	/* the copies are behind it in its partition: once all three records

@@ -30,18 +30,6 @@
 
 #define CONVS 20
 
-static const char *bootstrap(void)
-{
-	static char b[1024];
-	FILE *f = fopen(getenv("CHAT4ALL_TEST_KAFKA_BOOTSTRAP"), "r");
-
-	assert_non_null(f);
-	assert_non_null(fgets(b, sizeof(b), f));
-	fclose(f);
-	b[strcspn(b, "\n")] = '\0';
-	return b;
-}
-
 /* The instance's pipeline workers: stopped, or started again. */
 static void workers(const char *what)
 {
@@ -72,7 +60,7 @@ static pid_t start_relay(void)
 		snprintf(cmd, sizeof(cmd), "eval \"$(%s env)\"; export CHAT4ALL_BUS=kafka "
 			 "CHAT4ALL_KAFKA_BROKERS='%s'; exec \"$(%s paths | sed -n 's/^APP=//p')\"/build/chat4all-jobs relay"
 			 " </dev/null >/dev/null 2>&1",
-			 getenv("CHAT4ALL_TEST_STACK"), bootstrap(), getenv("CHAT4ALL_TEST_STACK"));
+			 getenv("CHAT4ALL_TEST_STACK"), kafka_bootstrap(), getenv("CHAT4ALL_TEST_STACK"));
 		execl("/bin/bash", "bash", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -122,7 +110,7 @@ static int read_topic(struct seen *out, int max, int want, char conv[][37])
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
 	int n = 0, distinct = 0;
 
-	assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap(), err, sizeof(err)), 0);
+	assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", kafka_bootstrap(), err, sizeof(err)), 0);
 	rd_kafka_conf_set(kc, "group.id", "kafka-relay-test", err, sizeof(err));
 	rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof(err));
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
@@ -247,10 +235,67 @@ static void test_relay(void **state)
 	(void)r2;	/* ended by teardown */
 }
 
+/* The instance itself: stopped and started again with @bus (its workers
+ * and, for kafka, its relays). */
+static void restart(const char *bus)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "%s stop >/dev/null 2>&1; CHAT4ALL_BUS=%s CHAT4ALL_KAFKA_BROKERS='%s' "
+		 "%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"), bus, kafka_bootstrap(),
+		 getenv("CHAT4ALL_TEST_STACK"));
+	assert_int_equal(system(cmd), 0);
+}
+
+static int switch_teardown(void **state)
+{
+	(void)state;
+	restart("postgres");
+	return 0;
+}
+
+/* README "Growing past one machine": a running instance moves from the
+ * table's queue to Kafka with work queued (the workers stopped, sends
+ * accepted meanwhile): stop, start with bus = kafka; the relays publish
+ * what the table holds, and every message is released once. */
+static void test_switch_with_queued_work(void **state)
+{
+	struct user a[CONVS], b[CONVS];
+	char conv[CONVS][37], ids[CONVS * 5][37];
+	int n = 0;
+	(void)state;
+
+	for (int c = 0; c < CONVS; c++) {
+		signup(&a[c], "switch");
+		signup(&b[c], "switch");
+		private_conv(&a[c], &b[c], conv[c]);
+	}
+	workers("stop");
+	for (int i = 0; i < 5; i++)
+		for (int c = 0; c < CONVS; c++) {
+			struct resp r;
+			char key[64];
+			snprintf(key, sizeof(key), "switch-%d-%d", c, i);
+			assert_int_equal(send_text(&r, &a[c], conv[c], key, "queued before the switch"), 202);
+			snprintf(ids[n++], 37, "%s", jstr(r.json, "id"));
+			resp_free(&r);
+		}
+	assert_true(outbox() >= n);
+	restart("kafka");
+	for (int i = 0; i < n; i++) {
+		assert_true(wait_status(&a[i % CONVS], ids[i], "sent"));
+		assert_int_equal(sql_value("SELECT count(*) FROM moderation_log WHERE message_id = '%s'", ids[i]), 1);
+	}
+	for (int c = 0; c < CONVS; c++)
+		assert_int_equal(sql_value("SELECT released_seq FROM release_watermarks WHERE "
+					   "conversation_id = '%s'", conv[c]), 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_relay, teardown),
+		cmocka_unit_test_teardown(test_switch_with_queued_work, switch_teardown),
 	};
 
 	client_begin();
