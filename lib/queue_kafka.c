@@ -444,11 +444,16 @@ int queue_kafka_fail(struct queue_kafka *q, const struct job *j, const char *err
 
 	if (j->attempts >= max_attempts) {
 		int rc = bury(q, j, error);
-		if (!rc)
-			log_warn(j->req_id[0] ? j->req_id : NULL,
-				 "record %s[%d]@%lld (job %lld) dead after %d attempts: %s", q->topic,
-				 j->partition, j->offset, j->id, j->attempts, error);
-		return rc ? rc : 1;
+		if (rc) {
+			/* (the database away): buried on a later try, and until then the
+			 * partition's stored offset waits before it */
+			retry_later(q, j, 1000, false);
+			return rc;
+		}
+		log_warn(j->req_id[0] ? j->req_id : NULL,
+			 "record %s[%d]@%lld (job %lld) dead after %d attempts: %s", q->topic,
+			 j->partition, j->offset, j->id, j->attempts, error);
+		return 1;
 	}
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (unsigned)j->offset;

@@ -219,11 +219,50 @@ static void test_duplicates_decided_once(void **state)
 	assert_int_equal(sql_value("SELECT count(*) FROM moderation_log WHERE message_id = '%s'", id), 1);
 }
 
+/* A record no stage can take (no message_id) fails its attempts, then goes
+ * to the dead letters the admin sees (and retries from), and its
+ * partition moves on past it. */
+static void test_poison_record_buried(void **state)
+{
+	char err[512], event[32];
+	const char *value = "{\"req_id\":\"poison\"}";
+	(void)state;
+
+	/* an event id no outbox row will have: it becomes the dead job's id */
+	snprintf(event, sizeof(event), "%lld", 900000000000LL + getpid());
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", kafka_bootstrap(), err, sizeof(err)), 0);
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+	assert_non_null(rk);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+	rd_kafka_header_add(h, "event_id", -1, event, -1);
+	assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("chat4all.messages"),
+					   RD_KAFKA_V_KEY("poison", 6),
+					   RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+					   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+					   RD_KAFKA_V_END),
+			 0);
+	assert_int_equal(rd_kafka_flush(rk, 10000), 0);
+	rd_kafka_destroy(rk);
+	for (int i = 0; i < 600 && !sql_value("SELECT count(*) FROM dead_jobs WHERE id = %s", event); i++)
+		usleep(100 * 1000);
+	assert_int_equal(sql_value("SELECT attempts FROM dead_jobs WHERE id = %s", event),
+			 atoi(getenv("CHAT4ALL_JOB_MAX_ATTEMPTS")));
+	assert_int_equal(sql_value("SELECT count(*) FROM dead_jobs WHERE id = %s AND kind = 'moderate' "
+				   "AND last_error LIKE '%%message_id%%'", event), 1);
+	/* and /metrics counted it */
+	struct resp r;
+	assert_int_equal(get(&r, NULL, "/metrics"), 200);
+	assert_true(metric(r.body, "chat4all_bus_total{what=\"dead\"} ") >= 1);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_duplicates_decided_once),
+		cmocka_unit_test(test_poison_record_buried),
 	};
 
 	client_begin();
