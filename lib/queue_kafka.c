@@ -335,6 +335,12 @@ int queue_kafka_claim(struct queue_kafka *q, struct job *out, int max, int wait_
 		if (p && p->assigned) {
 			to_job(q, m, &out[n++]);
 			pending_add(p, m->offset);
+		} else if (!p) {
+			/* the topic has more partitions than the setting says: said
+			 * loudly, for the operator, each time (the records wait) */
+			log_error(NULL, "%s: partition %d of %s is beyond kafka_partitions (%d): its "
+				  "records are not consumed; set kafka_partitions to the topic's count",
+				  q->group, (int)m->partition, q->topic, q->nparts);
 		}
 		rd_kafka_message_destroy(m);
 	}
