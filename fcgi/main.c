@@ -112,6 +112,7 @@ int main(int argc, char **argv)
 	/* what the threads only read afterwards, made once before them */
 	routes_names();
 	channel_series_labels();
+	channel_names();
 	moderation_series_labels();
 	if (nthreads > 1 && !(app.sends = send_batch_start(&app.conf)))
 		log_warn(NULL, "no send writer: each send commits alone");

@@ -134,7 +134,8 @@ int channel_index(const char *name);
 /* channel_known - @name is a channel. */
 bool channel_known(const char *name);
 
-/* channel_names - "whatsapp, telegram, ..." for error messages. */
+/* channel_names - "whatsapp, telegram, ..." for error messages. Made on
+ * the first call: a threaded program calls it once before its threads. */
 const char *channel_names(void);
 
 /*
