@@ -53,10 +53,11 @@ static char *bus_metrics(struct req *r)
 						   (unsigned)r->app->conf.metrics_slots) : NULL;
 	char *text = mm ? metrics_render_series(mm, kafka_series_labels(), "chat4all_bus_total", NULL,
 						"Kafka: outbox rows published (and failed), records "
-						"consumed (copies included), rebalances, records buried.")
+						"consumed (copies included), rebalances, records buried, "
+						"deliveries handed over to the table's per-address queue.")
 			: strdup("");
 	PGresult *res = NULL;
-	const char *kinds[] = { "{moderate,inbound}" };
+	const char *kinds[] = { KAFKA_RELAYED_KINDS };
 
 	metrics_free(mm);
 	free(path);

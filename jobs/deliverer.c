@@ -15,10 +15,29 @@
  * other channel goes on. One address gets its messages one at a time, in
  * order (DELIVER_CLAIM): a retrying delivery holds back the later ones to
  * the same address.
+ *
+ * With bus = kafka the release's `deliver` rows reach this process as
+ * records of <prefix>deliveries keyed by address (the relay), in the
+ * consumer group <prefix>deliver; a partition carries the deliveries of
+ * many addresses in one order. A record goes out at once when nothing of
+ * its address is ahead of it (here or in the table) and its channel has a
+ * place; otherwise it is handed over to the per-address queue the table
+ * already is, as a `deliver_wait` job (claimed here as above), and so are
+ * its retries and its pacing. So a partition never waits for a slow
+ * provider or a busy address: the one thing a record holds is its own
+ * request, at most channel_timeout_ms, and then only the partition's
+ * stored offset, never the reading of its later records. (Pausing the
+ * partition instead would stall every other address on it for as long as
+ * one address waits, a retry's backoff included.) When a record is handed
+ * over while one of its address's records is still in flight here, that
+ * one gets a leased stand-in job in the table first, which keeps the order
+ * there until its outcome is recorded.
  */
 #include "deliveries.h"
 
 #include "../lib/db.h"
+#include "../lib/err.h"
+#include "../lib/kafka.h"
 #include "../lib/log.h"
 
 #include <signal.h>
@@ -51,6 +70,9 @@ static void on_term(int sig)
  */
 struct deliverer {
 	struct worker *w;
+	const char *kinds;		/* the table's jobs it claims (text[]) */
+	struct queue_kafka *bus;	/* bus = kafka: <prefix>deliveries, else NULL */
+	int bus_fd;			/* readable when records came (bus), else -1 */
 	CURLM *multi;			/* kept: its connections are reused */
 	int limit;			/* requests in flight per channel */
 	int in_flight[NCHANNELS];
@@ -84,6 +106,13 @@ static int place(struct deliverer *d, struct job *j)
 	return -1;	/* cannot happen: claims never ask for more than is free */
 }
 
+/* The lease of a claimed job, or a stand-in: it outlasts a wait behind a
+ * hanging request and its own slowest answer, so no one else claims it. */
+static int lease_s(const struct deliverer *d)
+{
+	return (int)(d->w->conf.worker_lease + 2 * d->w->conf.channel_timeout_ms / 1000 + 1);
+}
+
 /*
  * Claims what fits: never more than any channel not yet full could take,
  * and nothing for the full ones, so no channel ever holds more than
@@ -91,7 +120,7 @@ static int place(struct deliverer *d, struct job *j)
  * channel that hangs holds only its own places. Returns how many were
  * claimed, or -1.
  */
-static int claim(struct deliverer *d)
+static int claim_table(struct deliverer *d)
 {
 	struct job jobs[CLAIM_MAX];
 	struct db_array full = { 0 };	/* the channels that take no more now */
@@ -113,11 +142,9 @@ static int claim(struct deliverer *d)
 		db_array_free(&full);
 		return 0;
 	}
-	/* the lease outlasts a wait behind a hanging request and its own
-	 * slowest answer: no one else claims a job held here */
-	int lease = (int)(d->w->conf.worker_lease + 2 * d->w->conf.channel_timeout_ms / 1000 + 1);
 	long long t0 = worker_now_ms();
-	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, "deliver", lease, jobs, want, full_list);
+	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, d->kinds, lease_s(d), jobs, want,
+				 full_list);
 	db_array_free(&full);
 	int loaded = n > 0 ? deliveries_load(d->w, jobs, n) : 0;
 	d->stats.claims++;
@@ -199,6 +226,144 @@ static void forget(struct deliverer *d, int slot)
 	d->freed++;
 }
 
+/* Which of @jobs[0..n) have deliveries of their address waiting in the
+ * table (@waits[i]); -1 when the database could not say. */
+static int waiting_keys(struct deliverer *d, const struct job *jobs, int n, bool *waits)
+{
+	struct db_array keys = { 0 };
+	PGresult *res = NULL;
+
+	for (int i = 0; i < n; i++)
+		db_array_add(&keys, jobs[i].key);
+	const char *params[] = { db_array_str(&keys) };
+	int rc = params[0] ? db_exec(d->w->db, SQL_DELIVER_WAITING, params, &res) : ERR_INTERNAL;
+	db_array_free(&keys);
+	if (rc)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		waits[i] = false;
+		for (int r = 0; r < PQntuples(res) && !waits[i]; r++)
+			waits[i] = !strcmp(PQgetvalue(res, r, 0), jobs[i].key);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Another place holding a delivery to @slot's address, or -1. */
+static int ahead_of(const struct deliverer *d, int slot)
+{
+	for (int i = 0; i < d->cap; i++)
+		if (i != slot && d->used[i] && !strcmp(d->pool[i].key, d->pool[slot].key))
+			return i;
+	return -1;
+}
+
+/* The record in @slot, still here, gets its leased stand-in in the table
+ * (once): the table's later jobs of its address wait for it. */
+static int stand_in(struct deliverer *d, int slot)
+{
+	struct job *j = &d->pool[slot];
+	struct delivery_try *a = j->state;
+	char lease[16];
+	PGresult *res = NULL;
+
+	if (!j->kafka || a->stand_in || a->handover)
+		return 0;	/* a job of the table is its own stand-in; a handover is one */
+	snprintf(lease, sizeof(lease), "%d", lease_s(d));
+	const char *params[] = { j->key, json_object_to_json_string_ext(j->payload, JSON_C_TO_STRING_PLAIN),
+				 lease };
+	if (db_exec(d->w->db, SQL_DELIVER_STAND_IN, params, &res))
+		return -1;
+	a->stand_in = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * bus = kafka: as many records as there are free places. Each goes out now
+ * (ready) or is handed over to the table (done at once: recorded as a
+ * `deliver_wait` job with its offset); see the top of this file. Returns
+ * how many were claimed, or -1.
+ */
+static int claim_bus(struct deliverer *d)
+{
+	struct job jobs[CLAIM_MAX];
+	bool waits[CLAIM_MAX];
+	int want = d->cap - d->used_n;
+
+	if (want > CLAIM_MAX)
+		want = CLAIM_MAX;
+	int n = want > 0 ? queue_kafka_claim(d->bus, jobs, want, 0) : 0;
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	worker_count_consumed(d->w, n);
+	if (deliveries_load(d->w, jobs, n) || waiting_keys(d, jobs, n, waits)) {
+		/* read again from memory later: nothing was sent */
+		for (int i = 0; i < n; i++) {
+			queue_kafka_give_back(d->bus, &jobs[i]);
+			delivery_free(&jobs[i]);
+			job_free(&jobs[i]);
+		}
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int slot = place(d, &jobs[i]);
+		struct delivery_try *a = d->pool[slot].state;
+		int c = channel_index(a->channel);
+		if (c >= 0)
+			d->held[c]++;
+		if (!a->pending || !a->req.body || c < 0) {
+			finished(d, a);	/* nothing to send: done already, or unbuildable */
+			continue;
+		}
+		int ahead = ahead_of(d, slot);
+		if (ahead < 0 && !waits[i] && d->held[c] <= 2 * d->limit) {
+			d->ready[d->nready++] = slot;
+			continue;
+		}
+		if (ahead >= 0 && stand_in(d, ahead)) {
+			/* without it the table could send this one first: it waits
+			 * here, for its next claim */
+			queue_kafka_give_back(d->bus, &d->pool[slot]);
+			forget(d, slot);
+			continue;
+		}
+		a->handover = true;
+		metrics_observe(d->w->bus_metrics, KAFKA_HANDED_OVER, 200, 0);
+		finished(d, a);
+	}
+	d->stats.claimed += n;
+	return n;
+}
+
+/* @jobs[0..n) are done, in the open transaction: the table's jobs (and
+ * the records' stand-ins) deleted, the records' offsets stored. */
+static int acknowledge(struct deliverer *d, const struct job *jobs, int n)
+{
+	struct job *rows = calloc(2 * (size_t)n, sizeof(*rows));
+	struct job *records = calloc((size_t)n, sizeof(*records));
+	int nrows = 0, nrecords = 0, rc = 0;
+
+	if (!rows || !records)
+		rc = ERR_INTERNAL;
+	for (int i = 0; i < n && !rc; i++) {
+		const struct delivery_try *a = jobs[i].state;
+		if (jobs[i].kafka)
+			records[nrecords++] = jobs[i];
+		else
+			rows[nrows++] = jobs[i];
+		if (a && a->stand_in)
+			rows[nrows++].id = a->stand_in;
+	}
+	if (!rc && nrows)
+		rc = queue_ack_many(d->w->db, rows, nrows);
+	if (!rc && nrecords)
+		rc = queue_kafka_ack(d->bus, records, nrecords);
+	free(rows);
+	free(records);
+	return rc;
+}
+
 /* One job in a transaction of its own (after its group failed to commit). */
 static void record_alone(struct deliverer *d, struct job *j)
 {
@@ -206,7 +371,7 @@ static void record_alone(struct deliverer *d, struct job *j)
 	int rc;
 
 	if (!(rc = db_begin(w->db)) && !(rc = delivery_record(w, j)) &&
-	    !(rc = queue_ack(w->db, j)) && !(rc = db_commit(w->db))) {
+	    !(rc = acknowledge(d, j, 1)) && !(rc = db_commit(w->db))) {
 		deliveries_announce(w, j, 1);
 		return;
 	}
@@ -214,7 +379,9 @@ static void record_alone(struct deliverer *d, struct job *j)
 	log_warn(j->req_id[0] ? j->req_id : NULL, "recording delivery job %lld failed: %s", j->id,
 		 db_sqlstate(w->db));
 	/* sent or not, it runs again later: at least once, towards providers too */
-	if (queue_fail(w->db, j, "recording the delivery failed", 1000) < 0)
+	if (j->kafka)
+		queue_kafka_fail(d->bus, j, "recording the delivery failed", 1000);
+	else if (queue_fail(w->db, j, "recording the delivery failed", 1000) < 0)
 		log_error(NULL, "cannot record the failure of job %lld", j->id);
 }
 
@@ -234,7 +401,7 @@ static void record(struct deliverer *d)
 		for (int i = 0; i < n && !rc; i++)
 			rc = delivery_record(w, &jobs[i]);
 		if (!rc)
-			rc = queue_ack_many(w->db, jobs, n);
+			rc = acknowledge(d, jobs, n);
 		if (!rc)
 			rc = db_commit(w->db);
 		if (rc)
@@ -274,16 +441,23 @@ static void log_stats(struct deliverer *d)
 	d->stats.since = now;
 }
 
-/* Waits for an answer, a notify naming `deliver`, or @ms. */
+/* Waits for an answer, a notify naming `deliver`, records (bus), or @ms;
+ * true when told of the table's new jobs. */
 static bool wait_for_work(struct deliverer *d, int ms)
 {
 	PGconn *c = db_conn(d->w->db);
-	struct curl_waitfd pg = { .fd = PQsocket(c), .events = CURL_WAIT_POLLIN };
+	struct curl_waitfd fds[2];
+	unsigned nfds = 0;
+	int pg = PQsocket(c);
 	bool woken = false;
 	PGnotify *n;
 
-	curl_multi_poll(d->multi, pg.fd >= 0 ? &pg : NULL, pg.fd >= 0 ? 1 : 0, ms, NULL);
-	if (pg.fd < 0)
+	if (pg >= 0)
+		fds[nfds++] = (struct curl_waitfd){ .fd = pg, .events = CURL_WAIT_POLLIN };
+	if (d->bus_fd >= 0)
+		fds[nfds++] = (struct curl_waitfd){ .fd = d->bus_fd, .events = CURL_WAIT_POLLIN };
+	curl_multi_poll(d->multi, nfds ? fds : NULL, nfds, ms, NULL);
+	if (pg < 0)
 		return false;
 	PQconsumeInput(c);
 	while ((n = PQnotifies(c))) {
@@ -296,10 +470,12 @@ static bool wait_for_work(struct deliverer *d, int ms)
 int deliver_run(struct worker *w)
 {
 	struct sigaction sa = { .sa_handler = on_term };	/* no SA_RESTART: wake poll() */
-	struct deliverer d = { .w = w, .limit = (int)w->conf.channel_concurrency };
-	long long next_claim = 0;
+	struct deliverer d = { .w = w, .limit = (int)w->conf.channel_concurrency, .bus_fd = -1,
+			       .kinds = "{deliver,deliver_wait}" };
+	long long next_claim = 0, bus_after = 0;
 	bool woken = true;
 	int rc = 0;
+	char err[512];
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -314,11 +490,26 @@ int deliver_run(struct worker *w)
 		rc = 1;
 		goto out;
 	}
+	if (!strcmp(w->conf.bus, "kafka")) {
+		char group[160];
+		/* the table's `deliver` rows are the relay's to publish */
+		d.kinds = "{deliver_wait}";
+		snprintf(group, sizeof(group), "%sdeliver", w->conf.kafka_topic_prefix);
+		if (!(w->kafka_deliveries = queue_kafka_new(&w->conf, w->db, group, KAFKA_DELIVERIES,
+							    "deliver", err, sizeof(err))) ||
+		    (d.bus_fd = queue_kafka_wake_fd(w->kafka_deliveries)) < 0) {
+			log_error(NULL, "deliverer: kafka: %s", w->kafka_deliveries ? "no wake-up pipe" : err);
+			rc = 1;
+			goto out;
+		}
+		d.bus = w->kafka_deliveries;
+	}
 	while (!stopping && queue_listen(w->db)) {
 		log_warn(NULL, "waiting for the database");
 		sleep(1);
 	}
-	log_info(NULL, "deliverer ready (%d requests in flight per channel)", d.limit);
+	log_info(NULL, "deliverer ready (%d requests in flight per channel%s)", d.limit,
+		 d.bus ? "; records from Kafka" : "");
 	/* A claim costs a query (and the loop waits for it): make one when
 	 * told of new jobs, when half a channel's places were freed, once a
 	 * second (retries coming due), and else at most every CLAIM_GAP_MS
@@ -333,13 +524,16 @@ int deliver_run(struct worker *w)
 				  (d.freed > 0 && !d.nready && now - last_claim >= CLAIM_GAP_MS))) {
 			woken = false;
 			d.freed = 0;
-			if (claim(&d) < 0) {
+			if (claim_table(&d) < 0) {
 				sleep(1);	/* the database went away: db_exec reconnects */
 				queue_listen(w->db);
 			}
 			last_claim = worker_now_ms();
 			next_claim = last_claim + IDLE_CLAIM_MS;
 		}
+		/* records: whatever has come, each turn (no query when none) */
+		if (d.bus && !stopping && now >= bus_after && claim_bus(&d) < 0)
+			bus_after = worker_now_ms() + 1000;	/* the database is away */
 		int still;
 		start_ready(&d);
 		curl_multi_perform(d.multi, &still);
@@ -358,6 +552,8 @@ int deliver_run(struct worker *w)
 	}
 	log_info(NULL, "deliverer stopped");
 out:
+	queue_kafka_free(w->kafka_deliveries);
+	w->kafka_deliveries = NULL;
 	if (d.multi)
 		curl_multi_cleanup(d.multi);
 	free(d.pool);

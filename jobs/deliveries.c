@@ -200,6 +200,11 @@ bool delivery_paced(struct worker *w, struct delivery_try *a)
 	return true;
 }
 
+const char *deliveries_wait_kind(const struct worker *w)
+{
+	return strcmp(w->conf.bus, "kafka") ? "deliver" : "deliver_wait";
+}
+
 int delivery_record(struct worker *w, struct job *j)
 {
 	struct delivery_try *a = j->state;
@@ -209,14 +214,14 @@ int delivery_record(struct worker *w, struct job *j)
 	if (!a || !a->pending)
 		return 0;	/* done already: the job only goes away */
 	snprintf(id, sizeof(id), "%lld", a->delivery);
+	if (a->handover || a->outcome == CHANNEL_PACED) {	/* (neither was sent) */
+		snprintf(delay, sizeof(delay), "%d", a->handover ? 0 : a->retry_after_s * 1000);
+		const char *params[] = { id, delay, j->key, payload, deliveries_wait_kind(w) };
+		return db_exec(w->db, SQL_DELIVERY_DEFER, params, NULL);
+	}
 	if (a->outcome == CHANNEL_SENT) {
 		const char *params[] = { id, a->provider_id };
 		return db_exec(w->db, SQL_DELIVERY_SENT, params, NULL);
-	}
-	if (a->outcome == CHANNEL_PACED) {
-		snprintf(delay, sizeof(delay), "%d", a->retry_after_s * 1000);
-		const char *params[] = { id, delay, j->key, payload };
-		return db_exec(w->db, SQL_DELIVERY_DEFER, params, NULL);
 	}
 	if (a->outcome == CHANNEL_RETRY && a->attempts + 1 < w->conf.delivery_max_attempts) {
 		int ms = queue_backoff_ms(a->attempts + 1, (unsigned)rand());
@@ -224,7 +229,7 @@ int delivery_record(struct worker *w, struct job *j)
 		if (wish * 1000 > ms)
 			ms = wish * 1000;	/* the provider said when */
 		snprintf(delay, sizeof(delay), "%d", ms);
-		const char *params[] = { id, a->why, delay, j->key, payload };
+		const char *params[] = { id, a->why, delay, j->key, payload, deliveries_wait_kind(w) };
 		return db_exec(w->db, SQL_DELIVERY_RETRY, params, NULL);
 	}
 	snprintf(job_id, sizeof(job_id), "%lld", j->id);
@@ -245,6 +250,12 @@ void deliveries_announce(struct worker *w, struct job *jobs, int n)
 		struct delivery_try *a = jobs[i].state;
 		if (!a || !a->pending)
 			continue;
+		if (a->handover) {
+			log_line(LOG_DEBUG, jobs[i].req_id[0] ? jobs[i].req_id : NULL, NULL,
+				 "delivery %lld to %s %s waits its turn in the table", a->delivery,
+				 a->channel, a->address);
+			continue;
+		}
 		log_line(a->outcome == CHANNEL_SENT ? LOG_INFO : LOG_WARN,
 			 jobs[i].req_id[0] ? jobs[i].req_id : NULL, NULL,
 			 "delivery %lld to %s %s: %s (attempt %d)%s%s", a->delivery, a->channel,

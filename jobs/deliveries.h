@@ -37,7 +37,16 @@ struct delivery_try {
 	struct netguard_check guard;	/* where it may connect (an integrator's URL is a stranger's) */
 	bool failed_now;		/* for deliveries_announce(): tell the sender */
 	int slot;			/* its job's place in the deliverer's pool */
+	/* bus = kafka (deliverer.c): a record that waits its address's turn
+	 * in the table instead, and a record's leased stand-in job there */
+	bool handover;
+	long long stand_in;
 };
+
+/* deliveries_wait_kind - the kind of the job a delivery waits in (a retry,
+ * its pacing, its address's turn): `deliver` itself with bus = postgres;
+ * with bus = kafka `deliver_wait`, which the relay leaves in the table. */
+const char *deliveries_wait_kind(const struct worker *w);
 
 /* deliveries_load - reads the deliveries of the claimed @jobs[0..n) and
  * builds their requests; each job's state becomes its struct delivery_try
@@ -58,7 +67,8 @@ void delivery_start(struct worker *w, CURLM *multi, struct delivery_try *a);
  * provider's answer, its metrics; the curl handle is freed. */
 void delivery_finish(struct worker *w, CURLM *multi, struct delivery_try *a, CURLcode result);
 
-/* delivery_record - @j's outcome into the books, in the open transaction. */
+/* delivery_record - @j's outcome into the books, in the open transaction
+ * (a handover: its job in the table, to go out in its address's turn). */
 int delivery_record(struct worker *w, struct job *j);
 
 /* deliveries_announce - after the commit: the logs, and each sender whose

@@ -45,6 +45,7 @@ struct worker {
 	/* bus = kafka: the kinds whose jobs come from a topic (worker.c) */
 	struct queue_kafka *kafka_messages;	/* moderate, from <prefix>messages */
 	struct queue_kafka *kafka_inbound;	/* inbound, from <prefix>inbound */
+	struct queue_kafka *kafka_deliveries;	/* deliver, from <prefix>deliveries (deliverer.c) */
 	struct metrics *bus_metrics;		/* bus = kafka: published, consumed, rebalances */
 	struct netguard *guard;			/* where deliveries and media fetches may go */
 	char error[256];	/* why the last prepare/apply failed */
@@ -85,13 +86,19 @@ struct released {
  * round trip for them all. */
 void release_announce(struct worker *w, const struct released *r, int n);
 
-/* deliver_run - the deliverer (deliverer.c): `deliver` jobs only, kept
- * flowing through curl multi, until SIGTERM/SIGINT; 0 on a clean stop. */
+/* deliver_run - the deliverer (deliverer.c): deliveries only (`deliver`
+ * jobs, or with bus = kafka <prefix>deliveries' records and the table's
+ * `deliver_wait` jobs), kept flowing through curl multi, until
+ * SIGTERM/SIGINT; 0 on a clean stop. */
 int deliver_run(struct worker *w);
 
 /* relay_run - the outbox relay (relay.c, bus = kafka): job rows to Kafka,
  * one active relay per shard, the others standing by. */
 int relay_run(struct worker *w);
+
+/* worker_count_consumed - @n records taken from Kafka, and the rebalances
+ * this process's consumers saw since the last call, into /metrics. */
+void worker_count_consumed(struct worker *w, int n);
 
 /* worker_now_ms - a monotonic clock in milliseconds. */
 long long worker_now_ms(void);

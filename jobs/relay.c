@@ -6,7 +6,7 @@
  * without its work written down), and the relay moves them to Kafka:
  *   moderate → <prefix>messages    keyed by conversation id
  *   inbound  → <prefix>inbound     keyed by channel
- *   deliver  → <prefix>deliveries  keyed by external address  (not yet: KINDS)
+ *   deliver  → <prefix>deliveries  keyed by external address (channel:address)
  * Rows go in id order, which per key is commit order (a conversation's sends
  * take its row lock in turn; an address's deliveries are made in seq order),
  * through an idempotent producer (no duplicate, no reordering on its own
@@ -45,9 +45,7 @@
 #define RELAY_STANDBY_MS 500	/* how often a standby asks for the lock */
 #define RELAY_STATS_MS 10000
 
-/* The kinds whose consumers exist; deliveries stay in the table's queue
- * until theirs does (issue 15). */
-static const char *const KINDS = "{moderate,inbound}";
+static const char *const KINDS = KAFKA_RELAYED_KINDS;
 
 static volatile sig_atomic_t stopping;
 
@@ -237,6 +235,7 @@ int relay_run(struct worker *w)
 			continue;
 		}
 		unsigned session = db_generation(w->db);
+		queue_listen(w->db);	/* a release's deliveries NOTIFY (sends wake through KV_JOBS_WAKE) */
 		log_info(NULL, "relay: active for shard %d", RELAY_SHARD);
 		while (!stopping && db_generation(w->db) == session) {
 			int n = round_trip(&re);

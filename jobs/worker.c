@@ -83,11 +83,11 @@ static int fail(struct worker *w, const struct job *j, const char *why, int limi
 	return rc;
 }
 
-/* What Kafka gave this worker, for /metrics. */
-static void count_consumed(struct worker *w, int n)
+void worker_count_consumed(struct worker *w, int n)
 {
 	static long rebalances;
-	long now = queue_kafka_rebalances(w->kafka_messages) + queue_kafka_rebalances(w->kafka_inbound);
+	long now = queue_kafka_rebalances(w->kafka_messages) + queue_kafka_rebalances(w->kafka_inbound) +
+		   queue_kafka_rebalances(w->kafka_deliveries);
 
 	for (int i = 0; i < n; i++)
 		metrics_observe(w->bus_metrics, KAFKA_CONSUMED, 200, 0);
@@ -343,7 +343,7 @@ int worker_run(struct worker *w)
 							   idle && topic == w->kafka_messages ? IDLE_KAFKA_MS : 0)
 				       : queue_claim(w->db, stages[k]->kind, (int)w->conf.worker_lease, jobs, want);
 			if (from_kafka)
-				count_consumed(w, n > 0 ? n : 0);
+				worker_count_consumed(w, n > 0 ? n : 0);
 			if (n < 0)
 				break;
 			/* a claimed batch is always finished, SIGTERM or not */

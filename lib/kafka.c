@@ -9,7 +9,7 @@ const char *const *kafka_series_labels(void)
 {
 	static const char *const labels[KAFKA_NSERIES] = {
 		"what=\"published\"", "what=\"publish_failed\"", "what=\"consumed\"",
-		"what=\"rebalances\"", "what=\"dead\"",
+		"what=\"rebalances\"", "what=\"dead\"", "what=\"handed_over\"",
 	};
 	return labels;
 }

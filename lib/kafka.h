@@ -17,6 +17,11 @@
 #define KAFKA_INBOUND "inbound"		/* providers' webhooks, keyed by channel */
 #define KAFKA_DEAD "dead"		/* records no stage could take, with their error */
 
+/* The job kinds the relay moves from the outbox to their topics (a text[]
+ * literal, for SQL): moderate → messages, inbound → inbound, deliver →
+ * deliveries. Any other kind stays the table's (deliver_wait, cron's). */
+#define KAFKA_RELAYED_KINDS "{moderate,inbound,deliver}"
+
 /* What /metrics counts of the bus (the "bus" metrics file, one slot per
  * relay or worker process). */
 enum kafka_series {
@@ -25,6 +30,7 @@ enum kafka_series {
 	KAFKA_CONSUMED,		/* records taken by the workers, copies included */
 	KAFKA_REBALANCES,	/* partitions assigned or revoked */
 	KAFKA_BURIED,		/* records no stage could take */
+	KAFKA_HANDED_OVER,	/* deliveries' records that waited in the table (deliverer.c) */
 	KAFKA_NSERIES
 };
 const char *const *kafka_series_labels(void);

@@ -4,6 +4,7 @@
 #include "kafka.h"
 #include "log.h"
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A job taken from a record and not done yet: tried again from memory. */
 struct retry {
@@ -38,6 +40,7 @@ struct queue_kafka {
 	size_t nretries, retries_cap;
 	long rebalances;
 	long long watermarks_at;	/* when the partitions' ends were last written */
+	int wake[2];			/* queue_kafka_wake_fd's pipe, or -1 */
 };
 
 #define WATERMARKS_MS 5000
@@ -213,6 +216,7 @@ struct queue_kafka *queue_kafka_new(const struct conf *c, struct db *db, const c
 	}
 	q->conf = c;
 	q->db = db;
+	q->wake[0] = q->wake[1] = -1;
 	q->nparts = (int)c->kafka_partitions;
 	for (int i = 0; i < q->nparts; i++)
 		part_reset(&q->parts[i], false);
@@ -251,9 +255,17 @@ void queue_kafka_free(struct queue_kafka *q)
 	if (!q)
 		return;
 	if (q->rk) {
+		if (q->wake[1] >= 0) {
+			rd_kafka_queue_t *cq = rd_kafka_queue_get_consumer(q->rk);
+			rd_kafka_queue_io_event_enable(cq, -1, NULL, 0);
+			rd_kafka_queue_destroy(cq);
+		}
 		rd_kafka_consumer_close(q->rk);	/* leaves the group at once: no wait for a timeout */
 		rd_kafka_destroy(q->rk);
 	}
+	for (int i = 0; i < 2; i++)
+		if (q->wake[i] >= 0)
+			close(q->wake[i]);
 	if (q->dead) {
 		rd_kafka_flush(q->dead, 5000);
 		rd_kafka_destroy(q->dead);
@@ -299,10 +311,29 @@ static void to_job(struct queue_kafka *q, const rd_kafka_message_t *m, struct jo
 		snprintf(j->req_id, sizeof(j->req_id), "%s", json_object_get_string(rid));
 }
 
+int queue_kafka_wake_fd(struct queue_kafka *q)
+{
+	if (q->wake[0] >= 0)
+		return q->wake[0];
+	if (pipe2(q->wake, O_NONBLOCK | O_CLOEXEC)) {
+		q->wake[0] = q->wake[1] = -1;
+		return -1;
+	}
+	/* librdkafka writes to it when its (consumer) queue stops being empty */
+	rd_kafka_queue_t *cq = rd_kafka_queue_get_consumer(q->rk);
+	rd_kafka_queue_io_event_enable(cq, q->wake[1], "1", 1);
+	rd_kafka_queue_destroy(cq);
+	return q->wake[0];
+}
+
 int queue_kafka_claim(struct queue_kafka *q, struct job *out, int max, int wait_ms)
 {
 	long long now = now_ms();
+	char drain[64];
 	int n = 0;
+
+	while (q->wake[0] >= 0 && read(q->wake[0], drain, sizeof(drain)) > 0)
+		;	/* (what wakes a caller next is what arrives after this) */
 
 	if (now - q->watermarks_at >= WATERMARKS_MS) {
 		q->watermarks_at = now;
@@ -364,10 +395,18 @@ int queue_kafka_ack(struct queue_kafka *q, const struct job *jobs, int n)
 		bool touched = false;
 		for (int k = 0; k < n && !touched; k++)
 			touched = jobs[k].partition == i;
-		if (!touched)
+		/* a partition revoked while its records were in flight (the
+		 * deliverer's) is its new owner's: it reads on from the offset
+		 * stored before, and finds these done (their effects are here) */
+		if (!touched || !q->parts[i].assigned)
 			continue;
 		db_array_add_ll(&parts, i);
 		db_array_add_ll(&offsets, next_offset(&q->parts[i]));
+	}
+	if (!parts.n) {
+		db_array_free(&parts);
+		db_array_free(&offsets);
+		return 0;	/* (nothing of ours to move) */
 	}
 	const char *params[] = { q->group, q->topic, db_array_str(&parts), db_array_str(&offsets) };
 	rc = params[2] && params[3] ? db_exec(q->db, SQL_BUS_OFFSETS_STORE, params, NULL) : ERR_INTERNAL;

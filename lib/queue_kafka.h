@@ -34,8 +34,15 @@ void queue_kafka_free(struct queue_kafka *q);
  * enum err. */
 int queue_kafka_claim(struct queue_kafka *q, struct job *out, int max, int wait_ms);
 
+/* queue_kafka_wake_fd - a descriptor that becomes readable when records
+ * (or a rebalance) arrive while this member has none waiting, for a caller
+ * that waits on other things too (the deliverer's curl_multi_poll); each
+ * claim empties it. -1 on failure. */
+int queue_kafka_wake_fd(struct queue_kafka *q);
+
 /* queue_kafka_ack - @jobs are done: inside the caller's transaction, the
- * next offset of each of their partitions (never past one not done). */
+ * next offset of each of their partitions (never past one not done;
+ * nothing for a partition revoked since they were claimed). */
 int queue_kafka_ack(struct queue_kafka *q, const struct job *jobs, int n);
 
 /* queue_kafka_fail - @j failed: tried again after a backoff, or dead once

@@ -247,17 +247,18 @@
 	 * NOT EXISTS, stale statistics (a burst of jobs into a table analyzed \
 	 * empty) made it a nested-loop anti-join scanning every deliver job  \
 	 * per candidate: 657 ms a claim at 2000 queued, against 23 ms. */    \
-	X(DELIVER_CLAIM, /* $1 kind, $2 how many, $3 lease seconds,           \
+	X(DELIVER_CLAIM, /* $1 kinds text[], $2 how many, $3 lease seconds,   \
 			    $4 channels to leave text[] */                     \
 	  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int)," \
 	  "                attempts = attempts + 1"                            \
-	  " WHERE id IN (SELECT j.id FROM jobs j WHERE j.kind = $1"            \
+	  " WHERE id IN (SELECT j.id FROM jobs j WHERE j.kind = ANY($1::text[])" \
 	  "                AND j.run_at <= now()"                              \
 	  "                AND (j.lease_until IS NULL OR j.lease_until < now())" \
 	  "                AND split_part(j.key, ':', 1) <> ALL ($4::text[])" \
 	  "                AND (j.payload->>'delivery_id')::bigint = (SELECT"  \
 	  "                     min((o.payload->>'delivery_id')::bigint) FROM jobs o" \
-	  "                     WHERE o.kind = 'deliver' AND o.key = j.key)"    \
+	  "                     WHERE o.kind IN ('deliver', 'deliver_wait')"   \
+	  "                       AND o.key = j.key)"                          \
 	  "              ORDER BY j.id LIMIT $2::int FOR UPDATE SKIP LOCKED)"  \
 	  " RETURNING id, kind, key, payload::text, attempts")                 \
 	/* ---- the outbox relay (bus = kafka, jobs/relay.c) ---- */          \
@@ -514,17 +515,29 @@
 	  "       attempts = attempts + 1, last_error = NULL, updated_at = now()," \
 	  "       sent_at = now()"                                              \
 	  " WHERE id = $1::bigint AND status = 'queued'")                      \
-	X(DELIVERY_RETRY, /* $1 id, $2 error, $3 delay ms, $4 job key, $5 payload */ \
+	X(DELIVERY_RETRY, /* $1 id, $2 error, $3 delay ms, $4 job key, $5 payload, \
+			     $6 the kind that waits (deliveries_wait_kind) */  \
 	  "WITH d AS (UPDATE deliveries SET attempts = attempts + 1, last_error = $2," \
 	  "                  updated_at = now()"                               \
 	  "           WHERE id = $1::bigint AND status = 'queued' RETURNING id)" \
 	  " INSERT INTO jobs (kind, key, payload, run_at)"                     \
-	  " SELECT 'deliver', $4, $5::jsonb, now() + make_interval(secs => $3::int / 1000.0)" \
+	  " SELECT $6, $4, $5::jsonb, now() + make_interval(secs => $3::int / 1000.0)" \
 	  " FROM d")                                                           \
-	X(DELIVERY_DEFER, /* $1 id, $2 delay ms, $3 key, $4 payload: our pacing, no attempt */ \
+	X(DELIVERY_DEFER, /* $1 id, $2 delay ms, $3 key, $4 payload, $5 kind:  \
+			     our pacing, or its address's turn; no attempt */  \
 	  "INSERT INTO jobs (kind, key, payload, run_at)"                      \
-	  " SELECT 'deliver', $3, $4::jsonb, now() + make_interval(secs => $2::int / 1000.0)" \
+	  " SELECT $5, $3, $4::jsonb, now() + make_interval(secs => $2::int / 1000.0)" \
 	  " FROM deliveries WHERE id = $1::bigint AND status = 'queued'")      \
+	/* bus = kafka (jobs/deliverer.c): the keys of $1 with deliveries      \
+	 * waiting in the table, and a leased stand-in for a record in flight  \
+	 * that holds its address's later deliveries back in the table */      \
+	X(DELIVER_WAITING, /* $1 keys text[] */                                \
+	  "SELECT DISTINCT key FROM jobs"                                      \
+	  " WHERE kind = 'deliver_wait' AND key = ANY($1::text[])")             \
+	X(DELIVER_STAND_IN, /* $1 key, $2 payload, $3 lease seconds */         \
+	  "INSERT INTO jobs (kind, key, payload, attempts, lease_until)"       \
+	  " VALUES ('deliver_wait', $1, $2::jsonb, 1,"                         \
+	  "         now() + make_interval(secs => $3::int)) RETURNING id")     \
 	X(DELIVERY_FAILED, /* $1 id, $2 error, $3 job id, $4 key, $5 payload */ \
 	  "WITH d AS (UPDATE deliveries SET status = 'failed', attempts = attempts + 1," \
 	  "                  last_error = $2, updated_at = now()"              \

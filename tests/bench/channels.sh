@@ -50,40 +50,65 @@ DELETE FROM users WHERE username LIKE 'bench\_wa\_%' OR username LIKE 'bench\_ow
 SQL
 }
 
-deliver_drain() {	# seconds until no deliver job is left (at most 300)
+deliver_drain() {	# seconds until run $1's deliveries are all done (at most 300)
 	local t0 t1
 	t0=$(date +%s.%N)
 	for _ in $(seq 3000); do
-		[ "$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'deliver'")" = 0 ] && break
+		[ "$(psql_ -c "SELECT count(*) FROM deliveries d JOIN users u ON u.id = d.recipient_id
+		               WHERE u.username LIKE 'bench_wa_$1_%' AND d.status = 'queued'")" = 0 ] && break
 		sleep 0.1
 	done
 	t1=$(date +%s.%N)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
 }
 
+# Run $1: $2 deliverers × $3 requests in flight each, on the table's queue
+# or, with $4 = kafka, through the relays and <prefix>deliveries (the mock
+# cluster; the groups join before the load, so the figure is the
+# deliveries', not the join's). Prints the result line.
+channels_run() {
+	local n=$1 w=$2 c=$3 bus=${4:-postgres} s sent
+	workers stop
+	if [ "$bus" = kafka ]; then
+		CHAT4ALL_BUS=kafka CHAT4ALL_KAFKA_BROKERS=$(cat "$CHANNELS_KAFKA") DELIVERERS=$w \
+			CHAT4ALL_CHANNEL_CONCURRENCY=$c workers start
+		sleep 4
+		channels_load "$n"
+	else
+		channels_load "$n"
+		DELIVERERS=$w CHAT4ALL_CHANNEL_CONCURRENCY=$c workers start
+	fi
+	s=$(deliver_drain "$n")
+	sent=$(psql_ -c "SELECT count(*) FROM deliveries d JOIN users u ON u.id = d.recipient_id
+	                 WHERE u.username LIKE 'bench_wa_${n}_%' AND d.status = 'sent'")
+	awk -v w="$w" -v c="$c" -v n="$sent" -v s="$s" -v d="${FAKE_DELAY_MS:-50}" -v bus="$bus" \
+		'BEGIN { printf "%d deliverer(s) × %d in flight%s: %d sent in %.2f s = %.0f/s (ceiling %d × %d / %d ms = %.0f/s)", w, c, (bus == "kafka" ? ", bus = kafka" : ""), n, s, (s > 0 ? n / s : 0), w, c, d, w * c * 1000 / d }'
+}
+
 bench_channels() {
-	local runs="" n=0
+	local runs="" n=0 line
 	echo "== channels: $DELIVERIES deliveries, the fake provider answering in ${FAKE_DELAY_MS:-50} ms" >&2
 	wait_drained >/dev/null	# the phases before leave moderation work queued
 	for setting in "1 4" "1 16" "1 64" "2 16"; do
-		local w=${setting% *} c=${setting#* }
 		n=$((n + 1))
-		workers stop
-		channels_load "$n"
-		DELIVERERS=$w CHAT4ALL_CHANNEL_CONCURRENCY=$c workers start
-		local s
-		s=$(deliver_drain)
-		local sent
-		sent=$(psql_ -c "SELECT count(*) FROM deliveries d JOIN users u ON u.id = d.recipient_id
-		                 WHERE u.username LIKE 'bench_wa_${n}_%' AND d.status = 'sent'")
-		local line
-		line=$(awk -v w="$w" -v c="$c" -v n="$sent" -v s="$s" -v d="${FAKE_DELAY_MS:-50}" \
-			'BEGIN { printf "%d deliverer(s) × %d in flight: %d sent in %.2f s = %.0f/s (ceiling %d × %d / %d ms = %.0f/s)", w, c, n, s, (s > 0 ? n / s : 0), w, c, d, w * c * 1000 / d }')
+		line=$(channels_run "$n" ${setting% *} ${setting#* })
 		echo "  $line" >&2
 		runs="$runs
   $line"
 	done
+	# the same deliveries through Kafka (a 3-broker mock cluster on the same cores)
+	CHANNELS_KAFKA=$VAR/kafka-channels-bootstrap
+	"$ROOT/build/kafka/mock_cluster" --bootstrap-file "$CHANNELS_KAFKA" </dev/null >>"$VAR/log/kafka.log" 2>&1 &
+	local kafka_pid=$!
+	for _ in $(seq 100); do [ -s "$CHANNELS_KAFKA" ] && break; sleep 0.05; done
+	n=$((n + 1))
+	line=$(channels_run "$n" 1 16 kafka)
+	echo "  $line" >&2
+	runs="$runs
+  $line"
 	workers stop
+	kill "$kafka_pid" 2>/dev/null || true
+	wait "$kafka_pid" 2>/dev/null || true
 	channels_unload
 	WORKERS=${WORKERS:-2} workers start
 	CHANNELS_REPORT="outbound deliveries (WhatsApp connector → local fake answering in ${FAKE_DELAY_MS:-50} ms):$runs"

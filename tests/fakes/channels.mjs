@@ -9,8 +9,8 @@
 //   GET  /_sent                     every message accepted: [{channel, path, auth, body}]
 //   GET  /_tried                    every request: [{channel, at (ms), answer}]
 //   GET  /_hanging                  requests held open by mode hang, now: {channel: n}
-//   POST /_mode {channel, mode, n?, retry_after?}
-//        mode: ok | jitter (ok after 0–150 ms) | 429 | 500 | hang | reject — for the next n requests
+//   POST /_mode {channel, mode, n?, retry_after?, max_ms?}
+//        mode: ok | jitter (ok after 0–max_ms ms, 150 by default) | 429 | 500 | hang | reject — for the next n requests
 //        of that channel (default: until told otherwise)
 //   POST /_reset
 // /hook/<anything> stands for an integrator's endpoint (our generic
@@ -68,7 +68,7 @@ function answer(channel, req, res, body) {
     req.jittered = true;
     if (m.n > 0) m.n++; // this one still counts once
     tried.pop();
-    return setTimeout(() => answer(channel, req, res, body), Math.random() * 150);
+    return setTimeout(() => answer(channel, req, res, body), Math.random() * (m.max_ms ?? 150));
   }
   if (mode === '429') {
     if (channel === 'telegram') {
@@ -155,7 +155,7 @@ const server = http.createServer((req, res) => {
       return reply(res, 200, {});
     }
     if (req.method === 'GET') return mediaGet(req, res);
-    if (req.url === '/_mode') { modes[body.channel] = { mode: body.mode, n: body.n ?? -1, retry_after: body.retry_after }; return reply(res, 200, {}); }
+    if (req.url === '/_mode') { modes[body.channel] = { mode: body.mode, n: body.n ?? -1, retry_after: body.retry_after, max_ms: body.max_ms }; return reply(res, 200, {}); }
     if (req.method !== 'POST') return reply(res, 404, { error: { message: 'unknown path' } });
     const channel = channelOf(req.url);
     req.rawBody = raw;

@@ -29,16 +29,21 @@
 #include <unistd.h>
 
 #define SENDERS 200
-#define EACH 40		/* the test instance's send burst */
+#define EACH 50		/* 10 000 messages; the send burst is raised to it for the test */
 #define THREADS 8
+#define TEXT_(x) #x
+#define TEXT(x) TEXT_(x)
 
 static void stack(const char *bus)
 {
 	char cmd[2048];
 
+	bool kafka = !strcmp(bus, "kafka");
+
 	snprintf(cmd, sizeof(cmd), "%s stop >/dev/null 2>&1; CHAT4ALL_BUS=%s CHAT4ALL_KAFKA_BROKERS='%s' "
-		 "WORKERS=%d RELAYS=2 %s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"), bus,
-		 kafka_bootstrap(), strcmp(bus, "kafka") ? 2 : 3, getenv("CHAT4ALL_TEST_STACK"));
+		 "WORKERS=%d RELAYS=2 %s%s%s start >/dev/null", getenv("CHAT4ALL_TEST_STACK"), bus,
+		 kafka_bootstrap(), kafka ? 3 : 2, kafka ? "CHAT4ALL_SEND_BURST=" : "",
+		 kafka ? TEXT(EACH) " " : "", getenv("CHAT4ALL_TEST_STACK"));
 	assert_int_equal(system(cmd), 0);
 }
 
