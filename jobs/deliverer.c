@@ -106,6 +106,23 @@ static int place(struct deliverer *d, struct job *j)
 	return -1;	/* cannot happen: claims never ask for more than is free */
 }
 
+/* Places claimed job @j, counted in its channel's places. Its slot when
+ * it has a request to send; else it is finished at once (done already, or
+ * unbuildable) and -1. */
+static int take_place(struct deliverer *d, struct job *j)
+{
+	int slot = place(d, j);
+	struct delivery_try *a = d->pool[slot].state;
+	int c = channel_index(a->channel);
+
+	if (c >= 0)
+		d->held[c]++;
+	if (a->pending && a->req.body && c >= 0)
+		return slot;
+	finished(d, a);
+	return -1;
+}
+
 /* The lease of a claimed job, or a stand-in: it outlasts a wait behind a
  * hanging request and its own slowest answer, so no one else claims it. */
 static int lease_s(const struct deliverer *d)
@@ -161,15 +178,9 @@ static int claim_table(struct deliverer *d)
 	}
 	d->stats.claimed += n;
 	for (int i = 0; i < n; i++) {
-		int slot = place(d, &jobs[i]);
-		struct delivery_try *a = d->pool[slot].state;
-		int c = channel_index(a->channel);
-		if (c >= 0)
-			d->held[c]++;
-		if (a->pending && a->req.body && c >= 0)
+		int slot = take_place(d, &jobs[i]);
+		if (slot >= 0)
 			d->ready[d->nready++] = slot;
-		else
-			finished(d, a);	/* nothing to send: done already, or unbuildable */
 	}
 	return n;
 }
@@ -307,15 +318,11 @@ static int claim_bus(struct deliverer *d)
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		int slot = place(d, &jobs[i]);
+		int slot = take_place(d, &jobs[i]);
+		if (slot < 0)
+			continue;
 		struct delivery_try *a = d->pool[slot].state;
 		int c = channel_index(a->channel);
-		if (c >= 0)
-			d->held[c]++;
-		if (!a->pending || !a->req.body || c < 0) {
-			finished(d, a);	/* nothing to send: done already, or unbuildable */
-			continue;
-		}
 		int ahead = ahead_of(d, slot);
 		if (ahead < 0 && !waits[i] && d->held[c] <= 2 * d->limit) {
 			d->ready[d->nready++] = slot;

@@ -83,6 +83,9 @@ channels_run() {
 	                 WHERE u.username LIKE 'bench_wa_${n}_%' AND d.status = 'sent'")
 	awk -v w="$w" -v c="$c" -v n="$sent" -v s="$s" -v d="${FAKE_DELAY_MS:-50}" -v bus="$bus" \
 		'BEGIN { printf "%d deliverer(s) × %d in flight%s: %d sent in %.2f s = %.0f/s (ceiling %d × %d / %d ms = %.0f/s)", w, c, (bus == "kafka" ? ", bus = kafka" : ""), n, s, (s > 0 ? n / s : 0), w, c, d, w * c * 1000 / d }'
+	if [ "$bus" = kafka ]; then	# how many waited their address's turn in the table
+		curl -fsS "$B/metrics" | awk '/^chat4all_bus_total\{what="handed_over"\}/ { printf "; %d handed over to the table", $2 }'
+	fi
 }
 
 bench_channels() {
