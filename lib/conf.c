@@ -65,6 +65,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(gemini_base_url, CONF_STR, "https://generativelanguage.googleapis.com"),
 	SECRET(gemini_api_key),
 	KEY(gemini_model, CONF_STR, "gemini-2.0-flash"),
+	KEY(stream_socket, CONF_STR, ""),
 	KEY(stream_bind, CONF_STR, "127.0.0.1"),
 	KEY(stream_port, CONF_LONG, "8090"),
 	KEY(stream_heartbeat, CONF_LONG, "15"),

@@ -52,7 +52,8 @@ struct conf {
 	char *gemini_base_url;
 	char *gemini_api_key;
 	char *gemini_model;
-	char *stream_bind;		/* chat4all-stream listens on this address */
+	char *stream_socket;		/* chat4all-stream listens on this unix socket, */
+	char *stream_bind;		/* ... or (empty) on this address */
 	long stream_port;		/* ... and port */
 	long stream_heartbeat;		/* seconds between SSE comments on a quiet stream */
 	long stream_max_buffer;		/* bytes queued for a client before it is dropped */

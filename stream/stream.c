@@ -35,10 +35,12 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <hiredis.h>
 #include <async.h>
 #include <adapters/libevent.h>
 #include <json-c/json.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -49,6 +51,7 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -996,6 +999,34 @@ static void on_stats(evutil_socket_t fd, short what, void *arg)
 	log_line(LOG_DEBUG, NULL, NULL, "streams %ld, events sent %ld", nstreams, nevents);
 }
 
+/*
+ * The gateway's listener: a unix socket (stream_socket, what make run
+ * uses: lighttpd proxies to it under $VAR/run, so no port of this instance
+ * can be another's), else TCP stream_bind:stream_port (a gateway in
+ * another container or host). @where says which, for the logs.
+ */
+static int listen_on(struct evhttp *http, char *where, size_t len)
+{
+	if (!conf.stream_socket[0]) {
+		snprintf(where, len, "%s:%ld", conf.stream_bind, conf.stream_port);
+		return evhttp_bind_socket(http, conf.stream_bind, (unsigned short)conf.stream_port);
+	}
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(where, len, "unix:%s", conf.stream_socket);
+	if (strlen(conf.stream_socket) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, conf.stream_socket, strlen(conf.stream_socket) + 1);
+	unlink(conf.stream_socket);	/* a socket file left by a gateway that died */
+	struct evconnlistener *l = evconnlistener_new_bind(
+		base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+		(struct sockaddr *)&sun, (int)sizeof(sun));
+	if (!l)
+		return -1;
+	return evhttp_bind_listener(http, l) ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	char err[512];
@@ -1011,6 +1042,7 @@ int main(int argc, char **argv)
 	}
 	log_open(conf.log_file, conf.log_level, "stream");
 	if (!conf.jwt_secret || strlen(conf.jwt_secret) < 32) {
+		fprintf(stderr, "chat4all-stream: jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)\n");
 		log_error(NULL, "jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)");
 		return 1;
 	}
@@ -1031,8 +1063,10 @@ int main(int argc, char **argv)
 	 * memory of every open stream */
 	evhttp_set_max_body_size(http, 0);
 	evhttp_set_max_headers_size(http, STREAM_MAX_HEADERS);
-	if (evhttp_bind_socket(http, conf.stream_bind, (unsigned short)conf.stream_port)) {
-		log_error(NULL, "cannot listen on %s:%ld", conf.stream_bind, conf.stream_port);
+	char where[160];
+	if (listen_on(http, where, sizeof(where))) {
+		fprintf(stderr, "chat4all-stream: cannot listen on %s: %s\n", where, strerror(errno));
+		log_error(NULL, "cannot listen on %s: %s", where, strerror(errno));
 		return 1;
 	}
 	char *mpath = metrics_path_for(conf.metrics_file, "stream");
@@ -1056,8 +1090,10 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	log_info(NULL, "stream gateway listening on %s:%ld", conf.stream_bind, conf.stream_port);
+	log_info(NULL, "stream gateway listening on %s", where);
 	event_base_dispatch(base);
+	if (conf.stream_socket[0])
+		unlink(conf.stream_socket);
 	if (pidfile)
 		unlink(pidfile);
 	log_info(NULL, "stream gateway stopped");

@@ -33,7 +33,10 @@ API_PROCS=${API_PROCS:-2}	# FastCGI responders, api_threads requests at once eac
 FILES_PROCS=${FILES_PROCS:-4}	# responders that take upload bodies (tus POST/PATCH)
 WORKERS=${WORKERS:-2}		# moderation, release, file checks, inbound webhooks
 DELIVERERS=${DELIVERERS:-1}	# deliveries to the channels (chat4all-jobs deliver)
-STREAM_PORT=${STREAM_PORT:-$((PORT + 1))}
+# the stream gateway listens on $VAR/run/stream.sock, which no other
+# instance can hold; STREAM_PORT (and STREAM_HOST) put it on TCP instead
+STREAM_PORT=${STREAM_PORT:-}
+STREAM_HOST=${STREAM_HOST:-}
 PGPORT=${PGPORT:-55432}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 
@@ -123,7 +126,11 @@ instance_env() {
 	export CHAT4ALL_METRICS_FILE=${CHAT4ALL_METRICS_FILE:-"$VAR/run/metrics"}
 	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$APP/migrations"}
 	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$APP/conf/moderation"}
-	export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-$STREAM_PORT}
+	if [ -n "$STREAM_PORT$STREAM_HOST${CHAT4ALL_STREAM_PORT:-}" ]; then
+		export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-${STREAM_PORT:-8090}}
+	else
+		export CHAT4ALL_STREAM_SOCKET=${CHAT4ALL_STREAM_SOCKET:-"$VAR/run/stream.sock"}
+	fi
 	export CHAT4ALL_FILES_DIR=${CHAT4ALL_FILES_DIR:-"$VAR/files"}
 	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
 		export CHAT4ALL_JWT_SECRET_FILE=${CHAT4ALL_JWT_SECRET_FILE:-"$VAR/secret/jwt"}
@@ -137,6 +144,22 @@ instance_env() {
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1" 2>/dev/null)" 2>/dev/null; }
+
+# started NAME PIDFILE LOG - waits up to 5 s for a process to write PIDFILE
+# and stay alive; if it does not, says what was waited for and how long,
+# and shows where NAME says why (its LOG, and its lines in chat4all.log).
+started() {
+	local name=$1 pidf=$2 log=$3 proc=$4
+	for _ in $(seq 100); do pid_alive "$pidf" && return 0; sleep 0.05; done
+	{
+		echo "$name did not start: waited 5 s for $pidf to name a running process"
+		echo "-- the end of $log:"
+		tail -n 5 "$log" 2>/dev/null | cut -c1-300
+		echo "-- its last lines in $VAR/log/chat4all.log:"
+		grep -h "\"proc\":\"$proc\"" "$VAR/log/chat4all.log" 2>/dev/null | tail -n 3 | cut -c1-300
+	} >&2
+	return 1
+}
 
 start_postgres() {
 	if [ ! -f "$VAR/pg/PG_VERSION" ]; then
@@ -179,7 +202,12 @@ start_redis() {
 }
 
 write_lighttpd_conf() {
-	local names api_kb files_kb
+	local names api_kb files_kb stream
+	if [ -n "${CHAT4ALL_STREAM_SOCKET:-}" ]; then
+		stream="\"host\" => \"$CHAT4ALL_STREAM_SOCKET\""
+	else
+		stream="\"host\" => \"${STREAM_HOST:-127.0.0.1}\", \"port\" => $CHAT4ALL_STREAM_PORT"
+	fi
 	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
 	# lighttpd refuses bodies past what the route takes before reading
 	# them: the settings as the programs read them (file, environment)
@@ -187,7 +215,7 @@ write_lighttpd_conf() {
 	files_kb=$(( $("$APP/build/chat4all-admin" conf file_max_size) / 1024 + 1 ))
 	sed -e "s|@ROOT@|$APP|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
-	    -e "s|@STREAM_PORT@|$CHAT4ALL_STREAM_PORT|g" -e "s|@STREAM_HOST@|${STREAM_HOST:-127.0.0.1}|g" \
+	    -e "s|@STREAM_PROXY@|$stream|g" \
 	    -e "s|@FILES_PROCS@|$FILES_PROCS|g" -e "s|@FILES_DIR@|$CHAT4ALL_FILES_DIR|g" \
 	    -e "s|@API_MAX_KB@|$api_kb|g" -e "s|@FILES_MAX_KB@|$files_kb|g" \
 	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
@@ -222,9 +250,7 @@ start_stream() {
 	rm -f "$VAR/run/stream.pid"
 	as_user setsid "$APP/build/chat4all-stream" --pidfile "$VAR/run/stream.pid" \
 		</dev/null >>"$VAR/log/stream.log" 2>&1 &
-	for _ in $(seq 100); do pid_alive "$VAR/run/stream.pid" && return; sleep 0.05; done
-	echo "the stream gateway did not start: see $VAR/log/" >&2
-	exit 1
+	started "the stream gateway" "$VAR/run/stream.pid" "$VAR/log/stream.log" stream || exit 1
 }
 
 # The job workers write their own PID files (runuser stays their parent):
@@ -247,9 +273,7 @@ start_workers() {
 			</dev/null >>"$VAR/log/jobs.log" 2>&1 &
 	done
 	for spec in "${specs[@]}"; do
-		pidf="$VAR/run/${spec#*:}.pid"
-		for _ in $(seq 100); do [ -s "$pidf" ] && break; sleep 0.05; done
-		pid_alive "$pidf" || { echo "${spec#*:} did not start: see $VAR/log/jobs.log" >&2; exit 1; }
+		started "${spec#*:}" "$VAR/run/${spec#*:}.pid" "$VAR/log/jobs.log" "${spec%%:*}" || exit 1
 	done
 }
 
@@ -259,9 +283,7 @@ start_cron() {
 	rm -f "$VAR/run/cron.pid"
 	as_user setsid "$APP/build/chat4all-jobs" cron --every "${CRON_EVERY:-300}" \
 		--pidfile "$VAR/run/cron.pid" </dev/null >>"$VAR/log/jobs.log" 2>&1 &
-	for _ in $(seq 100); do pid_alive "$VAR/run/cron.pid" && return; sleep 0.05; done
-	echo "the cron did not start: see $VAR/log/jobs.log" >&2
-	exit 1
+	started "the cron" "$VAR/run/cron.pid" "$VAR/log/jobs.log" cron || exit 1
 }
 
 wait_ready() {
@@ -285,7 +307,12 @@ start() {
 	instance_env
 	start_postgres
 	start_redis
-	as_user "$APP/build/chat4all-admin" migrate >>"$VAR/log/migrate.log"
+	# (each migration applied is a line there, not on the terminal)
+	if ! as_user "$APP/build/chat4all-admin" migrate >>"$VAR/log/migrate.log" 2>&1; then
+		echo "the database migration failed; the end of $VAR/log/migrate.log:" >&2
+		tail -n 5 "$VAR/log/migrate.log" | cut -c1-300 >&2
+		exit 1
+	fi
 	start_stream
 	start_lighttpd
 	start_workers

@@ -51,7 +51,7 @@ rm -f "$FAKE_PORT_FILE"
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/chat4all-test.XXXXXX)
 chmod 755 "$TMP"
-export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) STREAM_PORT=$(free_port) API_PROCS=4 FILES_PROCS=3
+export VAR=$TMP PORT=$(free_port) PGPORT=$(free_port) API_PROCS=4 FILES_PROCS=3
 cleanup() {
 	local rc=$?
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
@@ -114,7 +114,6 @@ PGRUN_MAIN=$PGRUN PGPORT_MAIN=$PGPORT
 [ "$(id -u)" = 0 ] && PSQL="runuser -u postgres -- $PSQL"
 export CHAT4ALL_TEST_PSQL=$PSQL
 export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $VAR/run/redis.sock"
-export CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
 export CHAT4ALL_TEST_FILES_DIR="$VAR/files" CHAT4ALL_TEST_VAR=$VAR
 for suite in "$ROOT"/build/integration/api_*_test; do	# the REST API, one suite per resource
 	"$suite" || fail "$suite"
@@ -147,7 +146,7 @@ FAKE_WHATSAPP_ID=$FAKE_WHATSAPP_ID FAKE_INSTAGRAM_ID=$FAKE_INSTAGRAM_ID \
 	node "$ROOT/tests/fakes/channels.mjs" "$KFAKE" >"$TMP/log/kafka-fakes.log" 2>&1 &
 KFAKE_PID=$!
 (
-	export VAR=$KVAR PORT=$KPORT PGPORT=$(free_port) STREAM_PORT=$(free_port) WORKERS=3
+	export VAR=$KVAR PORT=$KPORT PGPORT=$(free_port) WORKERS=3
 	export CHAT4ALL_BUS=kafka CHAT4ALL_KAFKA_BROKERS=$(cat "$KAFKA_BOOTSTRAP") CHAT4ALL_KAFKA_PARTITIONS=1
 	# a killed member's partitions move in 3 s instead of 10 (the suites kill some)
 	export CHAT4ALL_KAFKA__SESSION_TIMEOUT_MS=3000 CHAT4ALL_TEST_KAFKA_CONTROL=$TMP/kafka1-control
@@ -156,7 +155,7 @@ KFAKE_PID=$!
 	export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$KPORT" CHAT4ALL_TEST_URL="http://127.0.0.1:$KPORT"
 	eval "$("$ROOT/tools/stack.sh" paths)"
 	export CHAT4ALL_TEST_PSQL="${PSQL/-h $PGRUN_MAIN -p $PGPORT_MAIN/-h $PGRUN -p $PGPORT}"
-	export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $KVAR/run/redis.sock" CHAT4ALL_TEST_STREAM_PORT=$STREAM_PORT
+	export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $KVAR/run/redis.sock"
 	export CHAT4ALL_TEST_FILES_DIR="$KVAR/files" CHAT4ALL_TEST_VAR=$KVAR
 	"$ROOT/tools/stack.sh" start >/dev/null || exit 1
 	rc=0
@@ -229,6 +228,28 @@ else
 	echo "SKIPPED: mounting a tmpfs needs root"
 fi
 
+echo "== two instances side by side on adjacent ports, as README says (PORT=8081 VAR=/srv/other make run)"
+for _ in $(seq 50); do
+	APORT=$(free_port)
+	(exec 3<>"/dev/tcp/127.0.0.1/$((APORT + 1))") 2>/dev/null || break
+done
+BPORT=$((APORT + 1))
+mkdir -p "$TMP/side-a" "$TMP/side-b" && chmod 755 "$TMP/side-a" "$TMP/side-b"
+side() { env -u PGPORT -u STREAM_PORT VAR=$TMP/side-$1 PORT=$2 "$ROOT/tools/stack.sh" "${@:3}"; }
+side a "$APORT" start >/dev/null && side b "$BPORT" start >/dev/null || failed=1
+for p in "$APORT" "$BPORT"; do
+	desc="the instance on $p serves its API and its streams (through its own gateway)"
+	check [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/v1/stream")" = 401 ]
+done
+side a "$APORT" stop >/dev/null 2>&1 || true
+side b "$BPORT" stop >/dev/null 2>&1 || true
+out=$(CHAT4ALL_STREAM_SOCKET=/nonexistent/dir/stream.sock side a "$APORT" start 2>&1 || true)
+desc="a gateway that cannot start: start says what it waited for, and for how long"
+check grep -q "the stream gateway did not start: waited 5 s for .*stream.pid" <<<"$out"
+desc="... and shows why, from the gateway's own words"
+check grep -q "cannot listen on unix:/nonexistent/dir/stream.sock" <<<"$out"
+side a "$APORT" stop >/dev/null 2>&1 || true
+
 echo "== a checkout the service users cannot enter (as root: git clone … /root/c4 && make run)"
 if [ "$(id -u)" = 0 ]; then
 	HIDDEN=$(mktemp -d /tmp/chat4all-hidden.XXXXXX)	# 0700, like /root
@@ -236,7 +257,7 @@ if [ "$(id -u)" = 0 ]; then
 	cp "$ROOT"/build/chat4all-{api,stream,jobs,admin} "$HIDDEN/c4/build/"
 	cp -r "$ROOT"/{web,conf,migrations,tools} "$HIDDEN/c4/"
 	HPORT=$(free_port)
-	out=$(env -u VAR PORT=$HPORT PGPORT=$(free_port) STREAM_PORT=$(free_port) \
+	out=$(env -u VAR PORT=$HPORT PGPORT=$(free_port) \
 		"$HIDDEN/c4/tools/stack.sh" start 2>&1) || { echo "$out"; failed=1; }
 	HVAR=$(env -u VAR "$HIDDEN/c4/tools/stack.sh" paths | sed -n 's/^VAR=//p')
 	desc="it starts, says where its data is, and serves"

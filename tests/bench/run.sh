@@ -34,7 +34,10 @@ chmod 755 "$TMP"
 # below the kernel's ephemeral ports (32768 up): a port there can be any
 # client socket's, and a listener's bind would fail now and then
 export VAR=$TMP PORT=$((20000 + RANDOM % 10000)) PGPORT=$((10000 + RANDOM % 10000))
-INSERT_PORT=$((PORT + 2))	# PORT + 1 is the stream gateway
+# the gateway on TCP (not make run's unix socket): the idle-streams phase
+# opens its streams straight to it
+export STREAM_PORT=$((PORT + 1))
+INSERT_PORT=$((PORT + 2))
 cleanup() {
 	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null
 	[ -z "${KAFKA_PID:-}" ] || kill "$KAFKA_PID" 2>/dev/null || true
