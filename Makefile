@@ -60,7 +60,7 @@ $(BUILD)/chat4all-jobs: $(JOBS_OBJ) $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/chat4all-admin: $(BUILD)/tools/admin.o $(BUILD)/libchat4all.a
+$(BUILD)/chat4all-admin: $(BUILD)/tools/admin.o $(BUILD)/tools/backup.o $(BUILD)/libchat4all.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

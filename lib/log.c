@@ -1,12 +1,20 @@
 /*
  * log.c - JSON log lines, each written with a single write(2) on an
  * O_APPEND descriptor so that lines from many processes never interleave.
+ *
+ * On SIGHUP (logrotate's postrotate: tools/stack.sh reopen) the log's path
+ * is opened again onto the same descriptor number, in the handler (open,
+ * dup3 and close are async-signal-safe; a thread writing at that moment
+ * writes its line whole into one file or the other).
  */
 #include "log.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -17,6 +25,20 @@ static enum log_level log_min = LOG_INFO;
 static const char *log_proc = "chat4all";
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static char *log_path;			/* a file's, to open again on SIGHUP */
+
+/* The file at the log's path (a new one, after a rotation) behind log_fd. */
+static void on_hup(int sig)
+{
+	int saved = errno, fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	(void)sig;
+	if (fd >= 0) {	/* (else the old file goes on: better than no log) */
+		dup3(fd, log_fd, O_CLOEXEC);
+		close(fd);
+	}
+	errno = saved;
+}
 
 int log_open(const char *path, const char *level, const char *proc)
 {
@@ -31,6 +53,12 @@ int log_open(const char *path, const char *level, const char *proc)
 	if (fd < 0)
 		return -1;
 	log_fd = fd;
+	free(log_path);
+	if ((log_path = strdup(path))) {
+		struct sigaction sa = { .sa_handler = on_hup, .sa_flags = SA_RESTART };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGHUP, &sa, NULL);
+	}
 	return 0;
 }
 

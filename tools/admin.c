@@ -9,9 +9,13 @@
  *                                       a new account; its password is the
  *                                       first line of standard input
  *   chat4all-admin conf KEY             print a setting (not a secret)
+ *   chat4all-admin backup DIR           the database and the files, consistent
+ *   chat4all-admin restore DIR          ... back into an empty instance (backup.h)
  * It reads the same configuration as the servers (CHAT4ALL_CONF and
  * CHAT4ALL_* variables), so it acts on the instance they serve.
  */
+#include "backup.h"
+
 #include "../lib/audit.h"
 #include "../lib/auth.h"
 #include "../lib/conf.h"
@@ -33,7 +37,9 @@ static int usage(void)
 			"       chat4all-admin agent USERNAME\n"
 			"       chat4all-admin not-agent USERNAME\n"
 			"       chat4all-admin create USERNAME [--admin] [--agent] < password\n"
-			"       chat4all-admin conf KEY\n");
+			"       chat4all-admin conf KEY\n"
+			"       chat4all-admin backup DIR\n"
+			"       chat4all-admin restore DIR\n");
 	return 2;
 }
 
@@ -172,6 +178,10 @@ int main(int argc, char **argv)
 		rc = set_agent(db, argv[2], false);
 	} else if (!strcmp(argv[1], "create") && argc >= 3) {
 		rc = create_user(db, &conf, argc, argv);
+	} else if (!strcmp(argv[1], "backup") && argc == 3) {
+		rc = backup_run(db, &conf, argv[2]);
+	} else if (!strcmp(argv[1], "restore") && argc == 3) {
+		rc = restore_run(db, &conf, argv[2]);
 	} else {
 		rc = usage();
 	}

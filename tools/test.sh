@@ -203,6 +203,37 @@ desc="a user made before the restart signs in after it"
 check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
 
+echo "== backup and restore: this instance's data into a new, empty one"
+desc="chat4all-admin backup writes the dump, the files and their manifest"
+check "$CHAT4ALL_TEST_ADMIN" backup "$TMP/backup"
+RVAR=$TMP/restored RPORT=$(free_port)
+mkdir -p "$RVAR" && chmod 755 "$RVAR"
+restored() { env -u PGPORT VAR=$RVAR PORT=$RPORT "$ROOT/tools/$1" "${@:2}"; }
+restored stack.sh start >/dev/null
+desc="chat4all-admin restore brings it into the new instance"
+check restored chat4all-admin restore "$TMP/backup"
+restored stack.sh stop >/dev/null && restored stack.sh start >/dev/null
+RPSQL="${PSQL/-h $PGRUN_MAIN -p $PGPORT_MAIN/-h $RVAR/run/postgresql -p 55432}"
+for t in users conversations messages files deliveries; do
+	desc="the same $t ($($PSQL -c "SELECT count(*) FROM $t"))"
+	check [ "$($PSQL -c "SELECT count(*) FROM $t")" = "$($RPSQL -c "SELECT count(*) FROM $t")" ]
+done
+ready_bytes_match() {	# every ready file's bytes in the restored store hash to its row's sha256
+	local id sum n=0
+	while IFS='|' read -r id sum; do
+		[ "$(sha256sum "$RVAR/files/${id: -4:2}/${id: -2}/$id" | cut -d' ' -f1)" = "$sum" ] || return 1
+		n=$((n + 1))
+	done < <($RPSQL -c "SELECT id, sha256 FROM files WHERE status = 'ready'")
+	[ "$n" -gt 0 ]
+}
+desc="every ready file came back with its bytes (sha256 of each)"; check ready_bytes_match
+desc="a user of the old instance signs in to the restored one"
+check curl -fsS -o /dev/null "http://127.0.0.1:$RPORT/v1/auth/token" -H 'Content-Type: application/json' \
+	-d '{"username":"restart_check","password":"survives restarts"}'
+desc="a second restore into an instance with data is refused"
+check bash -c '! "$@" 2>/dev/null' _ env -u PGPORT VAR="$RVAR" PORT="$RPORT" "$ROOT/tools/chat4all-admin" restore "$TMP/backup"
+restored stack.sh stop >/dev/null 2>&1 || true
+
 echo "== functions: a migrate puts each back as migrations/functions/ writes it"
 $PSQL -c "CREATE OR REPLACE FUNCTION rfc3339(t timestamptz) RETURNS text LANGUAGE sql STABLE AS \$\$ SELECT 'tampered' \$\$"
 "$CHAT4ALL_TEST_ADMIN" migrate >/dev/null
