@@ -10,6 +10,7 @@ PACKAGES=(
 	librdkafka-dev kcat	# bus = kafka; kcat to look at the topics
 	postgresql redis-server lighttpd
 	curl jq wrk docker-compose
+	logrotate	# tools/stack.sh logrotate's snippet, tried in make test
 	clang libclang-rt-14-dev	# make fuzz (libFuzzer), a short run in make test
 )
 

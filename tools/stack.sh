@@ -357,6 +357,49 @@ status() {
 	return $rc
 }
 
+# Every process of the instance opens its log file again: what logrotate's
+# postrotate runs once it moved them. Ours reopen on SIGHUP (lib/log.c),
+# and so does lighttpd (its error log); the API responders are its children.
+reopen() {
+	local f
+	for f in "$VAR"/run/lighttpd.pid "$VAR"/run/stream.pid "$VAR"/run/worker-*.pid "$VAR"/run/cron.pid; do
+		if pid_alive "$f"; then kill -HUP "$(head -1 "$f")"; fi
+	done
+	if pid_alive "$VAR/run/lighttpd.pid"; then
+		pkill -HUP -P "$(head -1 "$VAR/run/lighttpd.pid")" || true
+	fi
+}
+
+# A logrotate snippet for this instance (for /etc/logrotate.d/). The logs
+# our processes and lighttpd write are moved and reopened; what reaches a
+# log as a process's stderr (jobs.log, stream.log), Redis's and
+# PostgreSQL's, which they never reopen, is copied and truncated instead.
+logrotate_conf() {
+	cat <<EOF
+$VAR/log/chat4all.log $VAR/log/lighttpd.log {
+	weekly
+	rotate 8
+	compress
+	delaycompress
+	missingok
+	notifempty
+	sharedscripts
+	postrotate
+		VAR=$VAR $ROOT/tools/stack.sh reopen
+	endscript
+}
+$VAR/log/jobs.log $VAR/log/stream.log $VAR/log/migrate.log $VAR/log/redis.log $VAR/log/postgresql.log {
+	weekly
+	rotate 8
+	compress
+	delaycompress
+	missingok
+	notifempty
+	copytruncate
+}
+EOF
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
@@ -365,5 +408,7 @@ serve) serve ;;
 cron) [ -d "$APP/build" ] || stage_app; instance_env; as_user "$APP/build/chat4all-jobs" cron ;;
 env) instance_env; compgen -e | grep '^CHAT4ALL_' | while read -r n; do printf 'export %s=%q\n' "$n" "${!n}"; done ;;
 paths) printf 'VAR=%q\nAPP=%q\nPGRUN=%q\nRUN_AS=%q\nPG_AS=%q\n' "$VAR" "$APP" "$PGRUN" "$RUN_AS" "$PG_AS" ;;
-*) echo "usage: $0 start|stop|status|env|paths|serve|cron" >&2; exit 2 ;;
+reopen) reopen ;;
+logrotate) logrotate_conf ;;
+*) echo "usage: $0 start|stop|status|env|paths|serve|cron|reopen|logrotate" >&2; exit 2 ;;
 esac

@@ -234,6 +234,33 @@ desc="a second restore into an instance with data is refused"
 check bash -c '! "$@" 2>/dev/null' _ env -u PGPORT VAR="$RVAR" PORT="$RPORT" "$ROOT/tools/chat4all-admin" restore "$TMP/backup"
 restored stack.sh stop >/dev/null 2>&1 || true
 
+echo "== log rotation: tools/stack.sh logrotate's snippet, run by logrotate"
+if command -v logrotate >/dev/null; then
+	"$ROOT/tools/stack.sh" logrotate >"$TMP/logrotate.conf"
+	desc="logrotate takes the snippet and rotates the logs now"
+	check logrotate -f -s "$TMP/logrotate.state" "$TMP/logrotate.conf"
+	rotated_released() {	# no process of the instance writes to a rotated file any more
+		local p
+		for p in $(cat "$VAR"/run/{lighttpd,stream,cron}.pid "$VAR"/run/worker-*.pid) \
+			$(pgrep -P "$(cat "$VAR/run/lighttpd.pid")"); do
+			if ls -l "/proc/$p/fd" 2>/dev/null | grep -q "$VAR/log/.*\.log\.1"; then
+				echo "process $p still writes to $(ls -l "/proc/$p/fd" | grep -o "$VAR/log/[^ ]*\.1")"
+				return 1
+			fi
+		done
+	}
+	desc="every process writes to the new files (lighttpd, responders, gateway, workers, cron)"
+	check rotated_released
+	all_running() { "$ROOT/tools/stack.sh" status >/dev/null; }
+	desc="... and every one of them is still running (SIGHUP reopens, it does not end them)"
+	check all_running
+	curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
+		-d '{"username":"restart_check","password":"survives restarts"}'
+	desc="and the next lines land there"; check grep -q '"proc":"api"' "$VAR/log/chat4all.log"
+else
+	echo "SKIPPED: no logrotate here (tools/deps.sh installs it)"
+fi
+
 echo "== functions: a migrate puts each back as migrations/functions/ writes it"
 $PSQL -c "CREATE OR REPLACE FUNCTION rfc3339(t timestamptz) RETURNS text LANGUAGE sql STABLE AS \$\$ SELECT 'tampered' \$\$"
 "$CHAT4ALL_TEST_ADMIN" migrate >/dev/null
