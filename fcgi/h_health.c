@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #include "../lib/err.h"
+#include "../lib/filestore.h"
 #include "../lib/kafka.h"
 #include "../lib/channels.h"
 #include "../lib/moderation.h"
@@ -117,6 +118,16 @@ int h_health_metrics(struct req *r)
 		}
 	}
 	PQclear(res);
+
+	/* the file store's disk, for an alert before uploads fail */
+	long long free_bytes = filestore_free(r->app->conf.files_dir);
+	if (free_bytes >= 0) {
+		char line[256];
+		snprintf(line, sizeof(line), "# HELP chat4all_files_free_bytes Bytes free for uploads on "
+			 "the file store's disk.\n# TYPE chat4all_files_free_bytes gauge\n"
+			 "chat4all_files_free_bytes %lld\n", free_bytes);
+		append(&text, strdup(line));
+	}
 
 	/* what the workers counted: decisions and provider latency */
 	char *path = metrics_path_for(r->app->conf.metrics_file, "moderation");

@@ -415,9 +415,17 @@
 	  "        WHERE id IN (SELECT message_id FROM dl) AND status = 'failed')" \
 	  " INSERT INTO jobs (id, kind, key, payload, created_at)"             \
 	  " SELECT id, kind, key, payload, created_at FROM d RETURNING id, kind") \
+	/* every kind there is, 0 when none waits (a series that vanishes when \
+	 * the queue is empty leaves a dashboard's graph with holes) */        \
 	X(QUEUE_STATS,                                                         \
-	  "SELECT kind, count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)" \
-	  " FROM jobs GROUP BY kind"                                           \
+	  "SELECT k.kind, count(j.id),"                                        \
+	  "       coalesce(extract(epoch FROM now() - min(j.created_at)), 0)"  \
+	  "  FROM (VALUES ('moderate'), ('release'), ('deliver'), ('deliver_wait')," \
+	  "               ('inbound'), ('file_verify')) k (kind)"              \
+	  "  LEFT JOIN jobs j ON j.kind = k.kind GROUP BY k.kind"              \
+	  " UNION ALL SELECT kind, count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)" \
+	  "  FROM jobs WHERE kind NOT IN ('moderate', 'release', 'deliver', 'deliver_wait'," \
+	  "                               'inbound', 'file_verify') GROUP BY kind" \
 	  " UNION ALL SELECT 'dead', count(*), 0 FROM dead_jobs")              \
 	/* ---- files (fcgi/h_files.c, jobs/j_file_verify.c, jobs/cron.c) ---- */ \
 	X(FILE_CREATE, /* $1 id, $2 owner, $3 name, $4 mime, $5 size, $6 sha256 \
