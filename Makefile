@@ -32,7 +32,7 @@ JOBS_OBJ := $(JOBS_SRC:%.c=$(BUILD)/%.o)
 BINS := $(BUILD)/chat4all-api $(BUILD)/chat4all-admin $(BUILD)/chat4all-jobs \
         $(BUILD)/chat4all-stream
 
-.PHONY: all run stop status test test-unit test-integration bench fuzz fmt lint clean deps web
+.PHONY: all run stop status test test-unit test-integration bench fuzz fmt lint clean deps web install uninstall
 all: $(BINS)
 
 # `make V=1` shows the commands
@@ -148,6 +148,73 @@ stop:
 
 status:
 	@$(if $(VAR),VAR=$(VAR)) tools/stack.sh status
+
+# ---- make install: a classic host's layout under PREFIX, the settings in
+# SYSCONFDIR/chat4all, systemd units running as the user chat4all with the
+# distribution's PostgreSQL and Redis (README "Operating Chat4All").
+# DESTDIR for packagers: then nothing outside it is touched (no user made).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+HTTP_BIND  ?= 0.0.0.0
+HTTP_PORT  ?= 8080
+LIBEXECDIR := $(PREFIX)/lib/chat4all
+DATADIR    := $(PREFIX)/share/chat4all
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UNITS      := chat4all-api.service chat4all-stream.service chat4all-worker@.service \
+              chat4all-deliver@.service chat4all-relay@.service chat4all-cron.service
+SUBST = sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@HTTP_PORT@|$(HTTP_PORT)|g'
+# the lighttpd configuration make run writes, with the installed places
+LIGHTTPD_SUBST = sed -e 's|@ROOT@|$(DATADIR)|g' -e 's|@BINDIR@|$(LIBEXECDIR)|g' \
+	-e 's|@RUNDIR@|/run/chat4all|g' -e 's|@LOGDIR@|/var/log/chat4all|g' \
+	-e 's|@TMPDIR@|/var/lib/chat4all/tmp|g' -e 's|@FILES_DIR@|/var/lib/chat4all/files|g' \
+	-e 's|@BIND@|$(HTTP_BIND)|g' -e 's|@PORT@|$(HTTP_PORT)|g' -e 's|@API_PROCS@|4|g' \
+	-e 's|@FILES_PROCS@|4|g' -e 's|@API_ENV@|"CHAT4ALL_CONF"|g' \
+	-e 's|@STREAM_PROXY@|"host" => "/run/chat4all/stream.sock"|g' \
+	-e 's|@API_MAX_KB@|65|g' -e 's|@FILES_MAX_KB@|2097153|g'
+ETC := $(DESTDIR)$(SYSCONFDIR)
+
+install: all web
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)/conf \
+	    $(DESTDIR)$(UNITDIR) $(ETC)/chat4all $(ETC)/logrotate.d
+	install -m 755 $(BINS) $(DESTDIR)$(LIBEXECDIR)/
+	$(SUBST) tools/chat4all-admin.installed.in >$(DESTDIR)$(PREFIX)/bin/chat4all-admin
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/chat4all-admin
+	rm -rf $(DESTDIR)$(DATADIR)/web $(DESTDIR)$(DATADIR)/migrations
+	cp -r web migrations $(DESTDIR)$(DATADIR)/
+	cp -r conf/moderation conf/monitoring $(DESTDIR)$(DATADIR)/
+	cp -r conf/problems $(DESTDIR)$(DATADIR)/conf/
+	install -m 644 README.md conf/chat4all.conf.example $(DESTDIR)$(DATADIR)/
+	set -e; for u in $(UNITS); do \
+		{ $(SUBST) conf/systemd/$$u.in; $(SUBST) conf/systemd/hardening.conf.in; \
+		  [ $$u = chat4all-cron.service ] || printf '\n[Install]\nWantedBy=multi-user.target\n'; \
+		} >$(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -m 644 conf/systemd/chat4all-cron.timer $(DESTDIR)$(UNITDIR)/
+	$(LIGHTTPD_SUBST) conf/lighttpd.conf.in >$(ETC)/chat4all/lighttpd.conf
+	$(SUBST) conf/logrotate.in >$(ETC)/logrotate.d/chat4all
+	@# the settings and the secret are the sysadmin's: made once, never overwritten
+	[ -e $(ETC)/chat4all/chat4all.conf ] || { $(SUBST) conf/installed.conf.in; \
+	    grep -v '^#' conf/chat4all.conf.example | grep -v '^$$'; } >$(ETC)/chat4all/chat4all.conf
+	[ -e $(ETC)/chat4all/jwt-secret ] || (umask 077; head -c 48 /dev/urandom | base64 -w0 >$(ETC)/chat4all/jwt-secret)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		id -u chat4all >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+			--home-dir /nonexistent --shell /usr/sbin/nologin chat4all; \
+		chgrp chat4all $(ETC)/chat4all/chat4all.conf $(ETC)/chat4all/jwt-secret; \
+		chmod 640 $(ETC)/chat4all/chat4all.conf $(ETC)/chat4all/jwt-secret; \
+		systemctl daemon-reload 2>/dev/null || true; \
+		echo "installed; next (README \"Operating Chat4All\"): the database role, then"; \
+		echo "  systemctl enable --now chat4all-api chat4all-stream chat4all-worker@1 chat4all-worker@2 chat4all-deliver@1 chat4all-cron.timer"; \
+	fi
+
+# What make install put in place; the settings, the secret, the data and
+# the logs stay (they are the sysadmin's: remove them by hand).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/chat4all-admin $(ETC)/chat4all/lighttpd.conf $(ETC)/logrotate.d/chat4all
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS) chat4all-cron.timer)
+	@[ -n "$(DESTDIR)" ] || systemctl daemon-reload 2>/dev/null || true
 
 test: deps
 	@$(MAKE) --no-print-directory all web $(UNIT_BINS) $(API_TESTS) $(KAFKA_TESTS) \

@@ -213,7 +213,8 @@ write_lighttpd_conf() {
 	# them: the settings as the programs read them (file, environment)
 	api_kb=$(( $("$APP/build/chat4all-admin" conf max_body) / 1024 + 1 ))
 	files_kb=$(( $("$APP/build/chat4all-admin" conf file_max_size) / 1024 + 1 ))
-	sed -e "s|@ROOT@|$APP|g" -e "s|@VAR@|$VAR|g" -e "s|@PORT@|$PORT|g" \
+	sed -e "s|@ROOT@|$APP|g" -e "s|@BINDIR@|$APP/build|g" -e "s|@RUNDIR@|$VAR/run|g" \
+	    -e "s|@LOGDIR@|$VAR/log|g" -e "s|@TMPDIR@|$VAR/tmp|g" -e "s|@PORT@|$PORT|g" \
 	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
 	    -e "s|@STREAM_PROXY@|$stream|g" \
 	    -e "s|@FILES_PROCS@|$FILES_PROCS|g" -e "s|@FILES_DIR@|$CHAT4ALL_FILES_DIR|g" \

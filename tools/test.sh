@@ -186,8 +186,28 @@ else
 	echo "SKIPPED: no chromium here (apt-get install chromium; .ci/run does)"
 fi
 
-echo "== restart: make stop leaves nothing running, a new start keeps the data"
+# the checks below: each says what it checked, ok or FAILED
 check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; failed=1; fi; }
+echo "== monitoring: conf/monitoring's dashboard and alerts use only what /metrics shows"
+METRICS=$(curl -fsS "$CHAT4ALL_TEST_URL/metrics")	# (after every suite: each series has counted)
+monitoring_series_exist() {
+	local n missing=0
+	for n in $(grep -ohE 'chat4all_[a-z_]+' "$ROOT"/conf/monitoring/* | sed -E 's/_(bucket|sum|count)$//' | sort -u); do
+		grep -qE "^${n}(_bucket)?[{ ]" <<<"$METRICS" || { echo "not in /metrics: $n"; missing=1; }
+	done
+	return $missing
+}
+desc="every chat4all_* series the dashboard and the alerts use is in /metrics"; check monitoring_series_exist
+dashboard_ok() { jq -e '.panels | length > 0' "$ROOT/conf/monitoring/grafana-dashboard.json" >/dev/null; }
+desc="the dashboard is JSON with its panels"; check dashboard_ok
+if command -v promtool >/dev/null; then
+	desc="promtool check rules conf/monitoring/alerts.yml"
+	check promtool check rules "$ROOT/conf/monitoring/alerts.yml"
+else
+	echo "SKIPPED: promtool check rules (no promtool here: Debian's prometheus package has it)"
+fi
+
+echo "== restart: make stop leaves nothing running, a new start keeps the data"
 B=$CHAT4ALL_TEST_URL
 curl -fsS -o /dev/null "$B/v1/auth/register" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
@@ -307,6 +327,44 @@ check grep -q "the stream gateway did not start: waited 5 s for .*stream.pid" <<
 desc="... and shows why, from the gateway's own words"
 check grep -q "cannot listen on unix:/nonexistent/dir/stream.sock" <<<"$out"
 side a "$APORT" stop >/dev/null 2>&1 || true
+
+echo "== make install into a temporary root (DESTDIR=…), then make uninstall"
+IROOT=$TMP/install-root
+make -s -C "$ROOT" install DESTDIR="$IROOT" >/dev/null
+installed_in_place() {
+	local f
+	for f in usr/local/bin/chat4all-admin usr/local/lib/chat4all/chat4all-{api,stream,jobs,admin} \
+		usr/local/share/chat4all/{web/index.html,migrations/0001_init.sql,moderation,monitoring/alerts.yml,conf/problems} \
+		etc/chat4all/{chat4all.conf,lighttpd.conf,jwt-secret} etc/logrotate.d/chat4all \
+		usr/local/lib/systemd/system/chat4all-{api,stream,worker@,deliver@,relay@,cron}.service \
+		usr/local/lib/systemd/system/chat4all-cron.timer; do
+		[ -e "$IROOT/$f" ] || { echo "not installed: $f"; return 1; }
+	done
+	! grep -rl '@[A-Z_]*@' "$IROOT/etc" "$IROOT/usr/local/lib/systemd" "$IROOT/usr/local/bin"
+}
+desc="binaries, web UI, migrations, settings, units and the logrotate snippet where they belong"
+check installed_in_place
+desc="lighttpd accepts the installed configuration"; check lighttpd -t -f "$IROOT/etc/chat4all/lighttpd.conf"
+make -s -C "$ROOT" uninstall DESTDIR="$IROOT" >/dev/null
+uninstalled() {
+	[ ! -e "$IROOT/usr/local/lib/chat4all" ] && [ ! -e "$IROOT/usr/local/bin/chat4all-admin" ] &&
+		[ -z "$(ls "$IROOT/usr/local/lib/systemd/system")" ] && [ -e "$IROOT/etc/chat4all/chat4all.conf" ]
+}
+desc="make uninstall takes them away, and leaves the settings and the secret"; check uninstalled
+if command -v systemd-analyze >/dev/null; then
+	# (installed for real under a prefix of its own: verify checks that each command exists)
+	IPRE=$TMP/install-prefix
+	make -s -C "$ROOT" install PREFIX="$IPRE" SYSCONFDIR="$IPRE/etc" UNITDIR="$IPRE/units" >/dev/null
+	units_verify() {
+		(cd "$IPRE/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify chat4all-api.service \
+			chat4all-stream.service chat4all-worker@1.service chat4all-deliver@1.service \
+			chat4all-relay@1.service chat4all-cron.service chat4all-cron.timer 2>&1 |
+			tee "$TMP/verify.txt"; [ ! -s "$TMP/verify.txt" ])
+	}
+	desc="systemd-analyze verify finds nothing to say of the units"; check units_verify
+else
+	echo "SKIPPED: systemd-analyze verify (no systemd-analyze here)"
+fi
 
 echo "== a checkout the service users cannot enter (as root: git clone … /root/c4 && make run)"
 if [ "$(id -u)" = 0 ]; then
