@@ -171,7 +171,7 @@ LIGHTTPD_SUBST = sed -e 's|@ROOT@|$(DATADIR)|g' -e 's|@BINDIR@|$(LIBEXECDIR)|g' 
 	-e 's|@TMPDIR@|/var/lib/chat4all/tmp|g' -e 's|@FILES_DIR@|/var/lib/chat4all/files|g' \
 	-e 's|@BIND@|$(HTTP_BIND)|g' -e 's|@PORT@|$(HTTP_PORT)|g' -e 's|@API_PROCS@|4|g' \
 	-e 's|@FILES_PROCS@|4|g' -e 's|@API_ENV@|"CHAT4ALL_CONF"|g' \
-	-e 's|@STREAM_PROXY@|"host" => "/run/chat4all/stream.sock"|g' \
+	-e 's|@STREAM_PROXY@|"host" => "127.0.0.1", "port" => 8090|g' \
 	-e 's|@API_MAX_KB@|65|g' -e 's|@FILES_MAX_KB@|2097153|g'
 ETC := $(DESTDIR)$(SYSCONFDIR)
 

@@ -294,19 +294,21 @@ static int stand_in(struct deliverer *d, int slot)
  * bus = kafka: as many records as there are free places. Each goes out now
  * (ready) or is handed over to the table (done at once: recorded as a
  * `deliver_wait` job with its offset); see the top of this file. Returns
- * how many were claimed, or -1.
+ * how many were claimed, or -1 when the database failed it (what it could
+ * not place goes back to be read again).
  */
 static int claim_bus(struct deliverer *d)
 {
 	struct job jobs[CLAIM_MAX];
 	bool waits[CLAIM_MAX];
-	int want = d->cap - d->used_n;
+	int want = d->cap - d->used_n, rc;
 
 	if (want > CLAIM_MAX)
 		want = CLAIM_MAX;
 	int n = want > 0 ? queue_kafka_claim(d->bus, jobs, want, 0) : 0;
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
+	rc = n;
 	worker_count_consumed(d->w, n);
 	if (deliveries_load(d->w, jobs, n) || waiting_keys(d, jobs, n, waits)) {
 		/* read again from memory later: nothing was sent */
@@ -330,9 +332,10 @@ static int claim_bus(struct deliverer *d)
 		}
 		if (ahead >= 0 && stand_in(d, ahead)) {
 			/* without it the table could send this one first: it waits
-			 * here, for its next claim */
+			 * here, for a claim once the database answers again */
 			queue_kafka_give_back(d->bus, &d->pool[slot]);
 			forget(d, slot);
+			rc = -1;
 			continue;
 		}
 		a->handover = true;
@@ -340,7 +343,7 @@ static int claim_bus(struct deliverer *d)
 		finished(d, a);
 	}
 	d->stats.claimed += n;
-	return n;
+	return rc;
 }
 
 /* @jobs[0..n) are done, in the open transaction: the table's jobs (and

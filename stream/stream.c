@@ -1000,16 +1000,33 @@ static void on_stats(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The gateway's listener: a unix socket (stream_socket, what make run
- * uses: lighttpd proxies to it under $VAR/run, so no port of this instance
- * can be another's), else TCP stream_bind:stream_port (a gateway in
- * another container or host). @where says which, for the logs.
+ * The gateway's listener: TCP stream_bind:stream_port, and with port 0 one
+ * the kernel chooses (what make run uses: it cannot be any other
+ * instance's, and lighttpd is told which through @port_file), or a unix
+ * socket (stream_socket). Loopback TCP it is by default: its buffers grow
+ * with a burst (a unix socket's stay at ~200 KiB, and a reader behind
+ * lighttpd then looks slow to the stream_max_buffer bound far sooner).
+ * @where says which, for the logs.
  */
-static int listen_on(struct evhttp *http, char *where, size_t len)
+static int listen_on(struct evhttp *http, const char *port_file, char *where, size_t len)
 {
 	if (!conf.stream_socket[0]) {
 		snprintf(where, len, "%s:%ld", conf.stream_bind, conf.stream_port);
-		return evhttp_bind_socket(http, conf.stream_bind, (unsigned short)conf.stream_port);
+		struct evhttp_bound_socket *b =
+			evhttp_bind_socket_with_handle(http, conf.stream_bind, (unsigned short)conf.stream_port);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (!b || getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&ss, &sl))
+			return -1;
+		unsigned port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							       : ((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(where, len, "%s:%u", conf.stream_bind, port);
+		if (port_file) {
+			FILE *f = fopen(port_file, "w");
+			if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f))
+				return -1;
+		}
+		return 0;
 	}
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(where, len, "unix:%s", conf.stream_socket);
@@ -1030,12 +1047,14 @@ static int listen_on(struct evhttp *http, char *where, size_t len)
 int main(int argc, char **argv)
 {
 	char err[512];
-	const char *pidfile = NULL;
+	const char *pidfile = NULL, *port_file = NULL;
 	struct rlimit rl;
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--pidfile") && i + 1 < argc)
 			pidfile = argv[++i];
+		else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
+			port_file = argv[++i];	/* where the port it listens on is written */
 	if (conf_load(&conf, NULL, err, sizeof(err))) {
 		fprintf(stderr, "chat4all-stream: %s\n", err);
 		return 1;
@@ -1064,7 +1083,7 @@ int main(int argc, char **argv)
 	evhttp_set_max_body_size(http, 0);
 	evhttp_set_max_headers_size(http, STREAM_MAX_HEADERS);
 	char where[160];
-	if (listen_on(http, where, sizeof(where))) {
+	if (listen_on(http, port_file, where, sizeof(where))) {
 		fprintf(stderr, "chat4all-stream: cannot listen on %s: %s\n", where, strerror(errno));
 		log_error(NULL, "cannot listen on %s: %s", where, strerror(errno));
 		return 1;

@@ -33,8 +33,9 @@ API_PROCS=${API_PROCS:-2}	# FastCGI responders, api_threads requests at once eac
 FILES_PROCS=${FILES_PROCS:-4}	# responders that take upload bodies (tus POST/PATCH)
 WORKERS=${WORKERS:-2}		# moderation, release, file checks, inbound webhooks
 DELIVERERS=${DELIVERERS:-1}	# deliveries to the channels (chat4all-jobs deliver)
-# the stream gateway listens on $VAR/run/stream.sock, which no other
-# instance can hold; STREAM_PORT (and STREAM_HOST) put it on TCP instead
+# the stream gateway listens on a loopback port the kernel chooses (so it
+# can be no other instance's), written to $VAR/run/stream.port for
+# lighttpd; STREAM_PORT (and STREAM_HOST: a gateway elsewhere) fix it
 STREAM_PORT=${STREAM_PORT:-}
 STREAM_HOST=${STREAM_HOST:-}
 PGPORT=${PGPORT:-55432}
@@ -126,10 +127,10 @@ instance_env() {
 	export CHAT4ALL_METRICS_FILE=${CHAT4ALL_METRICS_FILE:-"$VAR/run/metrics"}
 	export CHAT4ALL_MIGRATIONS_DIR=${CHAT4ALL_MIGRATIONS_DIR:-"$APP/migrations"}
 	export CHAT4ALL_MODERATION_LEXICON_DIR=${CHAT4ALL_MODERATION_LEXICON_DIR:-"$APP/conf/moderation"}
-	if [ -n "$STREAM_PORT$STREAM_HOST${CHAT4ALL_STREAM_PORT:-}" ]; then
+	if [ -n "$STREAM_PORT$STREAM_HOST" ]; then
 		export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-${STREAM_PORT:-8090}}
 	else
-		export CHAT4ALL_STREAM_SOCKET=${CHAT4ALL_STREAM_SOCKET:-"$VAR/run/stream.sock"}
+		export CHAT4ALL_STREAM_PORT=${CHAT4ALL_STREAM_PORT:-0}
 	fi
 	export CHAT4ALL_FILES_DIR=${CHAT4ALL_FILES_DIR:-"$VAR/files"}
 	[ -n "${CHAT4ALL_JWT_SECRET:-}" ] ||
@@ -205,6 +206,8 @@ write_lighttpd_conf() {
 	local names api_kb files_kb stream
 	if [ -n "${CHAT4ALL_STREAM_SOCKET:-}" ]; then
 		stream="\"host\" => \"$CHAT4ALL_STREAM_SOCKET\""
+	elif [ "$CHAT4ALL_STREAM_PORT" = 0 ]; then	# the one the gateway was given
+		stream="\"host\" => \"127.0.0.1\", \"port\" => $(cat "$VAR/run/stream.port")"
 	else
 		stream="\"host\" => \"${STREAM_HOST:-127.0.0.1}\", \"port\" => $CHAT4ALL_STREAM_PORT"
 	fi
@@ -245,12 +248,32 @@ serve() {
 	exec runuser -u "$RUN_AS" -- lighttpd -D -f "$VAR/lighttpd.conf"
 }
 
-# The stream gateway, like the workers, writes its own PID file.
+# The stream gateway, like the workers, writes its own PID file (and the
+# port it listens on). Started again, it asks for the port it had: a
+# running lighttpd proxies to that one. Should another program have taken
+# it meanwhile, the gateway takes a new one and lighttpd is restarted.
+launch_stream() {
+	CHAT4ALL_STREAM_PORT=$1 as_user setsid "$APP/build/chat4all-stream" \
+		--pidfile "$VAR/run/stream.pid" --port-file "$VAR/run/stream.port" \
+		</dev/null >>"$VAR/log/stream.log" 2>&1 &
+}
 start_stream() {
 	pid_alive "$VAR/run/stream.pid" && return
 	rm -f "$VAR/run/stream.pid"
-	as_user setsid "$APP/build/chat4all-stream" --pidfile "$VAR/run/stream.pid" \
-		</dev/null >>"$VAR/log/stream.log" 2>&1 &
+	local port=$CHAT4ALL_STREAM_PORT
+	if [ "$port" = 0 ] && [ -s "$VAR/run/stream.port" ]; then
+		port=$(cat "$VAR/run/stream.port")
+		launch_stream "$port"
+		for _ in $(seq 100); do pid_alive "$VAR/run/stream.pid" && return; sleep 0.05; done
+		echo "the stream gateway did not start on its former port $port (taken?): trying another" >&2
+		rm -f "$VAR/run/stream.port"
+		port=0
+		if pid_alive "$VAR/run/lighttpd.pid"; then	# (start_lighttpd follows)
+			stop_pidfile "$VAR/run/lighttpd.pid" lighttpd
+			rm -f "$VAR/run/lighttpd.pid"
+		fi
+	fi
+	launch_stream "$port"
 	started "the stream gateway" "$VAR/run/stream.pid" "$VAR/log/stream.log" stream || exit 1
 }
 

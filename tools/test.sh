@@ -321,11 +321,12 @@ for p in "$APORT" "$BPORT"; do
 done
 side a "$APORT" stop >/dev/null 2>&1 || true
 side b "$BPORT" stop >/dev/null 2>&1 || true
-out=$(CHAT4ALL_STREAM_SOCKET=/nonexistent/dir/stream.sock side a "$APORT" start 2>&1 || true)
+# (an address of no interface here: its bind fails)
+out=$(CHAT4ALL_STREAM_BIND=192.0.2.1 side a "$APORT" start 2>&1 || true)
 desc="a gateway that cannot start: start says what it waited for, and for how long"
 check grep -q "the stream gateway did not start: waited 5 s for .*stream.pid" <<<"$out"
 desc="... and shows why, from the gateway's own words"
-check grep -q "cannot listen on unix:/nonexistent/dir/stream.sock" <<<"$out"
+check grep -q "cannot listen on 192.0.2.1:0" <<<"$out"
 side a "$APORT" stop >/dev/null 2>&1 || true
 
 echo "== make install into a temporary root (DESTDIR=…), then make uninstall"

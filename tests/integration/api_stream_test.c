@@ -24,7 +24,6 @@
 #include <string.h>
 #include <stdbool.h>
 #include <time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ real time */
@@ -328,20 +327,26 @@ static void test_stale_cursor_reset(void **state)
 	resp_free(&r);
 }
 
-/* A raw socket to the gateway itself (its unix socket under the
- * instance's run/), so that not reading it backs up into the gateway
- * (lighttpd in between would buffer some more, and the test is about the
- * gateway's bound). */
+/* A raw socket to the gateway itself (the port it was given, in the
+ * instance's run/stream.port) with a small receive window, so that not
+ * reading it backs up into the gateway (lighttpd in between would buffer
+ * some more, and the test is about the gateway's bound). */
 static int slow_reader_open(const struct user *u)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 1 };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	char req[1400];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), window = 4096, port = 0;
+	char req[1400], path[512];
 
+	snprintf(path, sizeof(path), "%s/run/stream.port", getenv("CHAT4ALL_TEST_VAR"));
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &port), 1);
+	fclose(f);
 	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof(window));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/run/stream.sock", getenv("CHAT4ALL_TEST_VAR"));
+	sa.sin_port = htons((uint16_t)port);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	int n = snprintf(req, sizeof(req), "GET /v1/stream HTTP/1.1\r\nHost: test\r\n"
 			 "Authorization: Bearer %s\r\n\r\n", u->access);
