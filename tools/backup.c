@@ -164,8 +164,11 @@ int backup_run(struct db *db, const struct conf *c, const char *dir)
 		const char *id = PQgetvalue(res, r, 0), *status = PQgetvalue(res, r, 1);
 		bool ready = !strcmp(status, "ready");
 		long long limit = !strcmp(status, "uploading") ? atoll(PQgetvalue(res, r, 2)) : -1;
-		filestore_path(c->files_dir, id, src, sizeof(src));
-		filestore_path(files, id, dst, sizeof(dst));
+		if (filestore_path(c->files_dir, id, src, sizeof(src)) ||
+		    filestore_path(files, id, dst, sizeof(dst))) {
+			fprintf(stderr, "chat4all-admin: '%s' is not a file id\n", id);
+			goto out;
+		}
 		long long got = copy(src, dst, limit, (uid_t)-1, (gid_t)-1);
 		if (got < 0 && errno == ENOENT && !ready)
 			continue;	/* an upload that never sent a byte, or one given up */
@@ -202,29 +205,86 @@ out:
 	return rc;
 }
 
+/* One line of a backup's manifest: a file it holds. */
+struct held_file {
+	char id[64], sha[65];
+	long long len;
+};
+
+/*
+ * The manifest of backup @dir, each file in it checked before anything is
+ * restored: an id of the store's spelling (a manifest is text anyone with
+ * the folder could edit; an id is a path below files_dir) and its bytes
+ * there, as long as said. The files into @out (free them), their count,
+ * or -1 with what is wrong on stderr.
+ */
+static int read_manifest(const char *dir, struct held_file **out)
+{
+	char path[4096], files[4096], line[512], src[4096];
+	struct held_file *list = NULL;
+	int n = 0, cap = 0;
+	struct stat st;
+	FILE *m;
+
+	snprintf(path, sizeof(path), "%s/" MANIFEST, dir);
+	if (!(m = fopen(path, "r"))) {
+		fprintf(stderr, "chat4all-admin: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(files, sizeof(files), "%s/files", dir);
+	while (fgets(line, sizeof(line), m)) {
+		struct held_file f;
+		char status[16];
+		if (sscanf(line, "%63s %15s %lld %64s", f.id, status, &f.len, f.sha) != 4 ||
+		    filestore_path(files, f.id, src, sizeof(src)) || stat(src, &st) ||
+		    st.st_size != f.len) {
+			fprintf(stderr, "chat4all-admin: the manifest's line %d names no file of this "
+				"backup: %.80s", n + 1, line);
+			goto fail;
+		}
+		if (n == cap) {
+			struct held_file *more = realloc(list, (size_t)(cap = cap ? 2 * cap : 64) * sizeof(*list));
+			if (!more)
+				goto fail;
+			list = more;
+		}
+		list[n++] = f;
+	}
+	fclose(m);
+	*out = list;
+	return n;
+fail:
+	fclose(m);
+	free(list);
+	return -1;
+}
+
 int restore_run(struct db *db, const struct conf *c, const char *dir)
 {
 	PGconn *pg = db_conn(db);
 	PGresult *res;
-	char path[4096], line[512], src[4096], dst[4096], files[4096], sha[65];
+	char path[4096], src[4096], dst[4096], files[4096], sha[65];
+	struct held_file *held = NULL;
 	struct stat st;
-	int n = 0;
 	long long bytes = 0;
+	int n, rc = 1;
 
 	snprintf(path, sizeof(path), "%s/" DUMP, dir);
 	if (stat(path, &st)) {
 		fprintf(stderr, "chat4all-admin: no backup in %s (%s: %s)\n", dir, path, strerror(errno));
 		return 1;
 	}
+	if ((n = read_manifest(dir, &held)) < 0)
+		return 1;	/* (nothing touched) */
 	if (!(res = query(pg, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM messages)"
 			      " + (SELECT count(*) FROM files)", PGRES_TUPLES_OK)))
-		return 1;
+		goto out;
 	long long rows = atoll(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (rows) {
 		fprintf(stderr, "chat4all-admin: a restore goes into an empty instance; this one has "
 			"%lld users, messages and files\n", rows);
-		return 1;
+		goto out;
 	}
 	/* the empty instance's schema goes, the backup's comes, at once */
 	char *restore[] = { "pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
@@ -233,41 +293,31 @@ int restore_run(struct db *db, const struct conf *c, const char *dir)
 	if (!run(restore)) {
 		fprintf(stderr, "chat4all-admin: pg_restore failed (its words above); the instance "
 			"is as it was\n");
-		return 1;
+		goto out;
 	}
 	/* the bytes, the store's owner's */
 	if (stat(c->files_dir, &st) && (mkdir(c->files_dir, 0750) || stat(c->files_dir, &st))) {
 		fprintf(stderr, "chat4all-admin: %s: %s\n", c->files_dir, strerror(errno));
-		return 1;
+		goto out;
 	}
 	uid_t uid = getuid() ? (uid_t)-1 : st.st_uid;
-	snprintf(path, sizeof(path), "%s/" MANIFEST, dir);
 	snprintf(files, sizeof(files), "%s/files", dir);
-	FILE *m = fopen(path, "r");
-	if (!m) {
-		fprintf(stderr, "chat4all-admin: %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	while (fgets(line, sizeof(line), m)) {
-		char id[64], status[16], want[65];
-		long long len;
-		if (sscanf(line, "%63s %15s %lld %64s", id, status, &len, want) != 4)
-			continue;
-		filestore_path(files, id, src, sizeof(src));
-		filestore_path(c->files_dir, id, dst, sizeof(dst));
+	for (int i = 0; i < n; i++) {
+		filestore_path(files, held[i].id, src, sizeof(src));	/* (checked by read_manifest) */
+		filestore_path(c->files_dir, held[i].id, dst, sizeof(dst));
 		errno = 0;
-		if (copy(src, dst, -1, uid, st.st_gid) != len || filestore_sha256(dst, sha) ||
-		    strcmp(sha, want)) {
-			fprintf(stderr, "chat4all-admin: file %s did not come back whole (%s)\n", id,
-				errno ? strerror(errno) : "its sha256 differs");
-			fclose(m);
-			return 1;
+		if (copy(src, dst, -1, uid, st.st_gid) != held[i].len || filestore_sha256(dst, sha) ||
+		    strcmp(sha, held[i].sha)) {
+			fprintf(stderr, "chat4all-admin: file %s did not come back whole (%s)\n",
+				held[i].id, errno ? strerror(errno) : "its sha256 differs");
+			goto out;
 		}
-		bytes += len;
-		n++;
+		bytes += held[i].len;
 	}
-	fclose(m);
 	printf("restored from %s: the database and %d files (%lld bytes), each file's sha256 "
 	       "checked; restart the instance now (make stop; make run)\n", dir, n, bytes);
-	return 0;
+	rc = 0;
+out:
+	free(held);
+	return rc;
 }

@@ -400,25 +400,21 @@ reopen() {
 # PostgreSQL's, which they never reopen, is copied and truncated instead.
 logrotate_conf() {
 	cat <<EOF
+# (these apply to every block below)
+weekly
+rotate 8
+compress
+delaycompress
+missingok
+notifempty
+
 $VAR/log/chat4all.log $VAR/log/lighttpd.log {
-	weekly
-	rotate 8
-	compress
-	delaycompress
-	missingok
-	notifempty
 	sharedscripts
 	postrotate
 		VAR=$VAR $ROOT/tools/stack.sh reopen
 	endscript
 }
 $VAR/log/jobs.log $VAR/log/stream.log $VAR/log/migrate.log $VAR/log/redis.log $VAR/log/postgresql.log {
-	weekly
-	rotate 8
-	compress
-	delaycompress
-	missingok
-	notifempty
 	copytruncate
 }
 EOF

@@ -230,10 +230,19 @@ RVAR=$TMP/restored RPORT=$(free_port)
 mkdir -p "$RVAR" && chmod 755 "$RVAR"
 restored() { env -u PGPORT VAR=$RVAR PORT=$RPORT "$ROOT/tools/$1" "${@:2}"; }
 restored stack.sh start >/dev/null
+RPSQL="${PSQL/-h $PGRUN_MAIN -p $PGPORT_MAIN/-h $RVAR/run/postgresql -p 55432}"
+# a manifest is text anyone with the folder can edit; its ids become paths
+cp -r "$TMP/backup" "$TMP/tampered"
+printf '../../../../tmp/c4a-escape\tready\t1\t%064d\n' 0 >>"$TMP/tampered/manifest.tsv"
+tampered_refused() {
+	! restored chat4all-admin restore "$TMP/tampered" 2>/dev/null &&
+		[ "$($RPSQL -c "SELECT count(*) FROM users")" = 0 ] && [ ! -e /tmp/c4a-escape ]
+}
+desc="a manifest naming a path, not a file id, is refused before anything is restored"
+check tampered_refused
 desc="chat4all-admin restore brings it into the new instance"
 check restored chat4all-admin restore "$TMP/backup"
 restored stack.sh stop >/dev/null && restored stack.sh start >/dev/null
-RPSQL="${PSQL/-h $PGRUN_MAIN -p $PGPORT_MAIN/-h $RVAR/run/postgresql -p 55432}"
 for t in users conversations messages files deliveries; do
 	desc="the same $t ($($PSQL -c "SELECT count(*) FROM $t"))"
 	check [ "$($PSQL -c "SELECT count(*) FROM $t")" = "$($RPSQL -c "SELECT count(*) FROM $t")" ]
