@@ -8,7 +8,7 @@ FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         gcc make pkg-config libc6-dev libfcgi-dev libpq-dev libhiredis-dev \
         libjson-c-dev libjwt-dev libargon2-dev libssl-dev libcurl4-openssl-dev libevent-dev \
-        nodejs npm ca-certificates \
+        librdkafka-dev nodejs npm ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -16,7 +16,7 @@ COPY lib lib
 COPY fcgi fcgi
 COPY jobs jobs
 COPY stream stream
-COPY tools/admin.c tools/
+COPY tools/admin.c tools/backup.c tools/backup.h tools/
 RUN make all
 # the web UI's one library, from npm (package-lock.json pins it)
 COPY package.json package-lock.json ./
@@ -25,8 +25,9 @@ RUN make web
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        lighttpd libfcgi0ldbl libpq5 libhiredis0.14 libjson-c5 libjwt0 \
-        libargon2-1 libssl3 libcurl4 libevent-2.1-7 curl ca-certificates \
+        lighttpd lighttpd-mod-openssl libfcgi0ldbl libpq5 libhiredis0.14 libjson-c5 libjwt0 \
+        libargon2-1 libssl3 libcurl4 libevent-2.1-7 librdkafka1 curl ca-certificates \
+        postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/chat4all chat4all \
     && install -d -o chat4all -g chat4all /var/lib/chat4all /var/lib/chat4all/run \

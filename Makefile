@@ -158,21 +158,15 @@ SYSCONFDIR ?= /etc
 DESTDIR    ?=
 HTTP_BIND  ?= 0.0.0.0
 HTTP_PORT  ?= 8080
+REDIRECT_PORT ?=
 LIBEXECDIR := $(PREFIX)/lib/chat4all
 DATADIR    := $(PREFIX)/share/chat4all
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 UNITS      := chat4all-api.service chat4all-stream.service chat4all-worker@.service \
               chat4all-deliver@.service chat4all-relay@.service chat4all-cron.service
 SUBST = sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
-	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@HTTP_PORT@|$(HTTP_PORT)|g'
-# the lighttpd configuration make run writes, with the installed places
-LIGHTTPD_SUBST = sed -e 's|@ROOT@|$(DATADIR)|g' -e 's|@BINDIR@|$(LIBEXECDIR)|g' \
-	-e 's|@RUNDIR@|/run/chat4all|g' -e 's|@LOGDIR@|/var/log/chat4all|g' \
-	-e 's|@TMPDIR@|/var/lib/chat4all/tmp|g' -e 's|@FILES_DIR@|/var/lib/chat4all/files|g' \
-	-e 's|@BIND@|$(HTTP_BIND)|g' -e 's|@PORT@|$(HTTP_PORT)|g' -e 's|@API_PROCS@|4|g' \
-	-e 's|@FILES_PROCS@|4|g' -e 's|@API_ENV@|"CHAT4ALL_CONF"|g' \
-	-e 's|@STREAM_PROXY@|"host" => "127.0.0.1", "port" => 8090|g' \
-	-e 's|@API_MAX_KB@|65|g' -e 's|@FILES_MAX_KB@|2097153|g'
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@HTTP_PORT@|$(HTTP_PORT)|g' \
+	-e 's|@HTTP_BIND@|$(HTTP_BIND)|g' -e 's|@REDIRECT_PORT@|$(REDIRECT_PORT)|g'
 ETC := $(DESTDIR)$(SYSCONFDIR)
 
 install: all web
@@ -185,6 +179,9 @@ install: all web
 	cp -r web migrations $(DESTDIR)$(DATADIR)/
 	cp -r conf/moderation conf/monitoring $(DESTDIR)$(DATADIR)/
 	cp -r conf/problems $(DESTDIR)$(DATADIR)/conf/
+	install -m 644 conf/lighttpd.conf.in conf/lighttpd-tls.conf.in conf/lighttpd-redirect.conf.in \
+	    $(DESTDIR)$(DATADIR)/conf/
+	install -m 755 tools/lighttpd-conf.sh $(DESTDIR)$(LIBEXECDIR)/lighttpd-conf
 	install -m 644 README.md conf/chat4all.conf.example $(DESTDIR)$(DATADIR)/
 	set -e; for u in $(UNITS); do \
 		{ $(SUBST) conf/systemd/$$u.in; $(SUBST) conf/systemd/hardening.conf.in; \
@@ -192,7 +189,6 @@ install: all web
 		} >$(DESTDIR)$(UNITDIR)/$$u; \
 	done
 	install -m 644 conf/systemd/chat4all-cron.timer $(DESTDIR)$(UNITDIR)/
-	$(LIGHTTPD_SUBST) conf/lighttpd.conf.in >$(ETC)/chat4all/lighttpd.conf
 	$(SUBST) conf/logrotate.in >$(ETC)/logrotate.d/chat4all
 	@# the settings and the secret are the sysadmin's: made once, never overwritten
 	[ -e $(ETC)/chat4all/chat4all.conf ] || { $(SUBST) conf/installed.conf.in; \

@@ -245,7 +245,7 @@ static int end_signin(struct req *r, const char *sid)
 
 	PQclear(res);
 	if (!rc)
-		revocation_mark(r->app->kv, sid, r->app->conf.access_ttl + 60);
+		revocation_mark(r->app->kv, sid, revocation_ttl(r->app->conf.access_ttl));
 	return rc;
 }
 

@@ -124,7 +124,8 @@ static int send_to(struct req *r, const char *conv, struct json_object *o)
 		return ERR_INTERNAL;
 	}
 	struct send s = { .id = id, .conv = conv, .sender = r->user.user_id, .client = client_id,
-			  .text = text, .file = file_id, .req = r->id, .channels = channels.s };
+			  .text = text, .file = file_id, .req = r->id, .trace = r->traceparent,
+			  .channels = channels.s };
 	if (r->send_bucket[0]) {	/* the route's limit, taken with the send (routes.c) */
 		s.bucket = r->send_bucket;
 		s.sid = r->user.sid;

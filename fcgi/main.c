@@ -16,6 +16,7 @@
 #include "../lib/channels.h"
 #include "../lib/log.h"
 #include "../lib/moderation.h"
+#include "../lib/trace.h"
 
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chat4all-api: cannot open log '%s'\n", app.conf.log_file);
 		return 1;
 	}
+	trace_exporter_start(app.conf.otlp_endpoint, "chat4all-api");
 	nthreads = app.conf.api_threads;
 	if (argc == 3 && !strcmp(argv[1], "--threads"))
 		nthreads = atol(argv[2]);

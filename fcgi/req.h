@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "../lib/auth.h"
+#include "../lib/trace.h"
 #include "app.h"
 
 #define REQ_MAX_PARAMS 2
@@ -28,6 +29,8 @@ struct req {
 	const char *query;		/* after '?', or "" */
 	char params[REQ_MAX_PARAMS][REQ_PARAM_MAX + 1];	/* path segments, in order */
 	char id[65];			/* request id, echoed as X-Request-Id */
+	struct span span;		/* this request's, in the client's trace (traceparent) or a new one */
+	char traceparent[TRACEPARENT_MAX];	/* a child of span: what the request hands on */
 	bool authed;
 	struct auth_claims user;	/* valid when authed */
 	/* a send's token bucket, when its token and the sign-in check are

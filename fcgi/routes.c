@@ -233,7 +233,7 @@ static int authenticate(struct req *r, enum limit limit)
 		return ERR_AUTH;
 	}
 	/* a Redis that was away learns again what ended meanwhile */
-	revocation_sync(r->app->db, r->app->kv, r->app->conf.access_ttl + 60);
+	revocation_sync(r->app->db, r->app->kv, revocation_ttl(r->app->conf.access_ttl));
 	double rate = limit == LIMIT_SEND ? r->app->conf.send_rate
 		    : limit == LIMIT_RECEIPT ? r->app->conf.receipt_rate : 0;
 	long burst = limit == LIMIT_SEND ? r->app->conf.send_burst : r->app->conf.receipt_burst;
@@ -295,6 +295,11 @@ void routes_handle(struct app *app, void *fcgi)
 	req_init(&r, app, fcgi);
 	if ((at = routes_find(r.method, r.path, &r)) >= 0)
 		found = (size_t)at;
+	/* the request's span: its route is its name (never the path, which
+	 * holds ids), in the trace the client's traceparent names */
+	span_start(&r.span, req_env(&r, "HTTP_TRACEPARENT"), routes_names()[found], SPAN_SERVER);
+	span_traceparent(&r.span, r.traceparent);
+	log_trace(r.span.ctx.trace_id);
 	if (at == ROUTES_NO_METHOD) {
 		rc = ERR_METHOD;
 		req_detail(&r, "%s is not allowed on %s", r.method, r.path);
@@ -324,5 +329,12 @@ void routes_handle(struct app *app, void *fcgi)
 	if (rc)
 		json_object_object_add(f, "error", json_object_new_string(err_name(rc)));
 	log_line(r.status >= 500 ? LOG_ERROR : LOG_INFO, r.id, f, "request");
+	span_attr(&r.span, "http.request.method", r.method);
+	span_attr(&r.span, "http.route", found == ROUTE_UNMATCHED ? "" : routes[found].path);
+	span_attr_int(&r.span, "http.response.status_code", r.status);
+	span_attr(&r.span, "chat4all.request_id", r.id);
+	r.span.error = r.status >= 500;
+	span_end(&r.span);
+	log_trace(NULL);
 	req_free(&r);
 }

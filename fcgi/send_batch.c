@@ -28,6 +28,7 @@ struct send_batch {
 	struct send *head, *tail;
 	struct db *db;			/* the writer's own connections */
 	struct kv *kv;
+	long revocation_ttl;		/* how long an ended sign-in's mark lives */
 };
 
 void send_clear(struct send *s)
@@ -70,7 +71,7 @@ static void announce(struct db *db, struct kv *kv, struct send *const *s, int n)
 static void commit_alone(struct db *db, struct send *s)
 {	/* s->rc is 0 here: nothing refused it */
 	const char *params[] = { s->id, s->conv, s->sender, s->client, s->text, s->file, s->req,
-				 s->channels };
+				 s->trace, s->channels };
 	PGresult *res = NULL;
 
 	s->rc = db_exec(db, s->channels ? SQL_MSG_SEND_CHANNELS : SQL_MSG_SEND, params, &res);
@@ -93,9 +94,10 @@ static int by_conversation(const void *a, const void *b)
 static struct json_object *send_json(const struct send *s)
 {
 	struct json_object *o = json_object_new_object();
-	const char *keys[] = { "id", "conv", "sender", "client", "text", "file", "req", "channels" };
+	const char *keys[] = { "id", "conv", "sender", "client", "text", "file", "req", "trace",
+			       "channels" };
 	const char *vals[] = { s->id, s->conv, s->sender, s->client, s->text, s->file, s->req,
-			       s->channels };
+			       s->trace, s->channels };
 
 	json_object_object_add(o, "n", json_object_new_int(s->n));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -124,6 +126,10 @@ static void take_tokens(struct send_batch *b, struct send **s, int n)
 	}
 	if (!m)
 		return;
+	/* a Redis that came back learns again what ended while it was away
+	 * before this connection trusts a missing mark (as authenticate does
+	 * on the request's; reconnecting during the take is caught there) */
+	revocation_sync(b->db, b->kv, b->revocation_ttl);
 	ratelimit_take_many(b->kv, t, m);
 	for (int k = 0; k < m; k++) {
 		struct send *x = s[idx[k]];
@@ -226,6 +232,7 @@ struct send_batch *send_batch_start(const struct conf *conf)
 	pthread_cond_init(&b->answered, NULL);
 	b->db = db_open(conf->database_url);
 	b->kv = kv_open(conf->redis);
+	b->revocation_ttl = revocation_ttl(conf->access_ttl);
 	if (!b->db || !b->kv || pthread_create(&t, NULL, writer, b)) {
 		db_free(b->db);
 		kv_free(b->kv);

@@ -21,6 +21,7 @@
 /* One send, as SQL_MSG_SEND's parameters; the answer comes back in it. */
 struct send {
 	const char *id, *conv, *sender, *client, *text, *file, *req;
+	const char *trace;	/* the request's span (a traceparent) */
 	const char *channels;	/* a text[] literal, or NULL: everywhere */
 	/* when not NULL, the writer takes a token from this bucket and checks
 	 * the sign-in @sid has not ended, for the whole batch in one round

@@ -124,6 +124,7 @@ int deliveries_load(struct worker *w, struct job *jobs, int n)
 			snprintf(a->conversation, sizeof(a->conversation), "%s", PQgetvalue(res, r, 11));
 			snprintf(a->sender, sizeof(a->sender), "%s", PQgetvalue(res, r, 12));
 			a->seq = atoll(PQgetvalue(res, r, 13));
+			snprintf(a->traceparent, sizeof(a->traceparent), "%s", PQgetvalue(res, r, 16));
 			char link[512] = "";
 			if (!PQgetisnull(res, r, 6))
 				file_link(w, PQgetvalue(res, r, 6), link, sizeof(link));
@@ -162,6 +163,19 @@ void delivery_start(struct worker *w, CURLM *multi, struct delivery_try *a)
 	a->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	if (a->req.auth[0])
 		a->headers = curl_slist_append(a->headers, a->req.auth);
+	if (a->traceparent[0]) {
+		/* the provider request is a span of its message's trace, and
+		 * tells the provider so (W3C traceparent) */
+		char name[64], tp[TRACEPARENT_MAX], h[80];
+		snprintf(name, sizeof(name), "deliver %s", a->channel);
+		span_start(&a->span, a->traceparent, name, SPAN_CLIENT);
+		span_attr_int(&a->span, "chat4all.delivery_id", a->delivery);
+		span_attr(&a->span, "chat4all.message_id", a->message);
+		span_attr_int(&a->span, "chat4all.attempt", a->attempts + 1);
+		span_traceparent(&a->span, tp);
+		snprintf(h, sizeof(h), "traceparent: %s", tp);
+		a->headers = curl_slist_append(a->headers, h);
+	}
 	curl_easy_setopt(a->curl, CURLOPT_URL, a->req.url);
 	curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, a->req.body);
 	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, a->headers);
@@ -250,6 +264,7 @@ void deliveries_announce(struct worker *w, struct job *jobs, int n)
 		struct delivery_try *a = jobs[i].state;
 		if (!a || !a->pending)
 			continue;
+		trace_log_as(a->traceparent);
 		if (a->handover) {
 			log_line(LOG_DEBUG, jobs[i].req_id[0] ? jobs[i].req_id : NULL, NULL,
 				 "delivery %lld to %s %s waits its turn in the table", a->delivery,
@@ -271,6 +286,7 @@ void deliveries_announce(struct worker *w, struct job *jobs, int n)
 			.message_id = a->message, .conversation_id = a->conversation,
 			.seq = a->seq, .status = "failed", .channel = a->channel, .reason = a->why });
 	}
+	trace_log_as(NULL);
 	events_batch_send(w->kv, b);
 }
 
@@ -295,6 +311,12 @@ void delivery_finish(struct worker *w, CURLM *multi, struct delivery_try *a, CUR
 					       ? CHANNEL_FAILED : a->outcome;
 	metrics_observe(w->channel_metrics, channel_series(a->channel, counted), 200,
 			(uint64_t)(secs * 1e6));
+	if (a->traceparent[0]) {
+		span_attr_int(&a->span, "http.response.status_code", a->status);
+		span_attr(&a->span, "chat4all.outcome", channel_outcome_name(counted));
+		a->span.error = counted == CHANNEL_FAILED || counted == CHANNEL_RETRY;
+		span_end(&a->span);
+	}
 	curl_multi_remove_handle(multi, a->curl);
 	curl_easy_cleanup(a->curl);
 	curl_slist_free_all(a->headers);

@@ -11,6 +11,7 @@
 
 #include "../lib/channels.h"
 #include "../lib/netguard.h"
+#include "../lib/trace.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -35,6 +36,8 @@ struct delivery_try {
 	char provider_id[128];
 	char why[256];
 	struct netguard_check guard;	/* where it may connect (an integrator's URL is a stranger's) */
+	char traceparent[56];		/* its message's request span, "" when untraced */
+	struct span span;		/* the provider request's, while it is in flight */
 	bool failed_now;		/* for deliveries_announce(): tell the sender */
 	int slot;			/* its job's place in the deliverer's pool */
 	/* bus = kafka (deliverer.c): a record that waits its address's turn

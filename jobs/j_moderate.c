@@ -100,8 +100,12 @@ static int apply(struct worker *w, struct job *j)
 		if ((rc = db_exec(w->db, SQL_MODLOG_INSERT, log, &res)))
 			goto out;
 	}
-	char payload[128];
-	snprintf(payload, sizeof(payload), "{\"req_id\":\"%s\"}", j->req_id);
+	char payload[200];
+	if (j->traceparent[0])	/* (its release is a span of the message's trace too) */
+		snprintf(payload, sizeof(payload), "{\"req_id\":\"%s\",\"traceparent\":\"%s\"}",
+			 j->req_id, j->traceparent);
+	else
+		snprintf(payload, sizeof(payload), "{\"req_id\":\"%s\"}", j->req_id);
 	rc = queue_enqueue(w->db, "release", st->conversation_id, payload);
 out:
 	if (rc)

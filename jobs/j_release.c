@@ -13,11 +13,16 @@
 #include "../lib/err.h"
 #include "../lib/events.h"
 #include "../lib/log.h"
+#include "../lib/trace.h"
 #include "../lib/validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* the released messages of one announcement that get a span (the rest of
+ * a larger one, rare, still carry their traceparent to the gateway) */
+#define RELEASE_SPANS_MAX 256
 
 /* What a release moved over: (from, to] of the job's conversation. */
 struct range {
@@ -119,7 +124,8 @@ void release_announce(struct worker *w, const struct released *r, int n)
 	struct db_array convs = { 0 }, froms = { 0 }, tos = { 0 };
 	struct events_batch *batch = NULL;
 	PGresult *msgs = NULL;
-	int wanted = 0;
+	int wanted = 0, nspans = 0;
+	static struct span spans[RELEASE_SPANS_MAX];	/* (one worker thread) */
 
 	for (int i = 0; i < n; i++)
 		if (r[i].to > r[i].from) {
@@ -153,21 +159,34 @@ void release_announce(struct worker *w, const struct released *r, int n)
 			if (!others)
 				np = 0;
 		}
+		const char *traceparent = PQgetvalue(msgs, m, 8);
+		if (*traceparent && nspans < RELEASE_SPANS_MAX) {
+			/* its release is a span of its trace, until everyone has heard */
+			struct span *sp = &spans[nspans++];
+			span_start(sp, traceparent, "release", SPAN_INTERNAL);
+			span_attr(sp, "chat4all.message_id", id);
+			span_attr(sp, "chat4all.status", status);
+			span_attr_int(sp, "chat4all.seq", atoll(PQgetvalue(msgs, m, 1)));
+		}
 		events_batch_status(batch, sender, &(struct events_status){
 			.message_id = id, .conversation_id = conv,
-			.seq = atoll(PQgetvalue(msgs, m, 1)), .status = status, .reason = reason });
+			.seq = atoll(PQgetvalue(msgs, m, 1)), .status = status, .reason = reason,
+			.traceparent = traceparent });
 		if (strcmp(status, "sent"))
 			continue;	/* rejected and held: the sender's alone */
 		for (int u = 0; u < np; u++)
 			if (strcmp(people[u], sender))
 				others[k++] = people[u];
-		events_batch_add(batch, others, k, "message", PQgetvalue(msgs, m, 5), true);
+		events_batch_add_traced(batch, others, k, "message", PQgetvalue(msgs, m, 5), true,
+					traceparent);
 	}
 	free(list);
 	free(people);
 	free(others);
 	events_batch_send(w->kv, batch);	/* one round trip for them all */
 	batch = NULL;
+	for (int i = 0; i < nspans; i++)
+		span_end(&spans[i]);
 out:
 	if (batch)
 		events_batch_free(batch);

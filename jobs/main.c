@@ -14,6 +14,7 @@
 #include "../lib/kafka.h"
 #include "../lib/log.h"
 #include "../lib/netguard.h"
+#include "../lib/trace.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chat4all-jobs: cannot open log '%s'\n", w.conf.log_file);
 		goto out;
 	}
+	char service[48];
+	snprintf(service, sizeof(service), "chat4all-%s", argv[1]);
+	trace_exporter_start(w.conf.otlp_endpoint, service);
 	if (!(w.moderation = moderation_new(&w.conf, err, sizeof(err)))) {
 		log_error(NULL, "moderation: %s", err);
 		fprintf(stderr, "chat4all-jobs: moderation: %s\n", err);
@@ -104,6 +108,7 @@ int main(int argc, char **argv)
 	if (pidfile)
 		unlink(pidfile);
 out:
+	trace_exporter_stop();	/* (what the last seconds ended) */
 	db_free(w.db);
 	kv_free(w.kv);
 	metrics_free(w.moderation_metrics);

@@ -20,6 +20,7 @@
 #include "../lib/kafka.h"
 #include "../lib/kv_keys.h"
 #include "../lib/log.h"
+#include "../lib/trace.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -125,6 +126,7 @@ static void record_failure(struct worker *w, struct job *j, int rc)
 {
 	char why[300];
 
+	trace_log_as(j->traceparent);
 	snprintf(why, sizeof(why), "%s: %s", err_name(rc), w->error[0] ? w->error : "failed");
 	log_line(LOG_WARN, j->req_id[0] ? j->req_id : NULL, NULL,
 		 "job %lld (%s, attempt %d) failed: %s", j->id, j->kind, j->attempts, why);
@@ -132,6 +134,7 @@ static void record_failure(struct worker *w, struct job *j, int rc)
 	int limit = s && s->max_attempts ? s->max_attempts : (int)w->conf.job_max_attempts;
 	if (fail(w, j, why, limit) < 0)
 		log_error(NULL, "cannot record the failure of job %lld", j->id);
+	trace_log_as(NULL);
 }
 
 /* The transactions of a batch or a job: after the commit, the deliverer
@@ -152,22 +155,24 @@ static int commit(struct worker *w)
 	return rc;
 }
 
-/* One job in a transaction of its own, after its batch failed. */
-static void run_alone(struct worker *w, struct job *j, int prepared)
+/* One job in a transaction of its own, after its batch failed; true when
+ * it committed. */
+static bool run_alone(struct worker *w, struct job *j, int prepared)
 {
 	int rc;
 
 	const struct stage *s = stage_for(j->kind);
 
 	if (begin(w))
-		return;
+		return false;
 	if (!(rc = apply_one(w, j, prepared)) && !commit(w)) {
 		if (s && s->after_commit)
 			s->after_commit(w, j, 1);
-		return;
+		return true;
 	}
 	db_rollback(w->db);
 	record_failure(w, j, rc ? rc : ERR_DB);
+	return false;
 }
 
 /* Later jobs of a batch with the key of an earlier one (a release of the
@@ -225,11 +230,13 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 	for (int i = 0; i < n; i++) {
 		w->error[0] = '\0';
 		w->batch_pos = i;
+		trace_log_as(jobs[i].traceparent);
 		if (later)	/* the ones after a deferred job wait with it, in order */
 			prepared[i] = STAGE_LATER;
 		else if (s && s->prepare)
 			later = (prepared[i] = s->prepare(w, &jobs[i])) == STAGE_LATER;
 	}
+	trace_log_as(NULL);
 	if (begin(w))
 		return ERR_DB;
 	for (int i = 0; i < n && !failed; i++)
@@ -246,13 +253,45 @@ static int run_each(struct worker *w, const struct stage *s, struct job *jobs, i
 	return failed ? ERR_DB : 0;
 }
 
+/* Each job of a message's trace is a span of it, from its claim to its
+ * batch's end; @failed says which did not commit. */
+static void job_spans_start(struct span *spans, const struct job *jobs, int n)
+{
+	char name[48];
+
+	for (int i = 0; i < n; i++) {
+		if (!jobs[i].traceparent[0])
+			continue;
+		snprintf(name, sizeof(name), "job %s", jobs[i].kind);
+		span_start(&spans[i], jobs[i].traceparent, name, SPAN_CONSUMER);
+		span_attr_int(&spans[i], "chat4all.job_id", jobs[i].id);
+		span_attr_int(&spans[i], "chat4all.attempt", jobs[i].attempts);
+	}
+}
+
+static void job_spans_end(struct span *spans, const struct job *jobs, int n, const int *prepared,
+			  const bool *failed)
+{
+	for (int i = 0; i < n; i++) {
+		if (!jobs[i].traceparent[0])
+			continue;
+		span_attr(&spans[i], "chat4all.outcome", prepared[i] == STAGE_LATER ? "later"
+							 : failed[i] ? "failed" : "done");
+		spans[i].error = failed[i];
+		span_end(&spans[i]);
+	}
+}
+
 static void run_batch(struct worker *w, struct job *jobs, int n)
 {
 	const struct stage *s = stage_for(jobs[0].kind);
 	int prepared[MAX_BATCH] = { 0 };
+	bool failed[MAX_BATCH] = { false };
+	struct span spans[MAX_BATCH];
 	int rc;
 
 	qsort(jobs, (size_t)n, sizeof(*jobs), by_key);
+	job_spans_start(spans, jobs, n);
 	if (s && s->apply_batch) {
 		rc = run_set(w, s, jobs, n);
 		if (rc) {
@@ -262,9 +301,11 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 			for (int i = 0; i < n; i++) {
 				w->error[0] = '\0';
 				w->batch_pos = i;
+				trace_log_as(jobs[i].traceparent);
 				if (s->prepare)
 					prepared[i] = s->prepare(w, &jobs[i]);
 			}
+			trace_log_as(NULL);
 		}
 	} else {
 		rc = run_each(w, s, jobs, n, prepared);
@@ -275,8 +316,9 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 			if (give_back(w, &jobs[i]))
 				log_warn(NULL, "cannot release job %lld", jobs[i].id);
 		} else if (rc) {
-			run_alone(w, &jobs[i], prepared[i]);
+			failed[i] = !run_alone(w, &jobs[i], prepared[i]);
 		}
+	job_spans_end(spans, jobs, n, prepared, failed);
 	cleanup_all(s, jobs, n);
 	for (int i = 0; i < n; i++)
 		job_free(&jobs[i]);

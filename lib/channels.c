@@ -121,6 +121,11 @@ enum channel_outcome channel_answer(const char *channel, long status, const char
 
 static const char *const OUTCOMES[] = { "sent", "retried", "failed", "paced" };
 
+const char *channel_outcome_name(enum channel_outcome outcome)
+{
+	return OUTCOMES[outcome];
+}
+
 unsigned channel_series(const char *channel, enum channel_outcome outcome)
 {
 	int c = channel_index(channel);

@@ -158,6 +158,8 @@ bool channel_pace(const char *channel, const char *address, double *rate, long *
 /* Metrics: one series per (channel, outcome), with the request's latency. */
 #define CHANNEL_NSERIES (CHANNEL_COUNT * 4)
 unsigned channel_series(const char *channel, enum channel_outcome outcome);
+/* channel_outcome_name - "sent", "retried", "failed" or "paced". */
+const char *channel_outcome_name(enum channel_outcome outcome);
 const char *const *channel_series_labels(void);
 
 /*

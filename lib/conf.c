@@ -4,6 +4,7 @@
  */
 #include "conf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -111,6 +112,11 @@ static const struct conf_key conf_keys[] = {
 	KEY(kafka_brokers, CONF_STR, ""),
 	KEY(kafka_topic_prefix, CONF_STR, "chat4all."),
 	KEY(kafka_partitions, CONF_LONG, "32"),
+	KEY(tls_cert, CONF_STR, ""),
+	KEY(tls_key, CONF_STR, ""),
+	KEY(trusted_proxies, CONF_STR, ""),
+	KEY(metrics_allow, CONF_STR, "127.0.0.1, ::1"),
+	KEY(otlp_endpoint, CONF_STR, ""),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -319,6 +325,51 @@ static void env_name(char *out, size_t outlen, const char *key, const char *suff
 		strncat(out, suffix, outlen - strlen(out) - 1);
 }
 
+/* trusted_proxies, metrics_allow: addresses and CIDRs, separated by
+ * commas or spaces. tools/lighttpd-conf.sh writes them into lighttpd's
+ * configuration as they are, so nothing but an address may get through. */
+static int address_list_check(const char *name, const char *list, char *errbuf, unsigned errlen)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ", \t");
+		char item[64], *slash;
+		unsigned char addr[16];
+		long bits = -1;
+
+		if (n >= sizeof(item))
+			goto bad;
+		if (n) {
+			memcpy(item, p, n);
+			item[n] = '\0';
+			if ((slash = strchr(item, '/'))) {
+				char *end;
+				*slash = '\0';
+				bits = strtol(slash + 1, &end, 10);
+				if (end == slash + 1 || *end)
+					goto bad;
+			}
+			if (inet_pton(AF_INET, item, addr) == 1) {
+				if (bits > 32 || (slash && bits < 1))
+					goto bad;
+			} else if (inet_pton(AF_INET6, item, addr) == 1) {
+				if (bits > 128 || (slash && bits < 1))
+					goto bad;
+			} else {
+				goto bad;
+			}
+		}
+		p += n;
+		p += strspn(p, ", \t");
+	}
+	return 0;
+bad:
+	snprintf(errbuf, errlen, "%s: '%.*s' is not an address or address/bits", name,
+		 (int)strcspn(p, ", \t"), p);
+	return -1;
+}
+
 int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen)
 {
 	memset(c, 0, sizeof(*c));
@@ -379,6 +430,13 @@ int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen)
 		snprintf(errbuf, errlen, "kafka_partitions: %ld is not 1 to 10000", c->kafka_partitions);
 		return -1;
 	}
+	if (!*c->tls_cert != !*c->tls_key) {
+		snprintf(errbuf, errlen, "tls_cert and tls_key go together: set both or neither");
+		return -1;
+	}
+	if (address_list_check("trusted_proxies", c->trusted_proxies, errbuf, errlen) ||
+	    address_list_check("metrics_allow", c->metrics_allow, errbuf, errlen))
+		return -1;
 	return 0;
 }
 

@@ -102,6 +102,14 @@ struct conf {
 	char *kafka_brokers;		/* bootstrap list: "k1:9092,k2:9092" */
 	char *kafka_topic_prefix;	/* topics <prefix>messages, deliveries, inbound, dead */
 	long kafka_partitions;		/* of each topic, fixed at its creation (README) */
+	/* the web server's: tools/stack.sh renders them into lighttpd's
+	 * configuration (none of our programs serves HTTPS or reads a proxy's
+	 * headers itself) */
+	char *tls_cert;			/* PEM certificate (chain) of https on PORT */
+	char *tls_key;			/* its private key */
+	char *trusted_proxies;		/* "10.0.0.5, 192.168.0.0/16": whose X-Forwarded-For/Proto count */
+	char *metrics_allow;		/* who may read /metrics (a scraper): addresses, address/bits */
+	char *otlp_endpoint;		/* traces go there (OTLP/HTTP JSON, lib/trace.h); "" none */
 	/* kafka.<librdkafka property> = value (security.protocol, sasl.*, …),
 	 * as "property=value", handed to every Kafka client unchanged */
 	char **kafka_properties;

@@ -14,7 +14,7 @@
 static const char emit_lua[] =
 	"local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*',"
 	" 'e', ARGV[1], 'd', ARGV[2])\n"
-	"redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])\n"
+	"redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. (ARGV[4] or ''))\n"
 	"return id\n";
 
 void events_stream_key(const char *user, char out[64])
@@ -31,7 +31,7 @@ void events_live_channel(const char *user, char out[64])
 struct events_batch {
 	int n, cap;		/* commands */
 	int *argcs;
-	const char *(*argvs)[8];
+	const char *(*argvs)[9];
 	char **owned;
 	int nowned, capowned;
 	int events;		/* added events, for the log line */
@@ -83,7 +83,7 @@ static const char **next_command(struct events_batch *b)
 		int *argcs = realloc(b->argcs, (size_t)cap * sizeof(*argcs));
 		if (argcs)
 			b->argcs = argcs;
-		const char *(*argvs)[8] = realloc(b->argvs, (size_t)cap * sizeof(*argvs));
+		const char *(*argvs)[9] = realloc(b->argvs, (size_t)cap * sizeof(*argvs));
 		if (argvs)
 			b->argvs = argvs;
 		if (!argcs || !argvs) {
@@ -98,12 +98,21 @@ static const char **next_command(struct events_batch *b)
 void events_batch_add(struct events_batch *b, const char *const *users, int nusers,
 		      const char *name, const char *data, bool stored)
 {
+	events_batch_add_traced(b, users, nusers, name, data, stored, NULL);
+}
+
+void events_batch_add_traced(struct events_batch *b, const char *const *users, int nusers,
+			     const char *name, const char *data, bool stored,
+			     const char *traceparent)
+{
 	if (!b || b->failed || nusers <= 0)
 		return;
 	b->events++;
 	const char *n = own(b, strdup(name)), *d = own(b, strdup(data));
 	const char *keep = own(b, printed("%d", EVENTS_KEEP));
-	const char *msg = stored ? NULL : own(b, printed("\n%s\n%s", name, data));
+	/* (a traceparent has no newline: trace_format writes every one) */
+	const char *tp = traceparent && *traceparent ? own(b, printed("\n%s", traceparent)) : NULL;
+	const char *msg = stored ? NULL : own(b, printed("\n%s\n%s%s", name, data, tp ? tp : ""));
 
 	for (int i = 0; i < nusers && !b->failed; i++) {
 		char key[64], live[64];
@@ -116,10 +125,10 @@ void events_batch_add(struct events_batch *b, const char *const *users, int nuse
 		if (stored) {
 			/* EVAL, not EVALSHA: Redis caches the script by its hash
 			 * anyway, and a restart never leaves us with NOSCRIPT */
-			const char *a[8] = { "EVAL", emit_lua, "2", own(b, strdup(key)),
-					     chan, n, d, keep };
+			const char *a[9] = { "EVAL", emit_lua, "2", own(b, strdup(key)),
+					     chan, n, d, keep, tp };
 			memcpy(argv, a, sizeof(a));
-			b->argcs[b->n - 1] = 8;
+			b->argcs[b->n - 1] = tp ? 9 : 8;
 		} else {
 			argv[0] = "PUBLISH";
 			argv[1] = chan;
@@ -144,8 +153,9 @@ void events_batch_status(struct events_batch *b, const char *sender,
 		json_object_object_add(o, "address", json_object_new_string(st->address));
 	if (st->reason && *st->reason)	/* an admin's or a provider's words: json-c escapes them */
 		json_object_object_add(o, "reason", json_object_new_string(st->reason));
-	events_batch_add(b, &sender, 1, "status",
-			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), true);
+	events_batch_add_traced(b, &sender, 1, "status",
+				json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), true,
+				st->traceparent);
 	json_object_put(o);
 }
 

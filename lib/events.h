@@ -2,7 +2,8 @@
  * events.h - the live path of DESIGN §4. Each user has a bounded replay
  * stream in Redis (c4a:ev:<user id>, the last EVENTS_KEEP events); an
  * event is appended to each recipient's stream and published on
- * c4a:live:<user id> as "<stream id>\n<event>\n<data>", so a gateway that
+ * c4a:live:<user id> as "<stream id>\n<event>\n<data>" (then
+ * "\n<traceparent>" when it is traced), so a gateway that
  * holds the user's connection forwards it at once, and a client that
  * reconnects replays exactly what it missed from the stream.
  *
@@ -36,6 +37,13 @@ struct events_batch;
 struct events_batch *events_batch_new(void);
 void events_batch_add(struct events_batch *b, const char *const *users, int nusers,
 		      const char *name, const char *data, bool stored);
+/* events_batch_add_traced - the same, for an event of a traced message:
+ * the gateway that forwards it makes a span of @traceparent's trace
+ * (lib/trace.h). The traceparent travels on the live path only: a replay
+ * is not traced, and no client ever sees it. */
+void events_batch_add_traced(struct events_batch *b, const char *const *users, int nusers,
+			     const char *name, const char *data, bool stored,
+			     const char *traceparent);
 /*
  * A message's status as its sender hears it: the `status` event of
  * API.md. The one place its shape is written; every stage that moves a
@@ -49,6 +57,7 @@ struct events_status {
 	const char *channel;	/* NULL: in the app */
 	const char *address;	/* NULL: not shown (a person's number is theirs to show) */
 	const char *reason;	/* NULL or "": none */
+	const char *traceparent;	/* the message's trace, NULL: untraced */
 };
 
 /* events_batch_status - adds @st as a `status` event to @sender. */

@@ -26,6 +26,12 @@ static const char *log_proc = "chat4all";
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 static char *log_path;			/* a file's, to open again on SIGHUP */
+static __thread char log_trace_id[33];	/* this thread's work's trace */
+
+void log_trace(const char *trace_id)
+{
+	snprintf(log_trace_id, sizeof(log_trace_id), "%s", trace_id ? trace_id : "");
+}
 
 /* The file at the log's path (a new one, after a rotation) behind log_fd. */
 static void on_hup(int sig)
@@ -92,6 +98,8 @@ void log_line(enum log_level lvl, const char *req_id, struct json_object *fields
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	if (req_id)
 		json_object_object_add(o, "req_id", json_object_new_string(req_id));
+	if (log_trace_id[0])
+		json_object_object_add(o, "trace_id", json_object_new_string(log_trace_id));
 	json_object_object_add(o, "msg", json_object_new_string(msg));
 	if (fields) {
 		json_object_object_foreach(fields, k, v)

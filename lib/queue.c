@@ -21,6 +21,17 @@ void job_free(struct job *j)
 	j->payload = NULL;
 }
 
+void job_read_payload(struct job *j, const char *text)
+{
+	struct json_object *v;
+
+	j->payload = text ? json_tokener_parse(text) : NULL;
+	if (j->payload && json_object_object_get_ex(j->payload, "req_id", &v))
+		snprintf(j->req_id, sizeof(j->req_id), "%s", json_object_get_string(v));
+	if (j->payload && json_object_object_get_ex(j->payload, "traceparent", &v))
+		snprintf(j->traceparent, sizeof(j->traceparent), "%s", json_object_get_string(v));
+}
+
 int queue_listen(struct db *db)
 {
 	return db_run(db, "LISTEN chat4all_jobs");
@@ -72,16 +83,13 @@ int queue_claim_with(struct db *db, enum sql_stmt claim, const char *kind, int l
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {
 		struct job *j = &out[i];
-		struct json_object *rid;
 
 		memset(j, 0, sizeof(*j));
 		j->id = atoll(PQgetvalue(res, i, 0));
 		snprintf(j->kind, sizeof(j->kind), "%s", PQgetvalue(res, i, 1));
 		snprintf(j->key, sizeof(j->key), "%s", PQgetvalue(res, i, 2));
-		j->payload = json_tokener_parse(PQgetvalue(res, i, 3));
+		job_read_payload(j, PQgetvalue(res, i, 3));
 		j->attempts = atoi(PQgetvalue(res, i, 4));
-		if (j->payload && json_object_object_get_ex(j->payload, "req_id", &rid))
-			snprintf(j->req_id, sizeof(j->req_id), "%s", json_object_get_string(rid));
 	}
 	PQclear(res);
 	return n;

@@ -25,6 +25,7 @@ struct job {
 	int attempts;		/* this claim included */
 	struct json_object *payload;	/* owned by the job: job_free() */
 	char req_id[65];	/* the request that made it, for the logs */
+	char traceparent[56];	/* its span (lib/trace.h), "" when untraced */
 	void *state;		/* a handler's own, between prepare and apply */
 	/* a record of a Kafka partition (queue_kafka.h), not a row of jobs */
 	bool kafka;
@@ -33,6 +34,9 @@ struct job {
 };
 
 void job_free(struct job *j);
+/* job_read_payload - sets @j's payload from @text and what the payload
+ * says of where the job came from (req_id, traceparent). */
+void job_read_payload(struct job *j, const char *text);
 
 /* queue_listen - subscribe this connection to enqueue notifications. */
 int queue_listen(struct db *db);

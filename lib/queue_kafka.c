@@ -250,6 +250,48 @@ struct queue_kafka *queue_kafka_new(const struct conf *c, struct db *db, const c
 	return q;
 }
 
+/* The member leaves its group (its partitions go to the others at once,
+ * not after its session timeout) and its handle is destroyed, within a few
+ * seconds, whatever librdkafka does. Debian 12's librdkafka (2.0) can hang
+ * in rd_kafka_consumer_close, or abort in rd_kafka_destroy, when a
+ * cooperative-sticky member stops in the middle of a rebalance
+ * (librdkafka#4312, fixed in 2.3): a worker stopped right after its start
+ * never ended, or died with its PID file left behind. So the close runs
+ * in librdkafka's background, bounded; a member that has had no
+ * assignment yet owns nothing and is left to the session timeout (its
+ * process is ending: what it leaves behind goes with it). */
+#define LEAVE_WAIT_MS 2000
+static void leave_group(struct queue_kafka *q)
+{
+	if (!q->rebalances && rd_kafka_version() < 0x020300ff) {
+		log_info(NULL, "%s: leaving before any assignment: the group drops this member "
+			       "after its session timeout", q->group);
+		return;
+	}
+	rd_kafka_queue_t *cq = rd_kafka_queue_new(q->rk);
+	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(q->rk, cq);
+	if (e) {
+		log_warn(NULL, "%s: cannot leave the group: %s", q->group, rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	for (int waited = 0; !e && !rd_kafka_consumer_closed(q->rk) && waited < LEAVE_WAIT_MS;
+	     waited += 100) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(cq, 100);
+		if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+			on_rebalance(q->rk, rd_kafka_event_error(ev),
+				     rd_kafka_event_topic_partition_list(ev), q);
+		rd_kafka_event_destroy(ev);
+	}
+	bool closed = !e && rd_kafka_consumer_closed(q->rk);
+	rd_kafka_queue_destroy(cq);
+	if (!closed) {
+		log_warn(NULL, "%s: the group was not left in %d ms: the member is dropped after "
+			       "its session timeout", q->group, LEAVE_WAIT_MS);
+		return;
+	}
+	rd_kafka_destroy(q->rk);
+}
+
 void queue_kafka_free(struct queue_kafka *q)
 {
 	if (!q)
@@ -260,8 +302,7 @@ void queue_kafka_free(struct queue_kafka *q)
 			rd_kafka_queue_io_event_enable(cq, -1, NULL, 0);
 			rd_kafka_queue_destroy(cq);
 		}
-		rd_kafka_consumer_close(q->rk);	/* leaves the group at once: no wait for a timeout */
-		rd_kafka_destroy(q->rk);
+		leave_group(q);
 	}
 	for (int i = 0; i < 2; i++)
 		if (q->wake[i] >= 0)
@@ -295,20 +336,17 @@ static const char *header(const rd_kafka_message_t *m, const char *name, char *b
 static void to_job(struct queue_kafka *q, const rd_kafka_message_t *m, struct job *j)
 {
 	char buf[32], *value = strndup(m->payload ? m->payload : "", m->len);
-	struct json_object *rid;
 
 	memset(j, 0, sizeof(*j));
 	j->id = header(m, "event_id", buf, sizeof(buf)) ? atoll(buf) : m->offset;
 	snprintf(j->kind, sizeof(j->kind), "%s", q->kind);
 	snprintf(j->key, sizeof(j->key), "%.*s", (int)m->key_len, m->key ? (const char *)m->key : "");
-	j->payload = value ? json_tokener_parse(value) : NULL;
+	job_read_payload(j, value);
 	free(value);
 	j->attempts = 1;
 	j->kafka = true;
 	j->partition = m->partition;
 	j->offset = m->offset;
-	if (j->payload && json_object_object_get_ex(j->payload, "req_id", &rid))
-		snprintf(j->req_id, sizeof(j->req_id), "%s", json_object_get_string(rid));
 }
 
 int queue_kafka_wake_fd(struct queue_kafka *q)

@@ -17,6 +17,13 @@
 
 #include <stdbool.h>
 
+/* revocation_ttl - how long an ended sign-in's mark lives: as long as
+ * an access token of it could (@access_ttl), and a minute of clock skew. */
+static inline long revocation_ttl(long access_ttl)
+{
+	return access_ttl + 60;
+}
+
 /* revocation_key - the Redis key that marks sign-in @sid as ended. */
 void revocation_key(const char *sid, char out[64]);
 

@@ -159,12 +159,13 @@
 	X(MEMBER_IDS, "SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id" \
 	  " WHERE m.conversation_id = $1::uuid AND u.kind = 'person'")        \
 	/* ---- messages ---- */                                               \
-	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req */ \
+	X(MSG_SEND, /* $1 new id, $2 conv, $3 sender, $4 client_id, $5 text, $6 file, $7 req, \
+		       $8 traceparent */                                       \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
-	  "                                      $4, $5, $6::uuid, $7)")        \
-	X(MSG_SEND_CHANNELS, /* the same, $8 the channels text[] it may go to */ \
+	  "                                      $4, $5, $6::uuid, $7, $8)")    \
+	X(MSG_SEND_CHANNELS, /* the same, $9 the channels text[] it may go to */ \
 	  "SELECT outcome, body FROM send_message($1::uuid, $2::uuid, $3::uuid," \
-	  "                                      $4, $5, $6::uuid, $7, $8::text[])") \
+	  "                                      $4, $5, $6::uuid, $7, $9::text[], $8)") \
 	X(MSG_SEND_MANY, /* $1 a JSON list of sends: send_messages(), 0011 */   \
 	  "SELECT n, outcome, body FROM send_messages($1::jsonb)")            \
 	X(MSG_LIST_AFTER, /* $1 conv, $2 me, $3 after, $4 before, $5 limit */  \
@@ -341,7 +342,8 @@
 			      releases decided, and the people who hear of it */ \
 	  "SELECT m.id, m.seq, m.sender_id, m.status,"                         \
 	  "       coalesce(m.moderation_reason, ''),"                          \
-	  "       message_json(m, NULL::uuid, 0, 0)::text, r.conv, p.people::text" \
+	  "       message_json(m, NULL::uuid, 0, 0)::text, r.conv, p.people::text," \
+	  "       m.traceparent"                                               \
 	  " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) r(conv, from_seq, to_seq)" \
 	  " CROSS JOIN LATERAL (SELECT coalesce(array_agg(b.user_id), '{}') people" \
 	  "   FROM members b JOIN users u ON u.id = b.user_id"                  \
@@ -513,7 +515,8 @@
 	  "       coalesce((m.file->>'size')::bigint, 0), d.message_id,"      \
 	  "       d.conversation_id, d.sender_id, m.seq,"                      \
 	  "       coalesce(extract(epoch FROM now() - i.last_inbound_at)::bigint, -1)," \
-	  "       CASE WHEN d.message_id IS NULL THEN 'Chat4All' ELSE u.display_name END" \
+	  "       CASE WHEN d.message_id IS NULL THEN 'Chat4All' ELSE u.display_name END," \
+	  "       m.traceparent"                                               \
 	  " FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id"     \
 	  " JOIN users u ON u.id = d.sender_id"                                 \
 	  " LEFT JOIN identities i ON i.channel = d.channel AND i.address = d.address" \

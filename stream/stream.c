@@ -29,6 +29,7 @@
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 #include "../lib/revocation.h"
+#include "../lib/trace.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -457,15 +458,29 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
 	}
 	if (strcmp(kind, "message") || rep->element[2]->type != REDIS_REPLY_STRING)
 		return;
-	const char *msg = rep->element[2]->str;
-	const char *ev = strchr(msg, '\n'), *data = ev ? strchr(ev + 1, '\n') : NULL;
+	char *msg = rep->element[2]->str;
+	char *ev = strchr(msg, '\n'), *data = ev ? strchr(ev + 1, '\n') : NULL;
 	if (!ev || !data)
 		return;
+	/* a traced event ends with its traceparent's line (lib/events.h): cut
+	 * off here, so that neither a client nor a replay ever sees it */
+	char *traced = strchr(data + 1, '\n');
+	if (traced)
+		*traced++ = '\0';
 	char id[48], name[32];
 	snprintf(id, sizeof(id), "%.*s", (int)(ev - msg), msg);
 	snprintf(name, sizeof(name), "%.*s", (int)(data - ev - 1), ev + 1);
+	struct span span;
+	int forwarded = 0;
+	if (traced) {
+		char span_name[48];
+		snprintf(span_name, sizeof(span_name), "stream %s", name);
+		span_start(&span, traced, span_name, SPAN_PRODUCER);
+		trace_log_as(traced);
+	}
 	for (struct client *c = u->clients, *next; c; c = next) {
 		next = c->next;
+		forwarded++;
 		if (c->live) {
 			deliver(c, id, name, data + 1);
 			if (c->poll && !c->closed && json_object_array_length(c->events))
@@ -477,6 +492,12 @@ static void on_message(redisAsyncContext *ac, void *r, void *priv)
 			evbuffer_add_printf(c->held, "%s", msg);
 			evbuffer_add(c->held, "", 1);
 		}
+	}
+	if (traced) {
+		span_attr(&span, "chat4all.event_id", id);
+		span_attr_int(&span, "chat4all.connections", forwarded);
+		span_end(&span);
+		trace_log_as(NULL);
 	}
 }
 
@@ -1060,6 +1081,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open(conf.log_file, conf.log_level, "stream");
+	trace_exporter_start(conf.otlp_endpoint, "chat4all-stream");
 	if (!conf.jwt_secret || strlen(conf.jwt_secret) < 32) {
 		fprintf(stderr, "chat4all-stream: jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)\n");
 		log_error(NULL, "jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)");
@@ -1111,6 +1133,7 @@ int main(int argc, char **argv)
 	}
 	log_info(NULL, "stream gateway listening on %s", where);
 	event_base_dispatch(base);
+	trace_exporter_stop();
 	if (conf.stream_socket[0])
 		unlink(conf.stream_socket);
 	if (pidfile)

@@ -9,6 +9,7 @@ PACKAGES=(
 	libargon2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev libevent-dev
 	librdkafka-dev kcat	# bus = kafka; kcat to look at the topics
 	postgresql redis-server lighttpd
+	lighttpd-mod-openssl openssl	# https (tls_cert; make run TLS=1 makes a certificate)
 	curl jq wrk docker-compose
 	logrotate	# tools/stack.sh logrotate's snippet, tried in make test
 	clang libclang-rt-14-dev	# make fuzz (libFuzzer), a short run in make test

@@ -7,6 +7,10 @@
 # cron runs the housekeeping (expired uploads, orphaned files, pruning)
 # once, now; `start` also runs it every CRON_EVERY seconds (300).
 #
+# https: lighttpd serves it on $BIND:$PORT when tls_cert and tls_key are
+# set; TLS=1 makes a self-signed certificate when they are not.
+# REDIRECT_PORT adds a plain http port redirecting to it.
+#
 # serve is for containers: PostgreSQL and Redis are elsewhere (their
 # addresses in CHAT4ALL_DATABASE_URL and CHAT4ALL_REDIS); it migrates and
 # runs lighttpd with the API in the foreground.
@@ -98,7 +102,7 @@ stage_app() {
 # The folders of the instance and who owns them: the service user all of
 # $VAR but PostgreSQL's data, its socket folder and its log.
 own_folders() {
-	mkdir -p "$VAR"/{pg,run,log,redis,secret,files,tmp} "$PGRUN"
+	mkdir -p "$VAR"/{pg,run,log,redis,secret,files,tmp,acme} "$PGRUN"
 	touch "$VAR/log/postgresql.log"
 	chmod 755 "$VAR" "$VAR/run" "$VAR/log" "$PGRUN"
 	chmod 700 "$VAR/pg" "$VAR/secret"
@@ -202,27 +206,12 @@ start_redis() {
 	exit 1
 }
 
+# (tools/lighttpd-conf.sh: the one renderer, also of an installed host's)
 write_lighttpd_conf() {
-	local names api_kb files_kb stream
-	if [ -n "${CHAT4ALL_STREAM_SOCKET:-}" ]; then
-		stream="\"host\" => \"$CHAT4ALL_STREAM_SOCKET\""
-	elif [ "$CHAT4ALL_STREAM_PORT" = 0 ]; then	# the one the gateway was given
-		stream="\"host\" => \"127.0.0.1\", \"port\" => $(cat "$VAR/run/stream.port")"
-	else
-		stream="\"host\" => \"${STREAM_HOST:-127.0.0.1}\", \"port\" => $CHAT4ALL_STREAM_PORT"
-	fi
-	names=$(compgen -e | grep '^CHAT4ALL_' | sed 's/.*/"&"/' | paste -sd, -)
-	# lighttpd refuses bodies past what the route takes before reading
-	# them: the settings as the programs read them (file, environment)
-	api_kb=$(( $("$APP/build/chat4all-admin" conf max_body) / 1024 + 1 ))
-	files_kb=$(( $("$APP/build/chat4all-admin" conf file_max_size) / 1024 + 1 ))
-	sed -e "s|@ROOT@|$APP|g" -e "s|@BINDIR@|$APP/build|g" -e "s|@RUNDIR@|$VAR/run|g" \
-	    -e "s|@LOGDIR@|$VAR/log|g" -e "s|@TMPDIR@|$VAR/tmp|g" -e "s|@PORT@|$PORT|g" \
-	    -e "s|@BIND@|$BIND|g" -e "s|@API_PROCS@|$API_PROCS|g" -e "s|@API_ENV@|$names|g" \
-	    -e "s|@STREAM_PROXY@|$stream|g" \
-	    -e "s|@FILES_PROCS@|$FILES_PROCS|g" -e "s|@FILES_DIR@|$CHAT4ALL_FILES_DIR|g" \
-	    -e "s|@API_MAX_KB@|$api_kb|g" -e "s|@FILES_MAX_KB@|$files_kb|g" \
-	    "$ROOT/conf/lighttpd.conf.in" >"$VAR/lighttpd.conf"
+	SHARE=$APP BINDIR=$APP/build RUNDIR=$VAR/run LOGDIR=$VAR/log TMP_DIR=$VAR/tmp \
+		ACME_DIR=$VAR/acme BIND=$BIND PORT=$PORT REDIRECT_PORT=${REDIRECT_PORT:-} \
+		API_PROCS=$API_PROCS FILES_PROCS=$FILES_PROCS STREAM_HOST=$STREAM_HOST \
+		"$ROOT/tools/lighttpd-conf.sh" "$VAR/lighttpd.conf"
 }
 
 start_lighttpd() {
@@ -310,10 +299,32 @@ start_cron() {
 	started "the cron" "$VAR/run/cron.pid" "$VAR/log/jobs.log" cron || exit 1
 }
 
+# make run TLS=1 without a certificate of its own (tls_cert): one made for
+# this instance, valid for localhost and 127.0.0.1 (and BIND), that
+# browsers will warn about; kept in $VAR/tls and made again when it nears
+# its end. Clients that should trust it take $VAR/tls/cert.pem.
+self_signed_tls() {
+	local dir=$VAR/tls san="DNS:localhost,IP:127.0.0.1,IP:::1"
+	case $BIND in 0.0.0.0|::|127.0.0.1|localhost) ;; *) san+=",$( [[ $BIND =~ ^[0-9.]+$|: ]] && echo IP || echo DNS):$BIND" ;; esac
+	mkdir -p "$dir"
+	if ! openssl x509 -checkend 86400 -noout -in "$dir/cert.pem" >/dev/null 2>&1; then
+		(umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-days 365 -subj "/CN=Chat4All $(basename "$VAR")" -addext "subjectAltName=$san" \
+			-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null)
+		chmod 644 "$dir/cert.pem"
+		[ "$(id -u)" = 0 ] && chown -R "$RUN_AS:" "$dir"
+		echo "made a self-signed certificate for this instance: $dir/cert.pem"
+	fi
+	export CHAT4ALL_TLS_CERT=$dir/cert.pem CHAT4ALL_TLS_KEY=$dir/key.pem
+}
+
+scheme() { [ -n "$(as_user "$APP/build/chat4all-admin" conf tls_cert)" ] && echo https || echo http; }
+
 wait_ready() {
-	local url="http://$BIND:$PORT/readyz"
+	local url="$(scheme)://$BIND:$PORT/readyz"
 	for _ in $(seq 200); do
-		curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+		# (-k: our own process, whichever certificate it was given)
+		curl -kfsS -o /dev/null "$url" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	echo "chat4all did not become ready at $url: see $VAR/log/" >&2
@@ -329,6 +340,9 @@ start() {
 		[ "$(id -u)" = 0 ] && chown "$RUN_AS:" "$VAR/secret/jwt"
 	fi
 	instance_env
+	if [ "${TLS:-0}" != 0 ] && [ -z "$(as_user "$APP/build/chat4all-admin" conf tls_cert)" ]; then
+		self_signed_tls
+	fi
 	start_postgres
 	start_redis
 	# (each migration applied is a line there, not on the terminal)
@@ -342,7 +356,7 @@ start() {
 	start_workers
 	start_cron
 	wait_ready
-	echo "Chat4All is running at http://$BIND:$PORT/  (data in $VAR; stop with: make stop)"
+	echo "Chat4All is running at $(scheme)://$BIND:$PORT/  (data in $VAR; stop with: make stop)"
 	if [ "$(id -u)" = 0 ]; then
 		echo "  it runs as the user '$RUN_AS' (PostgreSQL as '$PG_AS')${STAGED:+; the checkout is out of their reach, so they run a copy in $APP}"
 	fi

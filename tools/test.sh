@@ -10,6 +10,8 @@ cd "$ROOT"
 failed=0
 # a step that fails says so where it failed, then the run goes on
 fail() { echo "FAILED: $*"; failed=1; }
+# a check says what it checked ($desc), ok or FAILED
+check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; failed=1; fi; }
 echo "== unit tests"
 for t in "$@"; do
 	"$t" || fail "$t"
@@ -57,6 +59,7 @@ cleanup() {
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	# (set -e holds in this trap too: a kill of what already ended must not fail the run)
 	[ -z "${FAKE_PID:-}" ] || kill "$FAKE_PID" 2>/dev/null || true
+	[ -z "${OTLP_PID:-}" ] || kill "$OTLP_PID" 2>/dev/null || true
 	[ -z "${KAFKA_PID:-}" ] || kill "$KAFKA_PID" 2>/dev/null || true
 	[ -z "${KFAKE_PID:-}" ] || kill "$KFAKE_PID" 2>/dev/null || true
 	[ ! -d "$TMP/kafka-instance/run" ] || VAR=$TMP/kafka-instance "$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
@@ -89,6 +92,11 @@ export FAKE_URL="http://127.0.0.1:$FAKE_PORT" FAKE_WHATSAPP_ID=1065550001 FAKE_I
 FAKE_WHATSAPP_ID=$FAKE_WHATSAPP_ID FAKE_INSTAGRAM_ID=$FAKE_INSTAGRAM_ID \
 	node "$ROOT/tests/fakes/channels.mjs" "$FAKE_PORT" >"$TMP/fake-channels.log" 2>&1 &
 FAKE_PID=$!
+# traces: every process posts its spans to a local OTLP receiver
+OTLP_PORT=$(free_port)
+node "$ROOT/tests/fakes/otlp.mjs" "$OTLP_PORT" >"$TMP/fake-otlp.log" 2>&1 &
+OTLP_PID=$!
+export OTLP_URL="http://127.0.0.1:$OTLP_PORT" CHAT4ALL_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT/v1/traces"
 export CHAT4ALL_GRAPH_BASE_URL=$FAKE_URL CHAT4ALL_TELEGRAM_BASE_URL=$FAKE_URL
 # our own requests may reach the fake on loopback (that port only): every
 # other private address stays refused (lib/netguard.h)
@@ -132,9 +140,12 @@ for suite in "$ROOT"/build/integration/kafka_*_test; do
 done
 kill "$KAFKA_PID" 2>/dev/null || true
 wait "$KAFKA_PID" 2>/dev/null || true
-echo "== bus = kafka: the API suites and the channels again, on a second instance (its own fakes)"
+echo "== bus = kafka, over https: the API suites and the channels again, on a second instance (its own fakes)"
 # Its cluster's topics have one partition each: every conversation, address
 # and channel shares it, the hardest case for "none waits for another".
+# It serves https (make run TLS=1: a self-signed certificate, which the
+# clients trust and nothing else), HTTP/2 where the client takes it, and
+# redirects plain http from a port of its own.
 KVAR=$TMP/kafka-instance KPORT=$(free_port) KFAKE=$(free_port)
 KAFKA_BOOTSTRAP=$TMP/kafka1-bootstrap
 "$ROOT/build/kafka/mock_cluster" --bootstrap-file "$KAFKA_BOOTSTRAP" --partitions 1 \
@@ -145,31 +156,102 @@ mkdir -p "$KVAR" && chmod 755 "$KVAR"
 FAKE_WHATSAPP_ID=$FAKE_WHATSAPP_ID FAKE_INSTAGRAM_ID=$FAKE_INSTAGRAM_ID \
 	node "$ROOT/tests/fakes/channels.mjs" "$KFAKE" >"$TMP/log/kafka-fakes.log" 2>&1 &
 KFAKE_PID=$!
+# series_exist METRICS [-v] - every chat4all_* series conf/monitoring uses
+# (-v: but the Kafka bus's, chat4all_bus_*; without: only those) is in METRICS
+series_exist() {
+	local n missing=0
+	for n in $(grep -ohE 'chat4all_[a-z_]+' "$ROOT"/conf/monitoring/* | sed -E 's/_(bucket|sum|count)$//' |
+		grep ${2:-} '^chat4all_bus_' | sort -u); do
+		grep -qE "^${n}(_bucket)?[{ ]" <<<"$1" || { echo "not in /metrics: $n"; missing=1; }
+	done
+	return $missing
+}
+# quick_term DELAY - a worker stopped (SIGTERM) DELAY s after it is ready,
+# in the middle of its group's first rebalance, ends within 10 s, cleanly:
+# exit 0 and its PID file gone (Debian 12's librdkafka aborted or hung
+# there: lib/queue_kafka.c, leave_group)
+quick_term() {
+	local pidf=$VAR/run/worker-quick.pid n pid wpid as=()
+	[ "$(id -u)" = 0 ] && as=(runuser -u "$RUN_AS" --)
+	n=$(grep -c '"msg":"worker ready' "$VAR/log/chat4all.log")
+	(eval "$("$ROOT/tools/stack.sh" env)"
+	 exec "${as[@]}" "$APP/build/chat4all-jobs" worker --pidfile "$pidf") \
+		</dev/null >>"$VAR/log/jobs.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 250); do
+		[ "$(grep -c '"msg":"worker ready' "$VAR/log/chat4all.log")" -gt "$n" ] && break
+		sleep 0.02
+	done
+	sleep "$1"
+	wpid=$(cat "$pidf")
+	kill -TERM "$wpid"
+	for _ in $(seq 100); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$wpid" 2>/dev/null; then
+		echo "worker $wpid still runs 10 s after SIGTERM"; kill -9 "$wpid"; wait "$pid"; return 1
+	fi
+	wait "$pid" && [ ! -e "$pidf" ]
+}
+quick_terms() {
+	local d
+	for d in 0 0.1 0.3 0.5 0.8 1.0 1.3 1.6 2.0 2.5 3.0; do quick_term "$d" || { echo "(stopped $d s after ready)"; return 1; }; done
+}
+bus_series_exist() {
+	desc="every chat4all_bus_* series the dashboard and the alerts use is in this instance's /metrics"
+	check series_exist "$(curl -fsS --cacert "$KVAR/tls/cert.pem" "https://127.0.0.1:$KPORT/metrics")"
+}
+# what https adds, seen from outside (curl trusting the instance's certificate)
+https_checks() {
+	local u="https://127.0.0.1:$KPORT" r="http://127.0.0.1:$REDIRECT_PORT" ca="--cacert $KVAR/tls/cert.pem"
+	desc="https with the instance's certificate, HSTS on every answer"
+	check bash -c '[[ $(curl -fsS $1 -D- -o /dev/null "$2/healthz") =~ [Ss]trict-[Tt]ransport-[Ss]ecurity:\ max-age=63072000 ]]' _ "$ca" "$u"
+	desc="TLS 1.1 and older refused"
+	check bash -c '! curl -sS $1 --tlsv1 --tls-max 1.1 -o /dev/null "$2/healthz" 2>/dev/null' _ "$ca" "$u"
+	desc="plain http on the https port serves nothing"
+	check bash -c '[ "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$1/healthz")" = 000 ]' _ "$KPORT"
+	desc="http on the redirect port: 308 to the same path and query over https"
+	check bash -c '[ "$(curl -s -o /dev/null -w "%{http_code} %{redirect_url}" -H "Content-Type: application/json" -d "{}" "$1/v1/auth/token?a=1&b=2")" = "308 $2/v1/auth/token?a=1&b=2" ]' _ "$r" "$u"
+	mkdir -p "$KVAR/acme/.well-known/acme-challenge" && echo "token-$$" >"$KVAR/acme/.well-known/acme-challenge/t1"
+	chmod -R a+rX "$KVAR/acme"
+	desc="... but for ACME's http-01 challenges (certbot --webroot -w \$VAR/acme)"
+	check bash -c '[ "$(curl -fsS "$1/.well-known/acme-challenge/t1")" = "token-$2" ]' _ "$r" "$$"
+}
 (
-	export VAR=$KVAR PORT=$KPORT PGPORT=$(free_port) WORKERS=3
+	export VAR=$KVAR PORT=$KPORT PGPORT=$(free_port) WORKERS=3 TLS=1 REDIRECT_PORT=$(free_port)
 	export CHAT4ALL_BUS=kafka CHAT4ALL_KAFKA_BROKERS=$(cat "$KAFKA_BOOTSTRAP") CHAT4ALL_KAFKA_PARTITIONS=1
 	# a killed member's partitions move in 3 s instead of 10 (the suites kill some)
 	export CHAT4ALL_KAFKA__SESSION_TIMEOUT_MS=3000 CHAT4ALL_TEST_KAFKA_CONTROL=$TMP/kafka1-control
 	export FAKE_URL="http://127.0.0.1:$KFAKE" CHAT4ALL_OUTBOUND_ALLOW="127.0.0.1/32:$KFAKE"
 	export CHAT4ALL_GRAPH_BASE_URL=$FAKE_URL CHAT4ALL_TELEGRAM_BASE_URL=$FAKE_URL
-	export CHAT4ALL_PUBLIC_URL="http://127.0.0.1:$KPORT" CHAT4ALL_TEST_URL="http://127.0.0.1:$KPORT"
+	export CHAT4ALL_PUBLIC_URL="https://127.0.0.1:$KPORT" CHAT4ALL_TEST_URL="https://127.0.0.1:$KPORT"
+	export CHAT4ALL_TEST_CA=$KVAR/tls/cert.pem NODE_EXTRA_CA_CERTS=$KVAR/tls/cert.pem
 	eval "$("$ROOT/tools/stack.sh" paths)"
 	export CHAT4ALL_TEST_PSQL="${PSQL/-h $PGRUN_MAIN -p $PGPORT_MAIN/-h $PGRUN -p $PGPORT}"
 	export CHAT4ALL_TEST_REDIS_CLI="redis-cli -s $KVAR/run/redis.sock"
 	export CHAT4ALL_TEST_FILES_DIR="$KVAR/files" CHAT4ALL_TEST_VAR=$KVAR
 	"$ROOT/tools/stack.sh" start >/dev/null || exit 1
-	rc=0
+	rc=0 failed=0	# (its checks' failures, counted in this subshell's own copy)
+	https_checks
 	for suite in "$ROOT"/build/integration/api_*_test "$ROOT"/build/integration/files_test \
 		"$ROOT"/build/integration/security_test; do
 		"$suite" || { echo "FAILED: $suite (bus = kafka)"; rc=1; }
 	done
 	node "$ROOT/tests/channels/channels.mjs" || { echo "FAILED: tests/channels/channels.mjs (bus = kafka)"; rc=1; }
+	node "$ROOT/tests/tus/upload.mjs" || { echo "FAILED: tests/tus/upload.mjs (https)"; rc=1; }
+	# (its message and its deliveries cross Kafka: the traceparent in the records)
+	node "$ROOT/tests/traces/trace.mjs" || { echo "FAILED: tests/traces/trace.mjs (bus = kafka)"; rc=1; }
+	bus_series_exist
+	desc="a worker stopped at any moment of its group's first rebalance leaves cleanly (11 moments)"
+	check quick_terms
+	# the web UI as browsers meet it on a host: https, HTTP/2, the stream through both
+	if command -v chromium >/dev/null; then
+		E2E_OUT="$ROOT/build/e2e-https" node "$ROOT/tests/e2e/chat.mjs" || { echo "FAILED: tests/e2e/chat.mjs (https)"; rc=1; }
+	fi
 	# the next one sends 72 messages in a few seconds as one agent (whose
 	# bucket the suite before emptied: a faster refill, not only a deeper one)
 	"$ROOT/tools/stack.sh" stop >/dev/null && CHAT4ALL_SEND_RATE=100 CHAT4ALL_SEND_BURST=200 "$ROOT/tools/stack.sh" start >/dev/null &&
 		node "$ROOT/tests/kafka/deliveries.mjs" || { echo "FAILED: tests/kafka/deliveries.mjs"; rc=1; }
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
-	exit $rc
+	exit $((rc | failed))
 ) || fail "the suites with bus = kafka"
 kill "$KFAKE_PID" 2>/dev/null || true
 kill "$KAFKA_PID" 2>/dev/null || true
@@ -179,6 +261,8 @@ echo "== an existing tus client, unchanged: tus-js-client under node"
 node "$ROOT/tests/tus/upload.mjs" || fail "tests/tus/upload.mjs"
 echo "== channels, against the local fake providers"
 node "$ROOT/tests/channels/channels.mjs" || fail "tests/channels/channels.mjs"
+echo "== traces: one message, one trace across the API, a worker, the deliverer and the gateway"
+node "$ROOT/tests/traces/trace.mjs" || fail "tests/traces/trace.mjs"
 echo "== the web UI in headless Chromium (screenshots in build/e2e)"
 if command -v chromium >/dev/null; then
 	E2E_OUT="$ROOT/build/e2e" node "$ROOT/tests/e2e/chat.mjs" || fail "tests/e2e/chat.mjs"
@@ -186,18 +270,10 @@ else
 	echo "SKIPPED: no chromium here (apt-get install chromium; .ci/run does)"
 fi
 
-# the checks below: each says what it checked, ok or FAILED
-check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; failed=1; fi; }
 echo "== monitoring: conf/monitoring's dashboard and alerts use only what /metrics shows"
 METRICS=$(curl -fsS "$CHAT4ALL_TEST_URL/metrics")	# (after every suite: each series has counted)
-monitoring_series_exist() {
-	local n missing=0
-	for n in $(grep -ohE 'chat4all_[a-z_]+' "$ROOT"/conf/monitoring/* | sed -E 's/_(bucket|sum|count)$//' | sort -u); do
-		grep -qE "^${n}(_bucket)?[{ ]" <<<"$METRICS" || { echo "not in /metrics: $n"; missing=1; }
-	done
-	return $missing
-}
-desc="every chat4all_* series the dashboard and the alerts use is in /metrics"; check monitoring_series_exist
+desc="every chat4all_* series the dashboard and the alerts use is in /metrics (the bus's: above)"
+check series_exist "$METRICS" -v
 dashboard_ok() { jq -e '.panels | length > 0' "$ROOT/conf/monitoring/grafana-dashboard.json" >/dev/null; }
 desc="the dashboard is JSON with its panels"; check dashboard_ok
 if command -v promtool >/dev/null; then
@@ -213,15 +289,37 @@ curl -fsS -o /dev/null "$B/v1/auth/register" -H 'Content-Type: application/json'
 	-d '{"username":"restart_check","password":"survives restarts"}'
 pids=$(cat "$VAR/run/lighttpd.pid" "$VAR/run/redis.pid"; head -1 "$VAR/pg/postmaster.pid")
 api_pids=$(pgrep -f "^$APP/build/chat4all-api" -P "$(cat "$VAR/run/lighttpd.pid")" || true)
+# (before the restart: this instance trusts no proxy)
+signin_ip() {	# the address the audit gives a sign-in sent with X-Forwarded-For: $1
+	curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' -H "X-Forwarded-For: $1" \
+		-H 'X-Forwarded-Proto: https' -D "$TMP/signin-headers" \
+		-d '{"username":"restart_check","password":"survives restarts"}' &&
+		$PSQL -c "SELECT ip FROM audit_log WHERE action = 'signin' AND subject = 'restart_check' ORDER BY id DESC LIMIT 1"
+}
+spoofed_ip=$(signin_ip 203.0.113.7)
+spoofed_hsts=$(grep -ci strict-transport-security "$TMP/signin-headers" || true)
+metrics_as() { curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $1" "$B/metrics"; }
+spoofed_metrics=$(metrics_as 203.0.113.7)
 "$ROOT/tools/stack.sh" stop
 alive() { for p in $pids $api_pids; do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && return 0; done; return 1; }
 for _ in $(seq 50); do alive || break; sleep 0.1; done
 all_stopped() { ! alive; }
 desc="stop ends lighttpd, the API responders, Redis and PostgreSQL"; check all_stopped
-"$ROOT/tools/stack.sh" start >/dev/null
+# (started again as if behind a proxy at 127.0.0.1, for the next section)
+CHAT4ALL_TRUSTED_PROXIES=127.0.0.1 "$ROOT/tools/stack.sh" start >/dev/null
 desc="a user made before the restart signs in after it"
 check curl -fsS -o /dev/null "$B/v1/auth/token" -H 'Content-Type: application/json' \
 	-d '{"username":"restart_check","password":"survives restarts"}'
+
+echo "== behind a proxy: X-Forwarded-For and -Proto count from trusted_proxies only"
+desc="from a client that is no trusted proxy they count for nothing (audit: 127.0.0.1, no HSTS)"
+check [ "$spoofed_ip $spoofed_hsts" = "127.0.0.1 0" ]
+desc="from a trusted proxy: the client it names (the right-most address it did not add)"
+check [ "$(signin_ip '198.51.100.1, 203.0.113.7')" = 203.0.113.7 ]
+desc="... and the https it says it ended: HSTS"
+check grep -qi '^strict-transport-security: max-age' "$TMP/signin-headers"
+desc="/metrics: for metrics_allow (loopback by default), not a stranger a trusted proxy names (403)"
+check [ "$spoofed_metrics $(metrics_as 127.0.0.1) $(metrics_as 203.0.113.7)" = "200 200 403" ]
 
 echo "== backup and restore: this instance's data into a new, empty one"
 desc="chat4all-admin backup writes the dump, the files and their manifest"
@@ -343,9 +441,10 @@ IROOT=$TMP/install-root
 make -s -C "$ROOT" install DESTDIR="$IROOT" >/dev/null
 installed_in_place() {
 	local f
-	for f in usr/local/bin/chat4all-admin usr/local/lib/chat4all/chat4all-{api,stream,jobs,admin} \
+	for f in usr/local/bin/chat4all-admin usr/local/lib/chat4all/{chat4all-{api,stream,jobs,admin},lighttpd-conf} \
 		usr/local/share/chat4all/{web/index.html,migrations/0001_init.sql,moderation,monitoring/alerts.yml,conf/problems} \
-		etc/chat4all/{chat4all.conf,lighttpd.conf,jwt-secret} etc/logrotate.d/chat4all \
+		usr/local/share/chat4all/conf/lighttpd{,-tls,-redirect}.conf.in \
+		etc/chat4all/{chat4all.conf,jwt-secret} etc/logrotate.d/chat4all \
 		usr/local/lib/systemd/system/chat4all-{api,stream,worker@,deliver@,relay@,cron}.service \
 		usr/local/lib/systemd/system/chat4all-cron.timer; do
 		[ -e "$IROOT/$f" ] || { echo "not installed: $f"; return 1; }
@@ -354,17 +453,31 @@ installed_in_place() {
 }
 desc="binaries, web UI, migrations, settings, units and the logrotate snippet where they belong"
 check installed_in_place
-desc="lighttpd accepts the installed configuration"; check lighttpd -t -f "$IROOT/etc/chat4all/lighttpd.conf"
 make -s -C "$ROOT" uninstall DESTDIR="$IROOT" >/dev/null
 uninstalled() {
 	[ ! -e "$IROOT/usr/local/lib/chat4all" ] && [ ! -e "$IROOT/usr/local/bin/chat4all-admin" ] &&
 		[ -z "$(ls "$IROOT/usr/local/lib/systemd/system")" ] && [ -e "$IROOT/etc/chat4all/chat4all.conf" ]
 }
 desc="make uninstall takes them away, and leaves the settings and the secret"; check uninstalled
+# installed for real under a prefix of its own: the programs the units name exist
+IPRE=$TMP/install-prefix
+make -s -C "$ROOT" install PREFIX="$IPRE" SYSCONFDIR="$IPRE/etc" UNITDIR="$IPRE/units" \
+	HTTP_PORT=8443 REDIRECT_PORT=8081 >/dev/null
+# what chat4all-api.service does before lighttpd: its Environment=, its renderer
+unit_renders() {
+	env -i PATH="$PATH" $(sed -n 's/^Environment=//p' "$IPRE/units/chat4all-api.service") "$@" \
+		"$IPRE/lib/chat4all/lighttpd-conf" "$TMP/installed-lighttpd.conf" &&
+		lighttpd -tt -f "$TMP/installed-lighttpd.conf" >/dev/null 2>&1
+}
+desc="the api unit's lighttpd configuration, rendered as it does, is one lighttpd takes"
+check unit_renders
+desc="... with the settings tls_cert, tls_key and trusted_proxies (https, redirect, proxies)"
+check unit_renders CHAT4ALL_TLS_CERT="$TMP/kafka-instance/tls/cert.pem" \
+	CHAT4ALL_TLS_KEY="$TMP/kafka-instance/tls/key.pem" CHAT4ALL_TRUSTED_PROXIES="10.1.2.3 10.2.0.0/16"
+desc="... in which https, its redirect and the proxies are all there"
+check bash -c 'grep -q "ssl.engine  = \"enable\"" "$1" && grep -q "socket\"\] == \"0.0.0.0:8081\"" "$1" &&
+	grep -q "\"10.2.0.0/16\" => \"trust\"" "$1" && grep -q "https://%1:8443" "$1"' _ "$TMP/installed-lighttpd.conf"
 if command -v systemd-analyze >/dev/null; then
-	# (installed for real under a prefix of its own: verify checks that each command exists)
-	IPRE=$TMP/install-prefix
-	make -s -C "$ROOT" install PREFIX="$IPRE" SYSCONFDIR="$IPRE/etc" UNITDIR="$IPRE/units" >/dev/null
 	units_verify() {
 		(cd "$IPRE/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify chat4all-api.service \
 			chat4all-stream.service chat4all-worker@1.service chat4all-deliver@1.service \
@@ -396,11 +509,32 @@ else
 	echo "SKIPPED: needs root"
 fi
 
-echo "== docker-compose.yml"
-if docker-compose -f "$ROOT/docker-compose.yml" config -q; then
-	echo "docker-compose.yml: valid"
-else
-	failed=1
-fi
+echo "== docker-compose.yml and the Dockerfile (no Docker engine here: what can be checked without one)"
+desc="docker-compose config takes docker-compose.yml"
+check docker-compose -f "$ROOT/docker-compose.yml" config -q
+build_stage() { sed -n '/^FROM .* AS build/,/^FROM /p' "$ROOT/Dockerfile"; }
+copied_sources_build() {	# the build stage's COPY lines, replayed: make finds every source it needs
+	local d=$TMP/docker-build line
+	mkdir -p "$d"
+	while read -r line; do	# (COPY dir dest copies what is in dir)
+		set -- $line
+		local dest=${!#} src
+		mkdir -p "$d/$dest"
+		for src in "${@:1:$#-1}"; do
+			if [ -d "$ROOT/$src" ]; then cp -r "$ROOT/$src/." "$d/$dest"; else cp "$ROOT/$src" "$d/$dest"; fi
+		done
+	done < <(build_stage | sed -n 's/^COPY //p')
+	make -s -C "$d" -n all BUILD="$d/build" >/dev/null
+}
+desc="its build stage copies every source make all needs"; check copied_sources_build
+dev_packages_installed() {	# each library the Makefile asks pkg-config for, from its -dev package
+	local m pkg missing=0
+	for m in $(sed -n 's/^PKGS *:= *//p' "$ROOT/Makefile") libevent; do
+		pkg=$(dpkg -S "$(readlink -f "$(pkg-config --variable=pcfiledir "$m")/$m.pc")" | cut -d: -f1)
+		build_stage | grep -qw -- "$pkg" || { echo "not in the Dockerfile's build stage: $pkg ($m)"; missing=1; }
+	done
+	return $missing
+}
+desc="... and installs the -dev package of every library it links"; check dev_packages_installed
 
 exit $failed

@@ -11,6 +11,8 @@
 -- ready (outcome 'badfile'); its row is share-locked until commit, so it
 -- cannot be deleted under a send. The answer is message_json, file
 -- included. The moderation job is queued in the same transaction.
+-- p_trace: the sending request's span (a traceparent, lib/trace.h), kept
+-- with the message and its job for the stages after it; NULL: untraced.
 -- No NOTIFY here: a transaction that notifies takes a database-wide lock
 -- from its pre-commit until its commit record is flushed, so notifying
 -- sends committed one after another and never shared a WAL flush (pgbench,
@@ -20,6 +22,7 @@
 -- outcome: created | existing | notfound | forbidden | conflict | badfile
 CREATE OR REPLACE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
                                         p_text text, p_file uuid, p_req text,
+                                        p_trace text DEFAULT NULL,
                                         OUT outcome text, OUT body text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -53,14 +56,16 @@ BEGIN
 		                THEN 'forbidden' ELSE 'notfound' END;
 		RETURN;
 	END IF;
-	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id, file)
-	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file, v_file)
+	INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, text, file_id, file,
+	                      traceparent)
+	VALUES (p_id, p_conv, v_seq, p_sender, p_client, p_text, p_file, v_file, p_trace)
 	ON CONFLICT (sender_id, client_id) DO NOTHING
 	RETURNING * INTO m;
 	IF FOUND THEN
 		INSERT INTO jobs (kind, key, payload)
 		VALUES ('moderate', p_conv::text,
-		        jsonb_build_object('message_id', m.id, 'req_id', p_req));
+		        jsonb_strip_nulls(jsonb_build_object('message_id', m.id, 'req_id', p_req,
+		                                             'traceparent', p_trace)));
 		outcome := 'created';
 	ELSE
 		UPDATE conversations SET last_seq = last_seq - 1 WHERE id = p_conv;
@@ -79,11 +84,12 @@ END $$;
 -- case, which pays nothing for this).
 CREATE OR REPLACE FUNCTION send_message(p_id uuid, p_conv uuid, p_sender uuid, p_client text,
                              p_text text, p_file uuid, p_req text, p_channels text[],
+                             p_trace text DEFAULT NULL,
                              OUT outcome text, OUT body text)
 LANGUAGE plpgsql AS $$
 BEGIN
 	SELECT s.outcome, s.body INTO outcome, body
-	  FROM send_message(p_id, p_conv, p_sender, p_client, p_text, p_file, p_req) s;
+	  FROM send_message(p_id, p_conv, p_sender, p_client, p_text, p_file, p_req, p_trace) s;
 	IF outcome = 'created' AND p_channels IS NOT NULL THEN
 		UPDATE messages SET channels = p_channels WHERE id = p_id;
 	END IF;
@@ -92,7 +98,7 @@ END $$;
 -- send_messages: many sends in one transaction (the API's group commit,
 -- fcgi/send_batch.c). Each element of @p_sends is one send_message() call:
 -- {"n": the caller's index, "id", "conv", "sender", "client", "text",
---  "file", "req", "channels": null or a text[] literal}; one row per element, in the
+--  "file", "req", "trace", "channels": null or a text[] literal}; one row per element, in the
 -- order given. The caller sorts by conversation, so that two batches lock
 -- conversations in the same order. Any error rolls the whole batch back,
 -- and the caller sends each one alone.
@@ -107,11 +113,12 @@ BEGIN
 			SELECT s.outcome, s.body INTO outcome, body
 			  FROM send_message((e->>'id')::uuid, (e->>'conv')::uuid, (e->>'sender')::uuid,
 			                    e->>'client', e->>'text', (e->>'file')::uuid, e->>'req',
-			                    (e->>'channels')::text[]) s;
+			                    (e->>'channels')::text[], e->>'trace') s;
 		ELSE
 			SELECT s.outcome, s.body INTO outcome, body
 			  FROM send_message((e->>'id')::uuid, (e->>'conv')::uuid, (e->>'sender')::uuid,
-			                    e->>'client', e->>'text', (e->>'file')::uuid, e->>'req') s;
+			                    e->>'client', e->>'text', (e->>'file')::uuid, e->>'req',
+			                    e->>'trace') s;
 		END IF;
 		RETURN NEXT;
 	END LOOP;

@@ -4,7 +4,8 @@
 #   static   lighttpd serving a static file
 #   insert   lighttpd → FastCGI → one prepared INSERT (synchronous commit)
 #   send     POST /v1/conversations/{id}/messages through chat4all-api
-# then a 1 GiB file up and down beside dd (files.sh), outbound channel
+# then the same send over https and with traces exported, a 1 GiB file up
+# and down beside dd (files.sh), outbound channel
 # deliveries against a fake provider 50 ms away (channels.sh), and the same send
 # and history reads with a million messages stored.
 # wrk shares the 2 cores with everything it measures. Figures only: no
@@ -41,6 +42,7 @@ INSERT_PORT=$((PORT + 2))
 cleanup() {
 	[ -n "${CHANNELS_FAKE_PID:-}" ] && kill "$CHANNELS_FAKE_PID" 2>/dev/null
 	[ -z "${KAFKA_PID:-}" ] || kill "$KAFKA_PID" 2>/dev/null || true
+	[ -z "${OTLP_PID:-}" ] || kill "$OTLP_PID" 2>/dev/null || true
 	[ -f "$VAR/run/lighttpd-insert.pid" ] && kill "$(cat "$VAR/run/lighttpd-insert.pid")" 2>/dev/null
 	"$ROOT/tools/stack.sh" stop >/dev/null 2>&1 || true
 	rm -rf "$ROOT/build/bench-logs" && cp -r "$VAR/log" "$ROOT/build/bench-logs" 2>/dev/null	# to read after
@@ -257,6 +259,35 @@ wait "$KAFKA_PID" 2>/dev/null || true
 "$ROOT/tools/stack.sh" start >/dev/null
 echo "bus = kafka: $KRELEASED released, accept → release p50 $KP50_REL ms, p99 $KP99_REL ms, unreleased at most $KDEPTH_MAX" >&2
 
+# ---- what https and traces cost: the same sends (pipeline running) back
+# to back on this database: plain, then over https (make run TLS=1: TLS 1.3,
+# wrk's keep-alive connections), then plain with every process posting its
+# spans to a local OTLP receiver (otlp_endpoint); and the static file over
+# https beside the one over http
+OTLP_PORT=$((PORT + 4))
+node "$ROOT/tests/fakes/otlp.mjs" "$OTLP_PORT" >"$VAR/log/otlp.log" 2>&1 &
+OTLP_PID=$!
+psql_ -c "VACUUM ANALYZE" -c "CHECKPOINT"
+BENCH_TAG=b warm "$B/" tests/bench/send.lua
+BENCH_TAG=a measure send_again "$B/" tests/bench/send.lua
+"$ROOT/tools/stack.sh" stop >/dev/null 2>&1
+TLS=1 "$ROOT/tools/stack.sh" start >/dev/null
+BS="https://127.0.0.1:$PORT"
+warm "$BS/index.html"
+measure static_https "$BS/index.html"
+BENCH_TAG=c warm "$BS/" tests/bench/send.lua
+BENCH_TAG=t measure send_https "$BS/" tests/bench/send.lua
+"$ROOT/tools/stack.sh" stop >/dev/null 2>&1
+CHAT4ALL_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT/v1/traces" "$ROOT/tools/stack.sh" start >/dev/null
+BENCH_TAG=d warm "$B/" tests/bench/send.lua
+BENCH_TAG=o measure send_traced "$B/" tests/bench/send.lua
+sleep 2	# (the exporters' last posts)
+SPANS=$(curl -fsS "http://127.0.0.1:$OTLP_PORT/_posts" | jq -r '"\(.spans) spans in \(.posts) posts, \(.refused) refused"')
+"$ROOT/tools/stack.sh" stop >/dev/null 2>&1
+"$ROOT/tools/stack.sh" start >/dev/null
+kill "$OTLP_PID" 2>/dev/null || true
+echo "traces: $SPANS" >&2
+
 IDLE_DIRECT="skipped (QUICK)" IDLE_PROXY="skipped (QUICK)" FILES_REPORT= CHANNELS_REPORT=
 stored=$sent_before
 if [ -z "${QUICK:-}" ]; then
@@ -341,6 +372,9 @@ cat >"$ROOT/build/bench/summary.json" <<JSON
                   "of_insert": $(frac "${RPS[send_kafka]}" "${RPS[insert]}"),
                   "release_p50_ms": $(num "${KP50_REL:-}"), "release_p99_ms": $(num "${KP99_REL:-}"),
                   "unreleased_max": $(num "${KDEPTH_MAX:-}") },
+  "https": { "static_rps": $(num "${RPS[static_https]}"), "static_of_http": $(frac "${RPS[static_https]}" "${RPS[static]}"),
+             "send_rps": $(num "${RPS[send_https]}"), "send_of_http": $(frac "${RPS[send_https]}" "${RPS[send_again]}") },
+  "traces": { "send_rps": $(num "${RPS[send_traced]}"), "send_of_untraced": $(frac "${RPS[send_traced]}" "${RPS[send_again]}") },
   "send_pipeline": { "rps": $(num "${RPS[send_pipeline]}"), "p50_ms": $(num "${P50[send_pipeline]}"),
                      "p99_ms": $(num "${P99[send_pipeline]}"), "of_insert": $(frac "${RPS[send_pipeline]}" "${RPS[insert]}"),
                      "accept_release_p50_ms": $(num "$P50_REL"), "accept_release_p99_ms": $(num "$P99_REL"),
@@ -359,6 +393,9 @@ figure                                 value   ceiling (same run)        ratio
 send, workers stopped            $(printf '%8s' "${RPS[send]}") req/s   bare INSERT $(printf '%6s' "${RPS[insert]}")   $(ratio "${RPS[send]}" "${RPS[insert]}")
 send with the pipeline running   $(printf '%8s' "${RPS[send_pipeline]}") req/s   bare INSERT $(printf '%6s' "${RPS[insert]}")   $(ratio "${RPS[send_pipeline]}" "${RPS[insert]}")
 the same, bus = kafka (mock)     $(printf '%8s' "${RPS[send_kafka]}") req/s   bare INSERT $(printf '%6s' "${RPS[insert]}")   $(ratio "${RPS[send_kafka]}" "${RPS[insert]}")
+static file over https           $(printf '%8s' "${RPS[static_https]}") req/s   over http   $(printf '%6s' "${RPS[static]}")   $(ratio "${RPS[static_https]}" "${RPS[static]}")
+send over https                  $(printf '%8s' "${RPS[send_https]}") req/s   over http   $(printf '%6s' "${RPS[send_again]}")   $(ratio "${RPS[send_https]}" "${RPS[send_again]}")
+send, traces exported            $(printf '%8s' "${RPS[send_traced]}") req/s   untraced    $(printf '%6s' "${RPS[send_again]}")   $(ratio "${RPS[send_traced]}" "${RPS[send_again]}")
 $([ -n "${QUICK:-}" ] || printf 'send with %s stored   %8s req/s   send, empty  %6s   %s' "$stored" "${RPS[send_1m]:-}" "${RPS[send_pipeline]}" "$(ratio "${RPS[send_1m]:-0}" "${RPS[send_pipeline]}")")
 (also in build/bench/summary.json)
 
@@ -370,6 +407,10 @@ Chat4All bench, $(date -u +%FT%TZ), $(nproc) cores shared by wrk and the stack
 | POST …/messages (send), workers stopped | ${RPS[send]} | ${P50[send]} | ${P99[send]} | ${ERR[send]} |
 | send with the pipeline running | ${RPS[send_pipeline]} | ${P50[send_pipeline]} | ${P99[send_pipeline]} | ${ERR[send_pipeline]} |
 | the same with bus = kafka (3-broker mock, same cores) | ${RPS[send_kafka]} | ${P50[send_kafka]} | ${P99[send_kafka]} | ${ERR[send_kafka]} |
+| lighttpd static file over https | ${RPS[static_https]} | ${P50[static_https]} | ${P99[static_https]} | ${ERR[static_https]} |
+| send with the pipeline, again (beside the next two) | ${RPS[send_again]} | ${P50[send_again]} | ${P99[send_again]} | ${ERR[send_again]} |
+| the same over https | ${RPS[send_https]} | ${P50[send_https]} | ${P99[send_https]} | ${ERR[send_https]} |
+| the same with traces exported (OTLP, $SPANS) | ${RPS[send_traced]} | ${P50[send_traced]} | ${P99[send_traced]} | ${ERR[send_traced]} |
 | send, ${stored} stored, pipeline running | ${RPS[send_1m]:-–} | ${P50[send_1m]:-–} | ${P99[send_1m]:-–} | ${ERR[send_1m]:-–} |
 | history page, ${stored} stored | ${RPS[history_1m]:-–} | ${P50[history_1m]:-–} | ${P99[history_1m]:-–} | ${ERR[history_1m]:-–} |
 

@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, execSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -62,7 +63,15 @@ function png(w = 64, h = 64) {
   ]);
 }
 
-const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+// Over https with the instance's own self-signed certificate
+// (CHAT4ALL_TEST_CA): Chromium trusts that one key and nothing else.
+const args = ['--no-sandbox'];
+if (process.env.CHAT4ALL_TEST_CA) {
+  const key = new X509Certificate(readFileSync(process.env.CHAT4ALL_TEST_CA)).publicKey;
+  const spki = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('base64');
+  args.push(`--ignore-certificate-errors-spki-list=${spki}`);
+}
+const browser = await chromium.launch({ executablePath: chromiumPath, args });
 const errors = [];
 
 async function person(viewport = { width: 1280, height: 800 }) {

@@ -6,7 +6,7 @@
 //   node tests/fakes/channels.mjs PORT [DELAY_MS]
 //
 // It keeps what it received, and can be told how to answer next:
-//   GET  /_sent                     every message accepted: [{channel, path, auth, body}]
+//   GET  /_sent                     every message accepted: [{channel, path, auth, body, traceparent}]
 //   GET  /_tried                    every request: [{channel, at (ms), answer}]
 //   GET  /_hanging                  requests held open by mode hang, now: {channel: n}
 //   POST /_mode {channel, mode, n?, retry_after?, max_ms?}
@@ -86,7 +86,7 @@ function answer(channel, req, res, body) {
       ? reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: chat not found' })
       : reply(res, 400, { error: { message: '(#131030) Recipient phone number not in allowed list', code: 131030 } });
   }
-  sent.push({ channel, path: req.url, auth: req.headers.authorization || '', body, raw: req.rawBody, signature: req.headers['x-chat4all-signature'] || '' });
+  sent.push({ channel, path: req.url, auth: req.headers.authorization || '', body, raw: req.rawBody, signature: req.headers['x-chat4all-signature'] || '', traceparent: req.headers.traceparent || '' });
   counter++;
   if (channel === 'webhook') return reply(res, 200, { received: true });
   if (channel === 'whatsapp') {

@@ -547,7 +547,12 @@ static void test_bad_input_writes_nothing(void **state)
 	big = malloc(70000);
 	memset(big, ' ', 70000);
 	memcpy(big, "{\"client_id\":\"big\",\"text\":\"x\"}", 30);
+	/* (HTTP/1.1: over HTTP/2, lighttpd answers 413 at once and then resets
+	 * the stream whose body still comes; libcurl 7.88 reports that reset
+	 * instead of the answer before it, where browsers and Node show the 413) */
+	http_version = CURL_HTTP_VERSION_1_1;
 	http(&r, "POST", path, a.access, big, 70000, NULL, NULL);
+	http_version = 0;
 	assert_problem(&r, 413, "too-large");
 	resp_free(&r);
 	free(big);

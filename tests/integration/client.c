@@ -192,7 +192,7 @@ static int sse_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, cur
 static void *sse_run(void *arg)
 {
 	struct sse *s = arg;
-	CURL *c = curl_easy_init();
+	CURL *c = http_easy();
 	struct curl_slist *h = NULL;
 	char line[200];
 

@@ -17,15 +17,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -230,6 +227,28 @@ static void test_discovery_and_versions(void **state)
 	resp_free(&r);
 }
 
+/* A request body that stops after @left bytes: then the line goes dead
+ * (after a moment to let them arrive). */
+struct cut_body {
+	const unsigned char *p;
+	size_t left;
+};
+
+static size_t cut_body_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct cut_body *b = arg;
+	size_t len = size * n < b->left ? size * n : b->left;
+
+	if (!len) {
+		usleep(300 * 1000);
+		return CURL_READFUNC_ABORT;
+	}
+	memcpy(buf, b->p, len);
+	b->p += len;
+	b->left -= len;
+	return len;
+}
+
 /* A PATCH that breaks off keeps what arrived; the client asks HEAD where
  * to go on, and the finished file is byte for byte what was sent. */
 static void test_resume_after_disconnect(void **state)
@@ -237,7 +256,7 @@ static void test_resume_after_disconnect(void **state)
 	enum { SIZE = 3 * MiB / 2, FIRST = 512 * 1024, SENT = 300 * 1024 };
 	struct resp r;
 	struct user u;
-	char id[37], meta[1024], sha[65], req[2048];
+	char id[37], meta[1024], sha[65];
 	unsigned char *data = random_bytes(SIZE, 1);
 	(void)state;
 
@@ -251,24 +270,31 @@ static void test_resume_after_disconnect(void **state)
 	assert_string_equal(resp_header(&r, "Upload-Offset", v, sizeof(v)), "524288");
 	resp_free(&r);
 
-	/* the second PATCH promises the rest, sends 300 KiB, and hangs up */
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	const char *url = getenv("CHAT4ALL_TEST_URL");
-	sa.sin_port = htons((uint16_t)atoi(strrchr(url, ':') + 1));
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	int n = snprintf(req, sizeof(req), "PATCH /v1/files/%s HTTP/1.1\r\nHost: test\r\n"
-			 "Authorization: Bearer %s\r\n" TUS "\r\nUpload-Offset: %d\r\n"
-			 "Content-Type: " OCTETS "\r\nContent-Length: %d\r\n\r\n",
-			 id, u.access, FIRST, SIZE - FIRST);
-	assert_int_equal(write(fd, req, (size_t)n), n);
-	for (size_t put = 0; put < SENT;) {
-		ssize_t w = write(fd, data + FIRST + put, SENT - put);
-		assert_true(w > 0);
-		put += (size_t)w;
-	}
-	usleep(300 * 1000);	/* let it arrive: then the line goes dead */
-	close(fd);
+	/* the second PATCH promises the rest, sends 300 KiB, and hangs up
+	 * (libcurl, so that it is the same over http and https) */
+	struct cut_body body = { data + FIRST, SENT };
+	CURL *c = http_easy();
+	struct curl_slist *h = NULL;
+	char url[512], line[1100];
+	snprintf(url, sizeof(url), "%s/v1/files/%s", getenv("CHAT4ALL_TEST_URL"), id);
+	snprintf(line, sizeof(line), "Authorization: Bearer %s", u.access);
+	h = curl_slist_append(h, line);
+	snprintf(line, sizeof(line), "Upload-Offset: %d", FIRST);
+	h = curl_slist_append(h, line);
+	h = curl_slist_append(h, TUS);
+	h = curl_slist_append(h, "Content-Type: " OCTETS);
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(SIZE - FIRST));
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, cut_body_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	assert_int_equal(curl_easy_perform(c), CURLE_ABORTED_BY_CALLBACK);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
 
 	/* what arrived was kept (HEAD moves once the responder saw the end) */
 	long long off = FIRST;
@@ -805,5 +831,11 @@ int main(void)
 	};
 
 	client_begin();
+	/* HTTP/1.1 also over https: a refused upload is answered before its
+	 * body is read, and lighttpd then resets the HTTP/2 stream the body
+	 * still comes on; libcurl 7.88 at times reports that reset instead of
+	 * the answer that came first (browsers and Node show the answer; the
+	 * web UI's uploads over HTTP/2 are tests/e2e's) */
+	http_version = CURL_HTTP_VERSION_1_1;
 	return cmocka_run_group_tests_name("files", tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 static const char *base_url;
+long http_version;
 
 void http_init(void)
 {
@@ -16,6 +17,18 @@ void http_init(void)
 		fprintf(stderr, "CHAT4ALL_TEST_URL is not set\n");
 		exit(2);
 	}
+}
+
+CURL *http_easy(void)
+{
+	CURL *c = curl_easy_init();
+	const char *ca = getenv("CHAT4ALL_TEST_CA");
+
+	if (c && ca && *ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	if (c && http_version)
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION, http_version);
+	return c;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -47,7 +60,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 long http(struct resp *out, const char *method, const char *path, const char *token,
 	  const char *body, size_t body_len, const char *content_type, const char *extra)
 {
-	CURL *c = curl_easy_init();
+	CURL *c = http_easy();
 	struct curl_slist *h = NULL;
 	char url[4096], line[8192];
 

@@ -5,6 +5,7 @@
 #ifndef CHAT4ALL_TEST_HTTP_H
 #define CHAT4ALL_TEST_HTTP_H
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -18,6 +19,15 @@ struct resp {
 
 /* The base URL ("http://127.0.0.1:PORT") comes from CHAT4ALL_TEST_URL. */
 void http_init(void);
+
+/* Every easy handle of the tests: over https, trusting the certificate
+ * named by CHAT4ALL_TEST_CA (the instance's own, self-signed) and no other
+ * (no "insecure": the suites check what a client that verifies sees). */
+CURL *http_easy(void);
+
+/* The HTTP version http_easy() asks for (CURL_HTTP_VERSION_*); 0,
+ * libcurl's choice: HTTP/2 over https (lighttpd offers it), else 1.1. */
+extern long http_version;
 
 /*
  * http - @method @path with optional bearer @token, @body (sent with

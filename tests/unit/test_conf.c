@@ -204,6 +204,51 @@ static void test_bus_settings(void **state)
 	conf_free(&c);
 }
 
+/* The web server's settings: a certificate comes with its key, and
+ * trusted_proxies holds addresses only, since it is written into lighttpd's
+ * configuration as it is (a quote there would be configuration). */
+static void test_web_server_settings(void **state)
+{
+	struct conf c;
+	char err[256], v[128];
+	(void)state;
+
+	write_file("tls_cert = /etc/ssl/c.pem\ntls_key = /etc/ssl/k.pem\n"
+		   "trusted_proxies = 10.0.0.5, 192.168.0.0/16 ::1\t2001:db8::/32\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(conf_format(&c, "trusted_proxies", v, sizeof(v)), 0);
+	assert_string_equal(v, "10.0.0.5, 192.168.0.0/16 ::1\t2001:db8::/32");
+	conf_free(&c);
+
+	write_file("tls_cert = /etc/ssl/c.pem\n");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tls_key"));
+	conf_free(&c);
+
+	static const char *bad[] = {
+		"10.0.0.5\" => \"trust\"", "all", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/0",
+		"::1/129", "example.com", "10.0.0.5/8x",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "trusted_proxies = 127.0.0.1, %s\n", bad[i]);
+		write_file(text);
+		assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "trusted_proxies"));
+		conf_free(&c);
+		snprintf(text, sizeof(text), "metrics_allow = 10.9.0.0/16 %s\n", bad[i]);
+		write_file(text);
+		assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "metrics_allow"));
+		conf_free(&c);
+	}
+	/* /metrics is loopback's unless told (a scraper elsewhere is named) */
+	write_file("");
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics_allow, "127.0.0.1, ::1");
+	conf_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bus_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_web_server_settings, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }
