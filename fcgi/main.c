@@ -93,6 +93,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chat4all-api: cannot open log '%s'\n", app.conf.log_file);
 		return 1;
 	}
+	trace_sample(app.conf.otlp_sample);
 	trace_exporter_start(app.conf.otlp_endpoint, "chat4all-api");
 	nthreads = app.conf.api_threads;
 	if (argc == 3 && !strcmp(argv[1], "--threads"))

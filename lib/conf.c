@@ -117,6 +117,7 @@ static const struct conf_key conf_keys[] = {
 	KEY(trusted_proxies, CONF_STR, ""),
 	KEY(metrics_allow, CONF_STR, "127.0.0.1, ::1"),
 	KEY(otlp_endpoint, CONF_STR, ""),
+	KEY(otlp_sample, CONF_DOUBLE, "1"),
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -428,6 +429,10 @@ int conf_load(struct conf *c, const char *path, char *errbuf, unsigned errlen)
 	}
 	if (c->kafka_partitions < 1 || c->kafka_partitions > 10000) {
 		snprintf(errbuf, errlen, "kafka_partitions: %ld is not 1 to 10000", c->kafka_partitions);
+		return -1;
+	}
+	if (c->otlp_sample < 0 || c->otlp_sample > 1) {
+		snprintf(errbuf, errlen, "otlp_sample: %g is not from 0 to 1", c->otlp_sample);
 		return -1;
 	}
 	if (!*c->tls_cert != !*c->tls_key) {

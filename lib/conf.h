@@ -110,6 +110,7 @@ struct conf {
 	char *trusted_proxies;		/* "10.0.0.5, 192.168.0.0/16": whose X-Forwarded-For/Proto count */
 	char *metrics_allow;		/* who may read /metrics (a scraper): addresses, address/bits */
 	char *otlp_endpoint;		/* traces go there (OTLP/HTTP JSON, lib/trace.h); "" none */
+	double otlp_sample;		/* the share of new traces exported, 0 to 1 */
 	/* kafka.<librdkafka property> = value (security.protocol, sasl.*, …),
 	 * as "property=value", handed to every Kafka client unchanged */
 	char **kafka_properties;

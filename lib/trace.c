@@ -85,6 +85,25 @@ uint64_t trace_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static double sample_ratio = 1.0;
+
+void trace_sample(double ratio)
+{
+	sample_ratio = ratio < 0 ? 0 : ratio > 1 ? 1 : ratio;
+}
+
+/* A new trace is sampled with probability sample_ratio. */
+static bool sampled_new(void)
+{
+	uint32_t r;
+
+	if (sample_ratio >= 1)
+		return true;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint32_t)rand();
+	return r < sample_ratio * 4294967296.0;
+}
+
 void span_start(struct span *s, const char *parent, const char *name, enum span_kind kind)
 {
 	struct trace_ctx p;
@@ -96,7 +115,7 @@ void span_start(struct span *s, const char *parent, const char *name, enum span_
 		s->ctx.sampled = p.sampled;
 	} else {
 		random_hex(s->ctx.trace_id, 16);
-		s->ctx.sampled = true;
+		s->ctx.sampled = sampled_new();
 	}
 	random_hex(s->ctx.span_id, 8);
 	snprintf(s->name, sizeof(s->name), "%s", name);
@@ -172,19 +191,23 @@ static struct {
 
 void span_end(struct span *s)
 {
-	uint64_t end = trace_now_ns();
+	/* (built outside the lock: the request threads only queue behind an append) */
+	struct json_object *o = __atomic_load_n(&ex.running, __ATOMIC_ACQUIRE) && s->ctx.sampled
+					? span_json(s, trace_now_ns()) : NULL;
 
-	pthread_mutex_lock(&ex.mu);
-	if (ex.running && s->ctx.sampled) {
-		if (json_object_array_length(ex.spans) < EXPORT_MAX) {
-			json_object_array_add(ex.spans, span_json(s, end));
+	if (o) {
+		pthread_mutex_lock(&ex.mu);
+		if (ex.running && json_object_array_length(ex.spans) < EXPORT_MAX) {
+			json_object_array_add(ex.spans, o);
+			o = NULL;
 			if (json_object_array_length(ex.spans) >= EXPORT_BATCH)
 				pthread_cond_signal(&ex.cv);
-		} else {
+		} else if (ex.running) {
 			ex.dropped++;
 		}
+		pthread_mutex_unlock(&ex.mu);
+		json_object_put(o);	/* (dropped) */
 	}
-	pthread_mutex_unlock(&ex.mu);
 	json_object_put(s->attrs);
 	s->attrs = NULL;
 }

@@ -52,8 +52,9 @@ struct span {
 	bool error;			/* status ERROR when ended */
 };
 
-/* span_start - a span named @name, a child of @parent (a traceparent;
- * NULL, "" or not one: the first span of a new, sampled trace). */
+/* span_start - a span named @name, a child of @parent (a traceparent:
+ * sampled as it says); NULL, "" or not one: the first span of a new trace,
+ * sampled (exported) at the ratio trace_sample sets. */
 void span_start(struct span *s, const char *parent, const char *name, enum span_kind kind);
 void span_attr(struct span *s, const char *key, const char *value);
 void span_attr_int(struct span *s, const char *key, long long value);
@@ -65,6 +66,10 @@ void span_end(struct span *s);
 
 /* span_json - @s ended at @end_ns as an OTLP span object (JSON). */
 struct json_object *span_json(const struct span *s, uint64_t end_ns);
+
+/* trace_sample - the share of new traces that are sampled, 0 to 1 (1
+ * unless told: otlp_sample). Traces a client started keep its choice. */
+void trace_sample(double ratio);
 
 /* trace_exporter_start - posts ended spans to @endpoint (an OTLP/HTTP
  * traces URL: "http://collector:4318/v1/traces") as service @service,

@@ -1081,6 +1081,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open(conf.log_file, conf.log_level, "stream");
+	trace_sample(conf.otlp_sample);
 	trace_exporter_start(conf.otlp_endpoint, "chat4all-stream");
 	if (!conf.jwt_secret || strlen(conf.jwt_secret) < 32) {
 		fprintf(stderr, "chat4all-stream: jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)\n");

@@ -83,11 +83,41 @@ static void test_spans(void **state)
 	assert_int_equal(trace_dropped(), 0);
 }
 
+/* otlp_sample: a share of the new traces is sampled; a client's choice
+ * (its traceparent's flag) is kept whatever the share. */
+static void test_sampling(void **state)
+{
+	struct span sp;
+	int sampled = 0;
+	(void)state;
+
+	trace_sample(0);
+	for (int i = 0; i < 100; i++) {
+		span_start(&sp, NULL, "x", SPAN_SERVER);
+		sampled += sp.ctx.sampled;
+	}
+	assert_int_equal(sampled, 0);
+	span_start(&sp, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "x", SPAN_SERVER);
+	assert_true(sp.ctx.sampled);
+	trace_sample(0.5);
+	for (int i = 0; i < 1000; i++) {
+		span_start(&sp, NULL, "x", SPAN_SERVER);
+		sampled += sp.ctx.sampled;
+	}
+	assert_in_range(sampled, 350, 650);	/* (a binomial's 10 sigma) */
+	trace_sample(1);
+	span_start(&sp, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "x", SPAN_SERVER);
+	assert_false(sp.ctx.sampled);
+	span_start(&sp, NULL, "x", SPAN_SERVER);
+	assert_true(sp.ctx.sampled);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_traceparent),
 		cmocka_unit_test(test_spans),
+		cmocka_unit_test(test_sampling),
 	};
 	return cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 }
