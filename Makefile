@@ -180,6 +180,7 @@ install: all web
 	cp -r conf/moderation conf/monitoring $(DESTDIR)$(DATADIR)/
 	cp -r conf/problems $(DESTDIR)$(DATADIR)/conf/
 	install -m 644 conf/lighttpd.conf.in conf/lighttpd-tls.conf.in conf/lighttpd-redirect.conf.in \
+	    conf/lighttpd-acme.conf.in \
 	    $(DESTDIR)$(DATADIR)/conf/
 	install -m 755 tools/lighttpd-conf.sh $(DESTDIR)$(LIBEXECDIR)/lighttpd-conf
 	install -m 644 README.md conf/chat4all.conf.example $(DESTDIR)$(DATADIR)/

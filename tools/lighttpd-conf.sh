@@ -78,6 +78,9 @@ conf() {
 			echo
 			render lighttpd-redirect.conf.in
 		fi
+	elif [ -n "$REDIRECT_PORT" ]; then
+		echo
+		render lighttpd-acme.conf.in
 	fi
 	if [ -n "$proxies" ]; then
 		echo

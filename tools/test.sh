@@ -421,11 +421,21 @@ done
 BPORT=$((APORT + 1))
 mkdir -p "$TMP/side-a" "$TMP/side-b" && chmod 755 "$TMP/side-a" "$TMP/side-b"
 side() { env -u PGPORT -u STREAM_PORT VAR=$TMP/side-$1 PORT=$2 "$ROOT/tools/stack.sh" "${@:3}"; }
-side a "$APORT" start >/dev/null && side b "$BPORT" start >/dev/null || failed=1
+# (a asks for a redirect port before it has a certificate: the way to its first)
+RPORT_A=$(free_port)
+REDIRECT_PORT=$RPORT_A side a "$APORT" start >/dev/null && side b "$BPORT" start >/dev/null || failed=1
 for p in "$APORT" "$BPORT"; do
 	desc="the instance on $p serves its API and its streams (through its own gateway)"
 	check [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/v1/stream")" = 401 ]
 done
+mkdir -p "$TMP/side-a/acme/.well-known/acme-challenge" && echo first >"$TMP/side-a/acme/.well-known/acme-challenge/t2"
+chmod -R a+rX "$TMP/side-a/acme"
+acme_only() {
+	[ "$(curl -fsS "http://127.0.0.1:$RPORT_A/.well-known/acme-challenge/t2")" = first ] &&
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT_A/v1/auth/token")" = 403 ]
+}
+desc="REDIRECT_PORT before tls_cert: ACME's challenges answered there, nothing else (403)"
+check acme_only
 side a "$APORT" stop >/dev/null 2>&1 || true
 side b "$BPORT" stop >/dev/null 2>&1 || true
 # (an address of no interface here: its bind fails)
