@@ -20,6 +20,7 @@
 #include "../lib/kafka.h"
 #include "../lib/kv_keys.h"
 #include "../lib/log.h"
+#include "../lib/revocation.h"
 #include "../lib/trace.h"
 
 #include <signal.h>
@@ -324,6 +325,26 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 		job_free(&jobs[i]);
 }
 
+/* A Redis that came back learns again, within a second, which sign-ins
+ * ended while it was away, whether or not a request comes to make the API
+ * tell it: the stream gateway has no database, and until then it would
+ * take a stream of such a sign-in (lib/revocation.h). The PING reconnects
+ * a connection an idle worker has not used since Redis went. */
+static void keep_redis_told(struct worker *w)
+{
+	static long long next_ms;
+	long long now = worker_now_ms();
+	const char *ping[] = { "PING" };
+
+	if (now < next_ms)
+		return;
+	next_ms = now + 1000;
+	redisReply *r = kv_command(w->kv, 1, ping, NULL);
+	if (r)
+		freeReplyObject(r);
+	revocation_sync(w->db, w->kv, revocation_ttl(w->conf.access_ttl));
+}
+
 long long worker_now_ms(void)
 {
 	struct timespec ts;
@@ -368,6 +389,7 @@ int worker_run(struct worker *w)
 		 w->conf.bus);
 	while (!stopping) {
 		int total = 0, n = 0;
+		keep_redis_told(w);
 		for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]) && !stopping; k++) {
 			/* a release batch holds its conversations' rows until it
 			 * commits, and sends to them wait: keep those batches short */

@@ -89,13 +89,17 @@ void revocation_sync(struct db *db, struct kv *kv, long ttl)
 	for (int i = 0; i < n; i++) {
 		char key[64];
 		revocation_key(PQgetvalue(res, i, 0), key);
-		const char *argv[] = { "SET", key, "1", "EX", PQgetvalue(res, i, 1) };
-		redisReply *rep = kv_command(kv, 5, argv, NULL);
-		if (!rep) {
+		/* the mark, and the news: a stream gateway (which has no
+		 * database) may hold streams of it opened while Redis knew
+		 * nothing, and ends them when it hears */
+		const char *set[] = { "SET", key, "1", "EX", PQgetvalue(res, i, 1) };
+		const char *pub[] = { "PUBLISH", KV_SIGNIN_ENDED, PQgetvalue(res, i, 0) };
+		const int argcs[] = { 5, 3 };
+		const char *const *argvs[] = { set, pub };
+		if (kv_pipeline(kv, 2, argcs, argvs)) {
 			PQclear(res);
 			return;	/* away again: the next generation syncs */
 		}
-		freeReplyObject(rep);
 	}
 	PQclear(res);
 	synced = gen;

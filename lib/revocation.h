@@ -48,8 +48,11 @@ int revocation_in_db(struct db *db, const char *sid);
 
 /*
  * revocation_sync - when @kv has (re)connected since the last call, marks
- * in Redis every sign-in that ended within @ttl seconds. Cheap otherwise
- * (a counter compared). Call before trusting Redis's answer.
+ * in Redis every sign-in that ended within @ttl seconds, and publishes
+ * each on KV_SIGNIN_ENDED (the gateways end its streams). Cheap otherwise
+ * (a counter compared). Call before trusting Redis's answer. The pipeline
+ * workers call it every second, so that a Redis that came back is told
+ * promptly even when no request comes.
  */
 void revocation_sync(struct db *db, struct kv *kv, long ttl);
 

@@ -395,6 +395,37 @@ static void test_redis_back_writer_not_trusted_before_sync(void **state)
 	}
 }
 
+/* The stream gateway has no database: after Redis came back without the
+ * marks of what ended while it was away, it would take a stream of such a
+ * sign-in for as long as nobody told Redis again (no request came to the
+ * API; its sweeps asked the same Redis). Now a worker tells Redis within a
+ * second, and publishes each: such a stream is refused, or ends with
+ * `revoked` (on the old code it stayed open). */
+static void test_redis_back_gateway_ends_streams(void **state)
+{
+	struct user ended;
+	struct resp r;
+	struct sse s;
+	bool refused_or_ended = false;
+	(void)state;
+
+	signup(&ended, "gended");
+	redis_stop();
+	json_post(&r, "/v1/auth/logout", ended.access, "{\"refresh_token\":\"%s\"}", ended.refresh);
+	assert_int_equal(r.status, 204);
+	resp_free(&r);
+	redis_start();
+	sse_open(&s, ended.access, NULL, NULL);
+	for (int i = 0; i < 600 && !refused_or_ended; i++, usleep(50 * 1000))
+		refused_or_ended = (s.done && s.status == 401) ||
+				   sse_count(&s, "event: revoked\ndata: {\"reason\":\"signed-out\"}");
+	if (!refused_or_ended)
+		fprintf(stderr, "the stream of an ended sign-in (status %ld) has:\n%s\n", s.status,
+			s.buf ? s.buf : "");
+	assert_true(refused_or_ended);
+	sse_close(&s);
+}
+
 static void test_redis_down_fails_closed(void **state)
 {
 	struct user gone, during, other;
@@ -931,6 +962,7 @@ int main(void)
 		cmocka_unit_test(test_slow_uploads_hold_no_downloads),
 		cmocka_unit_test(test_redis_down_fails_closed),
 		cmocka_unit_test(test_redis_back_writer_not_trusted_before_sync),
+		cmocka_unit_test(test_redis_back_gateway_ends_streams),
 		cmocka_unit_test(test_streams_end_with_their_signin),
 		cmocka_unit_test(test_streams_per_user),
 		cmocka_unit_test(test_agents_only_from_the_console),
