@@ -1,5 +1,6 @@
 #include "kv_keys.h"
 #include "queue.h"
+#include "trace.h"
 
 #include "err.h"
 #include "log.h"
@@ -28,8 +29,11 @@ void job_read_payload(struct job *j, const char *text)
 	j->payload = text ? json_tokener_parse(text) : NULL;
 	if (j->payload && json_object_object_get_ex(j->payload, "req_id", &v))
 		snprintf(j->req_id, sizeof(j->req_id), "%s", json_object_get_string(v));
-	if (j->payload && json_object_object_get_ex(j->payload, "traceparent", &v))
-		snprintf(j->traceparent, sizeof(j->traceparent), "%s", json_object_get_string(v));
+	/* only a traceparent that is one: it is written into JSON and headers again */
+	struct trace_ctx c;
+	if (j->payload && json_object_object_get_ex(j->payload, "traceparent", &v) &&
+	    trace_parse(json_object_get_string(v), &c))
+		trace_format(&c, j->traceparent);
 }
 
 int queue_listen(struct db *db)
