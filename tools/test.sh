@@ -301,7 +301,15 @@ spoofed_hsts=$(grep -ci strict-transport-security "$TMP/signin-headers" || true)
 metrics_as() { curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $1" "$B/metrics"; }
 spoofed_metrics=$(metrics_as 203.0.113.7)
 "$ROOT/tools/stack.sh" stop
-alive() { for p in $pids $api_pids; do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && return 0; done; return 1; }
+# A process is alive while its status can be read and says other than zombie
+# (one read: a zombie reaped between two reads is gone, not alive).
+alive() {
+	for p in $pids $api_pids; do
+		state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' /proc/$p/status 2>/dev/null) || true
+		[ -n "$state" ] && [ "$state" != Z ] && return 0
+	done
+	return 1
+}
 for _ in $(seq 50); do alive || break; sleep 0.1; done
 all_stopped() { ! alive; }
 desc="stop ends lighttpd, the API responders, Redis and PostgreSQL"; check all_stopped
