@@ -159,13 +159,13 @@ static int claim_table(struct deliverer *d)
 		db_array_free(&full);
 		return 0;
 	}
-	long long t0 = worker_now_ms();
+	long long t0 = clock_ms();
 	int n = queue_claim_with(d->w->db, SQL_DELIVER_CLAIM, d->kinds, lease_s(d), jobs, want,
 				 full_list);
 	db_array_free(&full);
 	int loaded = n > 0 ? deliveries_load(d->w, jobs, n) : 0;
 	d->stats.claims++;
-	d->stats.claim_ms += worker_now_ms() - t0;
+	d->stats.claim_ms += clock_ms() - t0;
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
 	if (loaded) {
@@ -404,7 +404,7 @@ static void record(struct deliverer *d)
 
 	if (!n || !(jobs = malloc((size_t)n * sizeof(*jobs))))
 		return;
-	long long t0 = worker_now_ms();
+	long long t0 = clock_ms();
 	for (int i = 0; i < n; i++)
 		jobs[i] = d->pool[d->done[i]];
 	if (!(rc = db_begin(w->db))) {
@@ -431,13 +431,13 @@ static void record(struct deliverer *d)
 	free(jobs);
 	d->stats.records++;
 	d->stats.recorded += n;
-	d->stats.record_ms += worker_now_ms() - t0;
+	d->stats.record_ms += clock_ms() - t0;
 }
 
 /* Where the time went, for whoever tunes channel_concurrency. */
 static void log_stats(struct deliverer *d)
 {
-	long long now = worker_now_ms(), span = now - d->stats.since;
+	long long now = clock_ms(), span = now - d->stats.since;
 
 	if (span < STATS_MS)
 		return;
@@ -529,7 +529,7 @@ int deliver_run(struct worker *w)
 	int claim_min = d.limit / 2 > 1 ? d.limit / 2 : 1;
 	long long last_claim = 0;
 	while (!stopping || d.running || d.nready) {	/* what was claimed is finished */
-		long long now = worker_now_ms();
+		long long now = clock_ms();
 		if (!stopping && (woken || d.freed >= claim_min || now >= next_claim ||
 				  (d.freed > 0 && !d.nready && now - last_claim >= CLAIM_GAP_MS))) {
 			woken = false;
@@ -538,12 +538,12 @@ int deliver_run(struct worker *w)
 				sleep(1);	/* the database went away: db_exec reconnects */
 				queue_listen(w->db);
 			}
-			last_claim = worker_now_ms();
+			last_claim = clock_ms();
 			next_claim = last_claim + IDLE_CLAIM_MS;
 		}
 		/* records: whatever has come, each turn (no query when none) */
 		if (d.bus && !stopping && now >= bus_after && claim_bus(&d) < 0)
-			bus_after = worker_now_ms() + 1000;	/* the database is away */
+			bus_after = clock_ms() + 1000;	/* the database is away */
 		int still;
 		start_ready(&d);
 		curl_multi_perform(d.multi, &still);
@@ -555,7 +555,7 @@ int deliver_run(struct worker *w)
 		record(&d);
 		log_stats(&d);
 		if (d.freed < claim_min || stopping) {
-			long long ms = (d.freed && !d.nready ? last_claim + CLAIM_GAP_MS : next_claim) - worker_now_ms();
+			long long ms = (d.freed && !d.nready ? last_claim + CLAIM_GAP_MS : next_claim) - clock_ms();
 			int cap = d.running ? 100 : IDLE_CLAIM_MS;
 			woken = wait_for_work(&d, ms < 0 ? 0 : ms > cap ? cap : (int)ms) || woken;
 		}

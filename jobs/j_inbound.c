@@ -108,7 +108,7 @@ static int fetch(struct worker *w, struct job *j, struct inbound_msg *msg)
 	 * is tried again like any failure. */
 	struct inbound_state *s = j->state;
 	long lease_ms = w->conf.worker_lease * 1000;
-	long left = (long)(w->lease_ends_ms - worker_now_ms()) - lease_ms / 4;
+	long left = (long)(w->lease_ends_ms - clock_ms()) - lease_ms / 4;
 	bool out_of_time = left < lease_ms / 8;
 	int rc = out_of_time ? ERR_UNAVAILABLE
 			     : inbound_media_fetch(&w->conf, w->guard, m->channel, m->media_ref, m->media_mime,

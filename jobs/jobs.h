@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 
+#include "../lib/clock.h"
 #include "../lib/conf.h"
 #include "../lib/db.h"
 #include "../lib/kv.h"
@@ -49,7 +50,7 @@ struct worker {
 	struct metrics *bus_metrics;		/* bus = kafka: published, consumed, rebalances */
 	struct netguard *guard;			/* where deliveries and media fetches may go */
 	char error[256];	/* why the last prepare/apply failed */
-	long long lease_ends_ms;	/* the current batch's lease, on worker_now_ms()'s clock */
+	long long lease_ends_ms;	/* the current batch's lease, on clock_ms()'s clock */
 	int batch_pos;		/* the place in its batch of the job being prepared (0: first) */
 	/* the open transaction queued deliveries: the deliverer is woken
 	 * after its commit (a NOTIFY inside would serialise commits) */
@@ -99,9 +100,6 @@ int relay_run(struct worker *w);
 /* worker_count_consumed - @n records taken from Kafka, and the rebalances
  * this process's consumers saw since the last call, into /metrics. */
 void worker_count_consumed(struct worker *w, int n);
-
-/* worker_now_ms - a monotonic clock in milliseconds. */
-long long worker_now_ms(void);
 
 /* worker_run - claim and run jobs until SIGTERM/SIGINT; 0 on a clean stop. */
 int worker_run(struct worker *w);

@@ -180,7 +180,7 @@ static int round_trip(struct relay *re)
 
 static void log_stats(struct relay *re)
 {
-	long long now = worker_now_ms(), span = now - re->stats.since;
+	long long now = clock_ms(), span = now - re->stats.since;
 
 	if (span < RELAY_STATS_MS)
 		return;
@@ -225,7 +225,7 @@ int relay_run(struct worker *w)
 	}
 	if (!w->wake && (w->wake = kv_open(w->conf.redis)))
 		kv_subscribe(w->wake, KV_JOBS_WAKE);
-	re.stats.since = worker_now_ms();
+	re.stats.since = clock_ms();
 	log_info(NULL, "relay ready: %s → %s%s, %s, %s", KINDS, w->conf.kafka_topic_prefix,
 		 KAFKA_MESSAGES, KAFKA_DELIVERIES, KAFKA_INBOUND);
 	while (!stopping) {

@@ -333,7 +333,7 @@ static void run_batch(struct worker *w, struct job *jobs, int n)
 static void keep_redis_told(struct worker *w)
 {
 	static long long next_ms;
-	long long now = worker_now_ms();
+	long long now = clock_ms();
 	const char *ping[] = { "PING" };
 
 	if (now < next_ms)
@@ -343,14 +343,6 @@ static void keep_redis_told(struct worker *w)
 	if (r)
 		freeReplyObject(r);
 	revocation_sync(w->db, w->kv, revocation_ttl(w->conf.access_ttl));
-}
-
-long long worker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int worker_run(struct worker *w)
@@ -396,7 +388,7 @@ int worker_run(struct worker *w)
 			int want = stages[k]->max_batch && stages[k]->max_batch < batch
 					   ? stages[k]->max_batch : batch;
 			/* the lease runs from the claim: measured before it, never late */
-			w->lease_ends_ms = worker_now_ms() + w->conf.worker_lease * 1000;
+			w->lease_ends_ms = clock_ms() + w->conf.worker_lease * 1000;
 			/* with bus = kafka, messages to moderate and webhooks come
 			 * from their topics (the relay took their rows); the rest
 			 * from the table. An idle worker waits in the messages'

@@ -1,5 +1,6 @@
 #include "kv.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -23,18 +24,10 @@ struct kv {
  * again the others need not wait out their pause. */
 static long long connected_at;
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void kv_connect(struct kv *kv)
 {
 	struct timeval tv = { 1, 0 };
-	long long now = now_ms();
+	long long now = clock_ms();
 
 	/* after a failed attempt, one a second (a connect to a host that is
 	 * down can take the whole timeout), unless another connection of
@@ -62,12 +55,12 @@ static void kv_connect(struct kv *kv)
 				 kv->c->errstr);
 		redisFree(kv->c);
 		kv->c = NULL;
-		kv->last_try = now_ms();
+		kv->last_try = clock_ms();
 	} else {
 		redisSetTimeout(kv->c, tv);
 		kv->generation++;
 		kv->last_try = 0;
-		__atomic_store_n(&connected_at, now_ms(), __ATOMIC_RELAXED);
+		__atomic_store_n(&connected_at, clock_ms(), __ATOMIC_RELAXED);
 	}
 }
 

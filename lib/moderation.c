@@ -8,6 +8,7 @@
  */
 #include "moderation.h"
 
+#include "clock.h"
 #include "lexicon.h"
 #include "log.h"
 
@@ -331,13 +332,6 @@ done:
 
 /* ---------------------------------------------------------------- chain */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 enum verdict moderation_decide(struct moderation *m, const char *text,
 			       struct attempt *attempts, int *nattempts)
 {
@@ -354,7 +348,7 @@ enum verdict moderation_decide(struct moderation *m, const char *text,
 		a = &attempts[n++];
 		memset(a, 0, sizeof(*a));
 		snprintf(a->provider, sizeof(a->provider), "%s", p->name);
-		start = now_ms();
+		start = clock_ms();
 		switch (p->kind) {
 		case PROVIDER_LEXICON:
 			run_lexicon(m, text, a);
@@ -366,7 +360,7 @@ enum verdict moderation_decide(struct moderation *m, const char *text,
 			run_gemini(m, p, text, a);
 			break;
 		}
-		a->latency_ms = (int)(now_ms() - start);
+		a->latency_ms = (int)(clock_ms() - start);
 		if (a->verdict == VERDICT_ERROR) {
 			if (++p->failures >= m->conf->moderation_breaker_failures) {
 				p->open_until = time(NULL) + m->conf->moderation_breaker_cooldown;

@@ -1,5 +1,6 @@
 #include "queue_kafka.h"
 
+#include "clock.h"
 #include "err.h"
 #include "kafka.h"
 #include "log.h"
@@ -66,14 +67,6 @@ static void store_watermarks(struct queue_kafka *q)
 		db_exec(q->db, SQL_BUS_WATERMARKS, params, NULL);
 	db_array_free(&parts);
 	db_array_free(&highs);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct part *part_of(struct queue_kafka *q, int p)
@@ -366,7 +359,7 @@ int queue_kafka_wake_fd(struct queue_kafka *q)
 
 int queue_kafka_claim(struct queue_kafka *q, struct job *out, int max, int wait_ms)
 {
-	long long now = now_ms();
+	long long now = clock_ms();
 	char drain[64];
 	int n = 0;
 
@@ -474,7 +467,7 @@ static void retry_later(struct queue_kafka *q, const struct job *j, long long de
 	r->job.payload = json_object_get(j->payload);
 	r->job.state = NULL;
 	r->job.attempts = j->attempts + (attempt ? 1 : 0);
-	r->due_ms = now_ms() + delay_ms;
+	r->due_ms = clock_ms() + delay_ms;
 	pending_remove(p, j->offset);	/* (claim adds it back: it stays the floor meanwhile) */
 	pending_add(p, j->offset);
 }

@@ -4,6 +4,7 @@
 #include "slots.h"
 
 #include "err.h"
+#include "clock.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,17 +14,9 @@
 
 #define POLL_MS 10	/* a taken slot is tried again this often */
 
-static long long now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 int slots_take(struct db *db, const char *name, long n, long wait_ms)
 {
-	long long deadline = now_ms() + wait_ms;
+	long long deadline = clock_ms() + wait_ms;
 	char slot[24];
 
 	for (;;) {
@@ -39,7 +32,7 @@ int slots_take(struct db *db, const char *name, long n, long wait_ms)
 			if (got)
 				return (int)i;
 		}
-		if (now_ms() + POLL_MS > deadline)
+		if (clock_ms() + POLL_MS > deadline)
 			return ERR_RATELIMITED;
 		usleep(POLL_MS * 1000);
 	}
