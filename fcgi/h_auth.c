@@ -10,6 +10,7 @@
 #include "handlers.h"
 
 #include "../lib/audit.h"
+#include "../lib/clock.h"
 #include "../lib/err.h"
 #include "../lib/kv_keys.h"
 #include "../lib/log.h"
@@ -47,18 +48,50 @@ static int limit(struct req *r, const char *what, const char *who, double rate,
  * do (argon2id, ~0.2 s of a core): at most argon2_concurrency hashes run
  * at once across all responders, so a flood of sign-ins never takes every
  * core; a request that cannot get a place within argon2_wait_ms is 429.
+ *
+ * Slots are taken by polling, not in turn, so a flood from one address
+ * would win most of them and keep everyone else waiting into a 429. One
+ * client address therefore holds at most all but one of them (one, when
+ * there is only one): whoever comes from elsewhere finds a place free of
+ * any single address's flood.
  */
 #define ARGON2_SLOTS "c4a-argon2"
 
-static int hashing_slot(struct req *r)
+struct hashing {
+	int address;	/* slot of ARGON2_SLOTS@address, or -1 */
+	int slot;	/* slot of ARGON2_SLOTS, or -1 */
+	char name[96];	/* ARGON2_SLOTS@address */
+};
+
+static void hashing_give(struct req *r, struct hashing *h)
 {
-	int slot = slots_take(r->app->db, ARGON2_SLOTS, r->app->conf.argon2_concurrency,
-			      r->app->conf.argon2_wait_ms);
-	if (slot == ERR_RATELIMITED) {
-		r->retry_after = 1;
-		req_detail(r, "too many sign-ins at once; retry in a second");
+	slots_give(r->app->db, ARGON2_SLOTS, h->slot);
+	slots_give(r->app->db, h->name, h->address);
+	h->slot = h->address = -1;
+}
+
+/* A place to hash in, both slots within one argon2_wait_ms; 0 or < 0 (err.h). */
+static int hashing_take(struct req *r, struct hashing *h)
+{
+	long n = r->app->conf.argon2_concurrency, wait = r->app->conf.argon2_wait_ms;
+	long long start = clock_ms();
+
+	h->slot = -1;
+	snprintf(h->name, sizeof(h->name), "%s@%s", ARGON2_SLOTS, req_ip(r));
+	h->address = slots_take(r->app->db, h->name, n > 1 ? n - 1 : 1, wait);
+	if (h->address >= 0) {
+		long left = wait - (long)(clock_ms() - start);
+		h->slot = slots_take(r->app->db, ARGON2_SLOTS, n, left > 0 ? left : 0);
 	}
-	return slot;
+	int rc = h->address < 0 ? h->address : h->slot < 0 ? h->slot : 0;
+	if (rc) {
+		hashing_give(r, h);
+		if (rc == ERR_RATELIMITED) {
+			r->retry_after = 1;
+			req_detail(r, "too many sign-ins at once; retry in a second");
+		}
+	}
+	return rc;
 }
 
 int h_auth_register(struct req *r)
@@ -87,14 +120,12 @@ int h_auth_register(struct req *r)
 	if ((rc = limit(r, "register", req_ip(r), r->app->conf.register_rate,
 			r->app->conf.register_burst, NULL)))
 		goto out;
-	int slot = hashing_slot(r);
-	if (slot < 0) {
-		rc = slot;
+	struct hashing place;
+	if ((rc = hashing_take(r, &place)))
 		goto out;
-	}
 	rc = auth_password_hash(password, (uint32_t)r->app->conf.argon2_iterations,
 				(uint32_t)r->app->conf.argon2_memory_kib, hash) ? ERR_INTERNAL : 0;
-	slots_give(r->app->db, ARGON2_SLOTS, slot);
+	hashing_give(r, &place);
 	if (rc)
 		goto out;
 	const char *params[] = { username, display ? display : username, hash };
@@ -205,15 +236,13 @@ int h_auth_token(struct req *r)
 	const char *params[] = { username };
 	if ((rc = db_exec(r->app->db, SQL_USER_LOGIN, params, &res)))
 		goto out;
-	int slot = hashing_slot(r);
-	if (slot < 0) {
-		rc = slot;
+	struct hashing place;
+	if ((rc = hashing_take(r, &place)))
 		goto out;
-	}
 	bool ok = PQntuples(res) && auth_password_verify(PQgetvalue(res, 0, 1), password);
 	if (!PQntuples(res))
 		burn_a_verify(r, password);
-	slots_give(r->app->db, ARGON2_SLOTS, slot);
+	hashing_give(r, &place);
 	if (!ok) {
 		audit_write(r->app->db, PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL,
 			    "signin-failed", username, req_ip(r), NULL);
