@@ -163,6 +163,17 @@ int h_health_metrics(struct req *r)
 	append(&text, st);
 	metrics_free(mm);
 	free(path);
+	/* every process's trace exporter: spans handed to otlp_endpoint, or lost */
+	path = metrics_path_for(r->app->conf.metrics_file, "traces");
+	mm = path ? metrics_attach(path, TRACE_NSERIES, (unsigned)r->app->conf.metrics_slots) : NULL;
+	char *tr = mm ? metrics_render_series(mm, metrics_trace_labels(), "chat4all_trace_spans_total",
+					      NULL, "Spans exported to otlp_endpoint, and dropped "
+						    "(the waiting list was full, or the collector "
+						    "refused them).")
+		      : NULL;
+	append(&text, tr);
+	metrics_free(mm);
+	free(path);
 	if (!strcmp(r->app->conf.bus, "kafka"))
 		append(&text, bus_metrics(r));
 	r->content_type = "text/plain; version=0.0.4";

@@ -94,7 +94,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	trace_sample(app.conf.otlp_sample);
-	trace_exporter_start(app.conf.otlp_endpoint, "chat4all-api");
+	trace_exporter_start(app.conf.otlp_endpoint, "chat4all-api", app.conf.metrics_file,
+			     (unsigned)app.conf.metrics_slots);
 	nthreads = app.conf.api_threads;
 	if (argc == 3 && !strcmp(argv[1], "--threads"))
 		nthreads = atol(argv[2]);

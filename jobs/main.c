@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 	char service[48];
 	snprintf(service, sizeof(service), "chat4all-%s", argv[1]);
 	trace_sample(w.conf.otlp_sample);
-	trace_exporter_start(w.conf.otlp_endpoint, service);
+	trace_exporter_start(w.conf.otlp_endpoint, service, w.conf.metrics_file,
+			     (unsigned)w.conf.metrics_slots);
 	if (!(w.moderation = moderation_new(&w.conf, err, sizeof(err)))) {
 		log_error(NULL, "moderation: %s", err);
 		fprintf(stderr, "chat4all-jobs: moderation: %s\n", err);

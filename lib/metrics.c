@@ -179,6 +179,12 @@ void metrics_observe(struct metrics *m, unsigned route, int status, uint64_t dur
 	bump(&rs->sum_us, dur_us);
 }
 
+void metrics_count(struct metrics *m, unsigned series, uint64_t n)
+{
+	if (m && m->mine && series < m->nroutes && n)
+		bump(&m->mine[series].by_status[NSTATUS - 1], n);	/* (status "other") */
+}
+
 struct buf {
 	char *s;
 	size_t len, cap;
@@ -330,6 +336,14 @@ const char *const *metrics_stream_labels(void)
 {
 	static const char *const labels[STREAM_NSERIES] = {
 		"what=\"opened\"", "what=\"closed\"", "what=\"events\"", "what=\"dropped_slow\"",
+	};
+	return labels;
+}
+
+const char *const *metrics_trace_labels(void)
+{
+	static const char *const labels[TRACE_NSERIES] = {
+		"outcome=\"exported\"", "outcome=\"dropped\"",
 	};
 	return labels;
 }

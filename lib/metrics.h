@@ -38,9 +38,16 @@ char *metrics_render(struct metrics *m, const char *const *names);
 char *metrics_render_series(struct metrics *m, const char *const *labels,
 			    const char *counter, const char *histogram, const char *help);
 
+/* metrics_count - @n more of series @series, a count with no duration. */
+void metrics_count(struct metrics *m, unsigned series, uint64_t n);
+
 /* The stream gateway's counters (its own file beside the API's). */
 enum stream_series { STREAM_OPENED, STREAM_CLOSED, STREAM_EVENTS, STREAM_DROPPED, STREAM_NSERIES };
 const char *const *metrics_stream_labels(void);
+
+/* Spans the trace exporters of every process handed over or lost. */
+enum trace_series { TRACE_EXPORTED, TRACE_DROPPED, TRACE_NSERIES };
+const char *const *metrics_trace_labels(void);
 
 /* metrics_path_for - "<metrics_file>-<what>", malloc()ed. */
 char *metrics_path_for(const char *metrics_file, const char *what);

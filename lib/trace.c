@@ -6,6 +6,7 @@
 #include "trace.h"
 
 #include "log.h"
+#include "metrics.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -187,6 +188,7 @@ static struct {
 	char *endpoint, *service;
 	struct json_object *spans;	/* waiting: an array */
 	uint64_t dropped;
+	struct metrics *counts;	/* TRACE_EXPORTED, TRACE_DROPPED of every process */
 } ex = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 void span_end(struct span *s)
@@ -204,6 +206,7 @@ void span_end(struct span *s)
 				pthread_cond_signal(&ex.cv);
 		} else if (ex.running) {
 			ex.dropped++;
+			metrics_count(ex.counts, TRACE_DROPPED, 1);
 		}
 		pthread_mutex_unlock(&ex.mu);
 		json_object_put(o);	/* (dropped) */
@@ -263,11 +266,14 @@ static bool post(CURL *c, struct json_object *spans)
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(h);
 	json_object_put(req);
-	if (rc == CURLE_OK && status >= 200 && status < 300)
+	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		metrics_count(ex.counts, TRACE_EXPORTED, n);
 		return true;
+	}
 	pthread_mutex_lock(&ex.mu);
 	ex.dropped += n;
 	pthread_mutex_unlock(&ex.mu);
+	metrics_count(ex.counts, TRACE_DROPPED, n);
 	return false;
 }
 
@@ -309,10 +315,14 @@ static void *export_run(void *arg)
 	return NULL;
 }
 
-int trace_exporter_start(const char *endpoint, const char *service)
+int trace_exporter_start(const char *endpoint, const char *service, const char *metrics_file,
+			 unsigned slots)
 {
 	if (!endpoint || !*endpoint || ex.running)
 		return 0;
+	char *path = metrics_file ? metrics_path_for(metrics_file, "traces") : NULL;
+	ex.counts = path ? metrics_open(path, TRACE_NSERIES, slots) : NULL;
+	free(path);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ex.endpoint = strdup(endpoint);
 	ex.service = strdup(service);
@@ -340,5 +350,7 @@ void trace_exporter_stop(void)
 	ex.running = false;
 	json_object_put(ex.spans);
 	ex.spans = NULL;
+	metrics_free(ex.counts);
+	ex.counts = NULL;
 	pthread_mutex_unlock(&ex.mu);
 }

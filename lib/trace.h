@@ -73,8 +73,11 @@ void trace_sample(double ratio);
 
 /* trace_exporter_start - posts ended spans to @endpoint (an OTLP/HTTP
  * traces URL: "http://collector:4318/v1/traces") as service @service,
- * from a thread of its own; "" or NULL: spans are not kept. 0 or -1. */
-int trace_exporter_start(const char *endpoint, const char *service);
+ * from a thread of its own; "" or NULL: spans are not kept. The spans
+ * exported and dropped are counted in @metrics_file's "-traces" file (one
+ * of @slots processes; NULL: not counted) for /metrics. 0 or -1. */
+int trace_exporter_start(const char *endpoint, const char *service, const char *metrics_file,
+			 unsigned slots);
 /* trace_exporter_stop - posts what is left (a few seconds at most). */
 void trace_exporter_stop(void);
 /* Spans dropped so far: the list was full, or the endpoint refused them. */

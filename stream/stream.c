@@ -1082,7 +1082,8 @@ int main(int argc, char **argv)
 	}
 	log_open(conf.log_file, conf.log_level, "stream");
 	trace_sample(conf.otlp_sample);
-	trace_exporter_start(conf.otlp_endpoint, "chat4all-stream");
+	trace_exporter_start(conf.otlp_endpoint, "chat4all-stream", conf.metrics_file,
+			     (unsigned)conf.metrics_slots);
 	if (!conf.jwt_secret || strlen(conf.jwt_secret) < 32) {
 		fprintf(stderr, "chat4all-stream: jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)\n");
 		log_error(NULL, "jwt_secret must be set (CHAT4ALL_JWT_SECRET or _FILE)");

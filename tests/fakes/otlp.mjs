@@ -10,13 +10,17 @@
 //   GET  /_spans?trace=ID every span received (of trace ID): [{service,
 //                         traceId, spanId, parentSpanId, name, kind,
 //                         startTimeUnixNano, endTimeUnixNano, attributes: {k: v}}]
-//   GET  /_posts          how many exports came, were refused, and spans came
+//   GET  /_posts          how many exports came, were refused (not OTLP),
+//                         were turned away (503) and spans came
+//   POST /_away?ms=N      the collector is away for N ms: every export is
+//                         answered 503, as an overloaded or restarting one does
 import http from 'node:http';
 
 const port = Number(process.argv[2]);
 const KEEP = 200000;	// spans kept, the oldest dropped first
 let spans = [];
-let posts = 0, refused = 0, received = 0;
+let posts = 0, refused = 0, away = 0, received = 0;
+let awayUntil = 0;
 
 const hex = (s, n) => typeof s === 'string' && s.length === n && /^[0-9a-f]+$/.test(s);
 const value = (v) => v.stringValue ?? v.intValue ?? v.boolValue ?? v.doubleValue;
@@ -49,6 +53,10 @@ http.createServer((req, res) => {
     const answer = (status, body) => { res.writeHead(status, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(body)); };
     if (req.method === 'POST' && url.pathname === '/v1/traces') {
       posts++;
+      if (Date.now() < awayUntil) {
+        away++;
+        return answer(503, { code: 14, message: 'unavailable' });
+      }
       try {
         if (!/^application\/json/.test(req.headers['content-type'] || '')) throw new Error('not JSON');
         const got = read(JSON.parse(raw));
@@ -65,7 +73,11 @@ http.createServer((req, res) => {
       const t = url.searchParams.get('trace');
       return answer(200, t ? spans.filter((s) => s.traceId === t) : spans);
     }
-    if (url.pathname === '/_posts') return answer(200, { posts, refused, spans: received });
+    if (url.pathname === '/_posts') return answer(200, { posts, refused, away, spans: received });
+    if (req.method === 'POST' && url.pathname === '/_away') {
+      awayUntil = Date.now() + Number(url.searchParams.get('ms'));
+      return answer(200, {});
+    }
     return answer(404, {});
   });
 }).listen(port, '127.0.0.1');

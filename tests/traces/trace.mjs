@@ -115,6 +115,22 @@ assert.deepEqual(await spansOf(unsampled.trace), [], 'a trace whose flags say no
 const posts = await (await fetch(`${otlp}/_posts`)).json();
 assert.equal(posts.refused, 0, 'every export was OTLP the collector took');
 
+// ---- /metrics counts the spans every process exported, and those lost
+// while the collector was away (what alert Chat4AllTraceSpansDropped watches)
+const spanCounts = async () => {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const count = (outcome) => Number(text.match(new RegExp(`^chat4all_trace_spans_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm'))?.[1] ?? 0);
+  return { exported: count('exported'), dropped: count('dropped') };
+};
+const before = await spanCounts();
+assert.ok(before.exported >= spans.length, `/metrics counts the exported spans (${before.exported})`);
+await fetch(`${otlp}/_away?ms=3000`, { method: 'POST' });
+const lost = newIds();
+await send('while the collector is away', { traceparent: `00-${lost.trace}-${lost.span}-01` });
+const after = await until(async () => { const c = await spanCounts(); return c.dropped > before.dropped && c; },
+  'spans counted as dropped while the collector answers 503');
+await new Promise((r) => setTimeout(r, 3000));	// (back: the next suites' spans are taken)
+
 stop.abort();
 await reading;
-console.log(`traces: one message is one trace of ${spans.length} spans across ${new Set(spans.map((s) => s.service)).size} processes (${want.join(', ')}); ${posts.posts} exports`);
+console.log(`traces: one message is one trace of ${spans.length} spans across ${new Set(spans.map((s) => s.service)).size} processes (${want.join(', ')}); ${posts.posts} exports; /metrics: ${before.exported} spans exported, ${after.dropped - before.dropped} dropped while the collector was away`);

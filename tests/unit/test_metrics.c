@@ -86,11 +86,47 @@ static void test_slots_of_dead_processes(void **state)
 	unlink(path);
 }
 
+/* Counts with no duration (the trace exporters' spans): added n at a
+ * time, summed over processes, rendered as a counter only. */
+static void test_counts(void **state)
+{
+	char path[64];
+	(void)state;
+
+	snprintf(path, sizeof(path), "/tmp/c4a-metrics-counts-%d", getpid());
+	unlink(path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct metrics *m = metrics_open(path, TRACE_NSERIES, 4);
+		metrics_count(m, TRACE_EXPORTED, 512);
+		metrics_count(m, TRACE_DROPPED, 3);
+		metrics_count(m, TRACE_NSERIES, 7);	/* no such series: ignored */
+		_exit(m ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	struct metrics *m = metrics_open(path, TRACE_NSERIES, 4);
+	assert_non_null(m);
+	metrics_count(m, TRACE_EXPORTED, 1);
+	metrics_count(NULL, TRACE_EXPORTED, 1);	/* (not counted: a no-op) */
+	char *text = metrics_render_series(m, metrics_trace_labels(), "chat4all_trace_spans_total",
+					   NULL, "Spans.");
+	assert_non_null(strstr(text, "# TYPE chat4all_trace_spans_total counter\n"));
+	assert_non_null(strstr(text, "\nchat4all_trace_spans_total{outcome=\"exported\"} 513\n"));
+	assert_non_null(strstr(text, "\nchat4all_trace_spans_total{outcome=\"dropped\"} 3\n"));
+	assert_null(strstr(text, "_bucket"));
+	free(text);
+	metrics_free(m);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sum_over_processes),
 		cmocka_unit_test(test_slots_of_dead_processes),
+		cmocka_unit_test(test_counts),
 	};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }
