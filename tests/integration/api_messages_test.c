@@ -203,7 +203,9 @@ static long batch_failures(void)
 	return n;
 }
 
-static void test_batch_survives_a_bad_send(void **state)
+/* One round on users of its own: every good send accepted and stored once,
+ * gapless, every poisoned one refused and nothing of it stored. */
+static void poison_round(void)
 {
 	enum { GOOD = 16, BAD = 4, EACH = 20 };	/* EACH under the tests' send burst */
 	struct user peer, u[GOOD + BAD];
@@ -211,20 +213,13 @@ static void test_batch_survives_a_bad_send(void **state)
 	struct race races[GOOD];
 	struct poisoner poison[BAD];
 	pthread_t t[GOOD + BAD];
-	long failures = batch_failures();
 	int accepted = 0, refused = 0;
-	(void)state;
 
 	signup(&peer, "poison");
 	for (int i = 0; i < GOOD + BAD; i++) {
 		signup(&u[i], "poison");
 		private_conv(&u[i], &peer, conv[i]);
 	}
-	sql_value("CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS"
-		  " 'BEGIN IF NEW.client_id LIKE ''%%-poison-%%'' THEN RAISE EXCEPTION ''poisoned'';"
-		  " END IF; RETURN NEW; END'");
-	sql_value("CREATE TRIGGER test_poison BEFORE INSERT ON messages"
-		  " FOR EACH ROW EXECUTE FUNCTION test_poison()");
 	for (int i = 0; i < GOOD; i++) {
 		races[i] = (struct race){ .u = &u[i], .conv = conv[i], .count = EACH };
 		pthread_create(&t[i], NULL, race_sender, &races[i]);
@@ -239,10 +234,6 @@ static void test_batch_survives_a_bad_send(void **state)
 		accepted += races[i].ok;
 	for (int i = 0; i < BAD; i++)
 		refused += poison[i].refused;
-	/* the poison goes before any assertion can leave it behind */
-	sql_value("DROP TRIGGER test_poison ON messages");
-	sql_value("DROP FUNCTION test_poison()");
-	assert_true(batch_failures() > failures);
 	assert_int_equal(accepted, GOOD * EACH);
 	assert_int_equal(refused, BAD * EACH);
 	for (int i = 0; i < GOOD + BAD; i++) {
@@ -254,6 +245,37 @@ static void test_batch_survives_a_bad_send(void **state)
 		assert_int_equal(sql_value("SELECT last_seq FROM conversations WHERE id = '%s'",
 					   conv[i]), want);
 	}
+}
+
+/* (a teardown: cmocka runs it when an assertion ends the test too) */
+static int drop_poison(void **state)
+{
+	(void)state;
+	sql_value("DROP TRIGGER IF EXISTS test_poison ON messages");
+	sql_value("DROP FUNCTION IF EXISTS test_poison()");
+	return 0;
+}
+
+static void test_batch_survives_a_bad_send(void **state)
+{
+	long failures = batch_failures();
+	int rounds = 0;
+	(void)state;
+
+	sql_value("CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS"
+		  " 'BEGIN IF NEW.client_id LIKE ''%%-poison-%%'' THEN RAISE EXCEPTION ''poisoned'';"
+		  " END IF; RETURN NEW; END'");
+	sql_value("CREATE TRIGGER test_poison BEFORE INSERT ON messages"
+		  " FOR EACH ROW EXECUTE FUNCTION test_poison()");
+	/* A poisoned send shares a batch only when it arrives while its
+	 * responder's writer commits others: likely, not certain, on a busy
+	 * machine (it once did not, over https). Rounds until one has, each
+	 * checked whole; a batch that never fails would fail the test. */
+	do
+		poison_round();
+	while (batch_failures() == failures && ++rounds < 5);
+	fprintf(stderr, "a poisoned send shared a batch within %d round(s)\n", rounds + 1);
+	assert_true(batch_failures() > failures);
 }
 
 static void test_history_paging(void **state)
@@ -629,7 +651,7 @@ int main(void)
 		cmocka_unit_test(test_send_idempotent),
 		cmocka_unit_test(test_concurrent_duplicates),
 		cmocka_unit_test(test_concurrent_senders_seq),
-		cmocka_unit_test(test_batch_survives_a_bad_send),
+		cmocka_unit_test_teardown(test_batch_survives_a_bad_send, drop_poison),
 		cmocka_unit_test(test_history_paging),
 		cmocka_unit_test(test_visibility_before_release),
 		cmocka_unit_test(test_moderation_approves_and_rejects),
