@@ -510,6 +510,9 @@ else
 	echo "SKIPPED: systemd-analyze verify (no systemd-analyze here)"
 fi
 
+echo "== the installed host at work: make install, Debian's PostgreSQL and Redis, the units run as their files say (no systemd here)"
+"$ROOT/tests/install/units.sh" "$(free_port)" "$(free_port)" || fail "tests/install/units.sh"
+
 echo "== a checkout the service users cannot enter (as root: git clone … /root/c4 && make run)"
 if [ "$(id -u)" = 0 ]; then
 	HIDDEN=$(mktemp -d /tmp/chat4all-hidden.XXXXXX)	# 0700, like /root
