@@ -20,6 +20,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=$1 STREAM_PORT=$2
+# the distribution's cluster, as its tools find it (not make test's instance)
+unset PGPORT PGHOST PGDATABASE PGUSER PGPASSWORD
 DB=chat4all_install_test
 [ "$(id -u)" = 0 ] || { echo "SKIPPED: needs root"; exit 0; }
 for d in /var/lib/chat4all/files /var/log/chat4all /run/chat4all /etc/chat4all; do
