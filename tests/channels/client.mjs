@@ -1,31 +1,18 @@
 // What the channel suites share (tests/channels/channels.mjs,
-// tests/kafka/deliveries.mjs): the API and the fake providers
-// (tests/fakes/channels.mjs) as tools/test.sh started them.
+// tests/kafka/deliveries.mjs, tests/traces/trace.mjs): the API (tests/api.mjs)
+// and the fake providers (tests/fakes/channels.mjs) as tools/test.sh started them.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { call } from '../api.mjs';
 
-export const base = process.env.CHAT4ALL_TEST_URL;
+export { base, tag, sleep, call, until, listen } from '../api.mjs';
 export const fake = process.env.FAKE_URL;
 export const APP_SECRET = process.env.CHAT4ALL_META_APP_SECRET;
 export const TG_SECRET = process.env.CHAT4ALL_TELEGRAM_WEBHOOK_SECRET;
 export const VERIFY = process.env.CHAT4ALL_META_VERIFY_TOKEN;
 export const OWNER = process.env.CHAT4ALL_CHANNEL_OWNER;
 export const WA_ID = process.env.CHAT4ALL_WHATSAPP_PHONE_NUMBER_ID;
-assert.ok(base && fake && APP_SECRET && TG_SECRET && OWNER, 'run from tools/test.sh');
-
-export const tag = Date.now() % 1e6;
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function call(method, path, { token, body, headers = {}, raw } = {}) {
-  const h = { ...headers };
-  if (token) h.Authorization = `Bearer ${token}`;
-  if (body !== undefined && raw === undefined) h['Content-Type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers: h, body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined) });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
+assert.ok(fake && APP_SECRET && TG_SECRET && OWNER, 'run from tools/test.sh');
 
 export async function user(name) {
   const creds = { username: name, password: 'channels password' };
@@ -39,16 +26,6 @@ export async function user(name) {
 export const fakeGet = async (p) => (await fetch(fake + p)).json();
 export const fakeMode = (channel, mode, extra = {}) =>
   fetch(fake + '/_mode', { method: 'POST', body: JSON.stringify({ channel, mode, ...extra }) });
-
-// Polls @fn until it returns something truthy (30 s at most: a bound, not a measure).
-export async function until(fn, what) {
-  for (let i = 0; i < 300; i++) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(100);
-  }
-  throw new Error(`never: ${what}`);
-}
 
 export function metaPost(channel, payload, secret = APP_SECRET) {
   const raw = JSON.stringify(payload);

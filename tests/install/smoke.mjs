@@ -6,32 +6,7 @@
 // goes up (tus) and down.
 // CHAT4ALL_TEST_URL: the installed host's address.
 import assert from 'node:assert/strict';
-
-const base = process.env.CHAT4ALL_TEST_URL;
-assert.ok(base, 'run from tests/install/units.sh (CHAT4ALL_TEST_URL)');
-const tag = Date.now() % 1e6;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function call(method, path, { token, body } = {}) {
-  const headers = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
-
-// Polls @fn until it returns something truthy (30 s at most: a bound, not a measure).
-async function until(fn, what) {
-  for (let i = 0; i < 300; i++) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(100);
-  }
-  throw new Error(`never: ${what}`);
-}
+import { base, tag, call, until, listen } from '../api.mjs';
 
 async function person(name) {
   const creds = { username: name, password: 'installed host' };
@@ -53,22 +28,13 @@ assert.equal(c.status, 201, c.text);
 const conv = c.json.id;
 
 // bob listens (through lighttpd to the stream gateway)
-const stop = new AbortController();
-const stream = await fetch(`${base}/v1/stream`, { headers: { Authorization: `Bearer ${bob.token}` }, signal: stop.signal });
-assert.equal(stream.status, 200);
-let heard = '';
-const reading = (async () => {
-  const dec = new TextDecoder();
-  try {
-    for await (const chunk of stream.body) heard += dec.decode(chunk, { stream: true });
-  } catch { /* aborted at the end */ }
-})();
-await until(() => heard.length > 0, 'the stream opening');
+const stream = await listen(bob.token);
+await until(() => stream.heard().length > 0, 'the stream opening');
 
 const s = await call('POST', `/v1/conversations/${conv}/messages`, { token: ann.token, body: { client_id: `inst-${tag}`, text: 'hello from an installed host' } });
 assert.equal(s.status, 202, s.text);
 const id = s.json.id;
-await until(() => heard.includes(id), 'the message on bob\'s stream');
+await until(() => stream.heard().includes(id), 'the message on bob\'s stream');
 await until(async () => ['sent', 'delivered', 'read'].includes((await call('GET', `/v1/messages/${id}`, { token: ann.token })).json?.status), 'the message released');
 const r = await call('POST', `/v1/conversations/${conv}/receipts`, { token: bob.token, body: { read_seq: s.json.seq } });
 assert.equal(r.status, 204, r.text);
@@ -87,10 +53,9 @@ assert.equal(patched.status, 204, await patched.text());
 await until(async () => (await call('GET', `/v1/files/${fileId}`, { token: ann.token })).json?.status === 'ready', 'the file ready');
 const f = await call('POST', `/v1/conversations/${conv}/messages`, { token: ann.token, body: { client_id: `inst-file-${tag}`, file_id: fileId } });
 assert.equal(f.status, 202, f.text);
-await until(() => heard.includes(f.json.id), 'the file\'s message on bob\'s stream');
+await until(() => stream.heard().includes(f.json.id), 'the file\'s message on bob\'s stream');
 const content = await fetch(`${base}/v1/files/${fileId}/content`, { headers: { Authorization: `Bearer ${bob.token}` } });
 assert.equal(content.status, 200);
 assert.ok(Buffer.from(await content.arrayBuffer()).equals(bytes), 'bob reads the file\'s bytes');
-stop.abort();
-await reading;
+await stream.close();
 console.log('installed host: web UI, sign-up, sign-in, a conversation, a message heard live, released and read, a file uploaded and read');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { base, tag, call, user, until, fakeGet } from '../channels/client.mjs';
+import { base, tag, sleep, call, user, until, listen, fakeGet } from '../channels/client.mjs';
 
 const otlp = process.env.OTLP_URL;
 assert.ok(otlp, 'run from tools/test.sh (OTLP_URL)');
@@ -29,16 +29,7 @@ const [outcome, conv] = execFileSync('sh', ['-c', `${process.env.CHAT4ALL_TEST_P
 assert.equal(outcome, 'created');
 
 // a listens on the stream
-const stop = new AbortController();
-const stream = await fetch(`${base}/v1/stream`, { headers: { Authorization: `Bearer ${a.token}` }, signal: stop.signal });
-assert.equal(stream.status, 200);
-let heard = '';
-const reading = (async () => {
-  const dec = new TextDecoder();
-  try {
-    for await (const chunk of stream.body) heard += dec.decode(chunk, { stream: true });
-  } catch { /* aborted at the end */ }
-})();
+const stream = await listen(a.token);
 const send = async (text, headers) => {
   const r = await call('POST', `/v1/conversations/${conv}/messages`, { token: b.token, headers, body: { client_id: `tr-${tag}-${text}`, text } });
   assert.equal(r.status, 202, r.text);
@@ -49,12 +40,12 @@ const send = async (text, headers) => {
 const unsampled = newIds();
 const quiet = await send('not sampled', { traceparent: `00-${unsampled.trace}-${unsampled.span}-00` });
 // (and it proves a's stream is subscribed before the traced one is sent)
-await until(() => heard.includes(quiet), 'the first message on the stream');
+await until(() => stream.heard().includes(quiet), 'the first message on the stream');
 
 // ---- the traced message
 const client = newIds();
 const id = await send('traced', { traceparent: `00-${client.trace}-${client.span}-01` });
-await until(() => heard.includes(id), 'the traced message on the stream');
+await until(() => stream.heard().includes(id), 'the traced message on the stream');
 const sent = await until(async () => (await fakeGet('/_sent')).find((x) => x.body.to === phone && JSON.stringify(x.body).includes('traced')), 'its delivery on WhatsApp');
 
 const want = ['POST /v1/conversations/{id}/messages', 'job moderate', 'release', 'deliver whatsapp', 'stream message'];
@@ -87,7 +78,7 @@ assert.equal(sent.traceparent, `00-${client.trace}-${deliver.spanId}-01`);
 for (const s of spans) assert.ok(!s.name.includes(conv) && !s.name.includes(id), s.name);
 
 // the traceparent rode the live path to the gateway, and no further
-assert.ok(!heard.includes(client.trace), 'the stream never shows a client the trace');
+assert.ok(!stream.heard().includes(client.trace), 'the stream never shows a client the trace');
 // a replay of the stream (what a reconnecting client gets) has the message, not the trace
 const replay = await call('GET', '/v1/poll?cursor=0', { token: a.token });
 assert.equal(replay.status, 200, replay.text);
@@ -110,7 +101,7 @@ for (const bad of ['00-xyz', `00-${'0'.repeat(32)}-${client.span}-01`, `ff-${cli
 
 // ---- the unsampled one left no span anywhere (its stages ran before the
 // traced message's, whose spans are all in: a second more for the posts)
-await new Promise((r) => setTimeout(r, 2000));
+await sleep(2000);
 assert.deepEqual(await spansOf(unsampled.trace), [], 'a trace whose flags say not sampled is not exported');
 const posts = await (await fetch(`${otlp}/_posts`)).json();
 assert.equal(posts.refused, 0, 'every export was OTLP the collector took');
@@ -129,8 +120,7 @@ const lost = newIds();
 await send('while the collector is away', { traceparent: `00-${lost.trace}-${lost.span}-01` });
 const after = await until(async () => { const c = await spanCounts(); return c.dropped > before.dropped && c; },
   'spans counted as dropped while the collector answers 503');
-await new Promise((r) => setTimeout(r, 3000));	// (back: the next suites' spans are taken)
+await sleep(3000);	// (back: the next suites' spans are taken)
 
-stop.abort();
-await reading;
+await stream.close();
 console.log(`traces: one message is one trace of ${spans.length} spans across ${new Set(spans.map((s) => s.service)).size} processes (${want.join(', ')}); ${posts.posts} exports; /metrics: ${before.exported} spans exported, ${after.dropped - before.dropped} dropped while the collector was away`);
