@@ -3,9 +3,9 @@
 // and the fake providers (tests/fakes/channels.mjs) as tools/test.sh started them.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { call } from '../api.mjs';
+import { base, tag, sleep, call, until, listen } from '../api.mjs';
 
-export { base, tag, sleep, call, until, listen } from '../api.mjs';
+export { base, tag, sleep, call, until, listen };
 export const fake = process.env.FAKE_URL;
 export const APP_SECRET = process.env.CHAT4ALL_META_APP_SECRET;
 export const TG_SECRET = process.env.CHAT4ALL_TELEGRAM_WEBHOOK_SECRET;
