@@ -3,13 +3,12 @@
  */
 #include "slots.h"
 
-#include "err.h"
 #include "clock.h"
+#include "err.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POLL_MS 10	/* a taken slot is tried again this often */

@@ -273,8 +273,8 @@ static void test_batch_survives_a_bad_send(void **state)
 	 * checked whole; a batch that never fails would fail the test. */
 	do
 		poison_round();
-	while (batch_failures() == failures && ++rounds < 5);
-	fprintf(stderr, "a poisoned send shared a batch within %d round(s)\n", rounds + 1);
+	while (++rounds < 5 && batch_failures() == failures);
+	fprintf(stderr, "%d round(s) for a poisoned send to share a batch\n", rounds);
 	assert_true(batch_failures() > failures);
 }
 
